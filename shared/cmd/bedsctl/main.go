@@ -1,0 +1,265 @@
+// Command bedsctl is the command-line client of BEDS.
+//
+//	bedsctl call <template> <op> [--filter JSON] [--data JSON] [--fields a,b] [--sort -a,b] [--limit N] [--offset N]
+//	bedsctl templates [--dir DIR]
+//	bedsctl ping [--count N]
+//
+// call prints the reply as JSON and exits 1 when the reply is an error;
+// templates validates a template folder offline; ping measures round trips
+// to the cluster. The broker is BEDS_AMQP_URL, or --url.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/beds-project/beds/shared/client"
+	"github.com/beds-project/beds/shared/config"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+const usage = `bedsctl: the BEDS command-line client
+
+  bedsctl call <template> <op> [flags]   send one request, print the reply
+  bedsctl templates [--dir DIR]          list and validate a template folder offline
+  bedsctl ping [--count N]               round trip to the cluster
+
+Run "bedsctl <command> -h" for a command's flags.
+Exit codes: 0 ok, 1 error reply or failure, 2 bad usage.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "call":
+		return cmdCall(ctx, args[1:], stdout, stderr)
+	case "templates":
+		return cmdTemplates(args[1:], stdout, stderr)
+	case "ping":
+		return cmdPing(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "bedsctl: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// parse parses flags that may stand before, between or after positional
+// arguments, and returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func defaultURL() string {
+	if u := os.Getenv("BEDS_AMQP_URL"); u != "" {
+		return u
+	}
+	return config.Default().AMQP.URL
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", defaultURL(), "AMQP URL of the cluster")
+	filter := fs.String("filter", "", `filter as JSON, e.g. '{"email":{"eq":"ann@example.com"}}'`)
+	data := fs.String("data", "", `data as JSON, e.g. '{"name":"Ann"}'`)
+	fields := fs.String("fields", "", "fields to return, comma-separated")
+	sortKeys := fs.String("sort", "", "sort keys, comma-separated; -name sorts descending")
+	limit := fs.Int("limit", 0, "rows to return (0: the node's default)")
+	offset := fs.Int("offset", 0, "rows to skip")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: bedsctl call <template> <op> [flags]\n\nops: create read update delete count")
+		fs.PrintDefaults()
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 2 {
+		fs.Usage()
+		return 2
+	}
+	req := &wire.Request{Template: pos[0], Op: wire.Op(pos[1]), Fields: splitList(*fields),
+		Sort: splitList(*sortKeys), Limit: *limit, Offset: *offset}
+	for _, j := range []struct {
+		name string
+		src  string
+		dst  *json.RawMessage
+	}{{"filter", *filter, &req.Filter}, {"data", *data, &req.Data}} {
+		if j.src == "" {
+			continue
+		}
+		if !json.Valid([]byte(j.src)) {
+			fmt.Fprintf(stderr, "bedsctl: --%s is not valid JSON\n", j.name)
+			return 2
+		}
+		*j.dst = json.RawMessage(j.src)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	c, err := client.Dial(ctx, *url, client.Options{Name: "bedsctl", Channels: 1})
+	if err != nil {
+		fmt.Fprintln(stderr, "bedsctl:", err)
+		return 1
+	}
+	defer c.Close()
+	reply, err := c.Do(ctx, req)
+	if reply != nil {
+		out, _ := json.MarshalIndent(reply, "", "  ")
+		fmt.Fprintln(stdout, string(out))
+	}
+	if err != nil {
+		if reply == nil {
+			fmt.Fprintln(stderr, "bedsctl:", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+func cmdTemplates(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("templates", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, cfgErr := config.Load("bedsctl")
+	dirDefault := "templates"
+	stores := map[string]string{config.KindMariaDB: config.KindMariaDB, config.KindMongo: config.KindMongo}
+	if cfgErr == nil {
+		dirDefault, stores = cfg.Templates.Dir, cfg.StoreKinds()
+	}
+	dir := fs.String("dir", dirDefault, "template folder")
+	if _, err := parse(fs, args); err != nil {
+		return 2
+	}
+	reg, err := template.Load(*dir, stores)
+	if err != nil {
+		fmt.Fprintf(stderr, "bedsctl: templates in %s are not valid:\n", *dir)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stderr, "  "+line)
+		}
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTLA\tSTORE\tOBJECTS\tOPS\tFIELDS\tFILE")
+	for _, name := range reg.Names() {
+		t := reg.Get(name)
+		var fields []string
+		for _, f := range t.Fields {
+			s := f.Name + ":" + string(f.Type)
+			if f.Key {
+				s += "*"
+			}
+			fields = append(fields, s)
+		}
+		var ops []string
+		for _, op := range t.AllowedOps() {
+			ops = append(ops, string(op))
+		}
+		objs := t.Objects.Collection
+		if objs == "" {
+			objs = strings.Join(nonEmpty(t.Objects.Read, t.Objects.Create, t.Objects.Update, t.Objects.Delete), ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.TLA, t.Store+" ("+t.StoreKind+")",
+			objs, strings.Join(ops, ","), strings.Join(fields, " "), t.File)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\n%d templates valid\n", reg.Len())
+	return 0
+}
+
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", defaultURL(), "AMQP URL of the cluster")
+	count := fs.Int("count", 3, "round trips")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for each reply")
+	if _, err := parse(fs, args); err != nil {
+		return 2
+	}
+	dctx, cancel := context.WithTimeout(ctx, *timeout)
+	c, err := client.Dial(dctx, *url, client.Options{Name: "bedsctl", Channels: 1})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(stderr, "bedsctl:", err)
+		return 1
+	}
+	defer c.Close()
+	failed := 0
+	for i := 0; i < *count; i++ {
+		rctx, cancel := context.WithTimeout(ctx, *timeout)
+		start := time.Now()
+		reply, err := c.Do(rctx, &wire.Request{Op: wire.OpPing})
+		cancel()
+		if err != nil {
+			failed++
+			var we *wire.Error
+			if errors.As(err, &we) && we.Code == wire.CodeTimeout {
+				fmt.Fprintf(stdout, "no reply within %s: is an appserver running?\n", *timeout)
+			} else {
+				fmt.Fprintln(stdout, "error:", err)
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "reply from %s: event %s in %s\n", reply.Node, reply.Event, time.Since(start).Round(time.Microsecond))
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}

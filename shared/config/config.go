@@ -1,0 +1,331 @@
+// Package config loads a node's configuration in three layers, each
+// overriding the one before:
+//
+//  1. beds.toml in the config folder (checked in, no secrets);
+//  2. env_<BEDS_ENV>.toml in the same folder, if present (never committed);
+//  3. BEDS_* environment variables (the contract's table, for containers).
+//
+// Tables merge deeply: an env file that sets stores.mariadb.dsn keeps every
+// other key of stores.mariadb from beds.toml. A key that no layer knows is an
+// error naming its file, so a typo never silently falls back to a default.
+// Secrets (passwords in URLs and DSNs) are redacted by String and LogValue.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/go-sql-driver/mysql"
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Environments BEDS_ENV may name.
+const (
+	EnvDev  = "dev"
+	EnvQA   = "qa"
+	EnvProd = "prod"
+)
+
+// Store kinds.
+const (
+	KindMariaDB = "mariadb"
+	KindMongo   = "mongo"
+)
+
+// Config is a node's whole configuration.
+type Config struct {
+	Env       string            `toml:"-"`
+	Dir       string            `toml:"-"`
+	Node      Node              `toml:"node"`
+	Templates Templates         `toml:"templates"`
+	HTTP      HTTP              `toml:"http"`
+	AMQP      AMQP              `toml:"amqp"`
+	Stores    map[string]Store  `toml:"stores"`
+	Brokers   map[string]Broker `toml:"brokers"`
+	Limits    Limits            `toml:"limits"`
+	Log       Log               `toml:"log"`
+	Shutdown  Shutdown          `toml:"shutdown"`
+	files     []string          // layers read, for the start-up log
+}
+
+// Node names this process.
+type Node struct {
+	Name string `toml:"name"` // default: role@hostname
+}
+
+// Templates says where template files are.
+type Templates struct {
+	Dir string `toml:"dir"`
+}
+
+// HTTP configures the ops endpoint.
+type HTTP struct {
+	Addr string `toml:"addr"` // empty disables it
+}
+
+// AMQP configures the broker connection and topology.
+type AMQP struct {
+	URL            string   `toml:"url"`
+	QueueType      string   `toml:"queue_type"` // classic or quorum
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	Heartbeat      Duration `toml:"heartbeat"`
+}
+
+// Store configures one named store.
+type Store struct {
+	Kind         string `toml:"kind"`          // mariadb or mongo
+	DSN          string `toml:"dsn"`           // mariadb
+	SecondaryDSN string `toml:"secondary_dsn"` // mariadb, optional: serves reads
+	URI          string `toml:"uri"`           // mongo
+	MaxConns     int    `toml:"max_conns"`
+}
+
+// Broker configures one broker type: how many worker goroutines and how
+// many unacknowledged deliveries it may hold.
+type Broker struct {
+	Instances int `toml:"instances"`
+	Prefetch  int `toml:"prefetch"`
+}
+
+// Limits bound requests.
+type Limits struct {
+	MaxBody        int      `toml:"max_body"`
+	DefaultLimit   int      `toml:"default_limit"`
+	MaxLimit       int      `toml:"max_limit"`
+	MaxInList      int      `toml:"max_in_list"`
+	RequestTimeout Duration `toml:"request_timeout"` // when the caller sets no expiration
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json; default text in dev, json otherwise
+}
+
+// Shutdown bounds the graceful drain.
+type Shutdown struct {
+	Timeout Duration `toml:"timeout"`
+}
+
+// Duration is a time.Duration written as "30s" in TOML.
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used for any key no layer sets: every
+// server on localhost with the machine's stock credentials.
+func Default() *Config {
+	return &Config{
+		Env:       EnvDev,
+		Dir:       "deploy/config",
+		Templates: Templates{Dir: "templates"},
+		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
+		AMQP: AMQP{
+			URL: "amqp://guest:guest@127.0.0.1:5672/", QueueType: "classic",
+			ConnectTimeout: Duration(5 * time.Second), Heartbeat: Duration(10 * time.Second),
+		},
+		Stores: map[string]Store{
+			KindMariaDB: {Kind: KindMariaDB, DSN: "root@tcp(127.0.0.1:3306)/beds", MaxConns: 16},
+			KindMongo:   {Kind: KindMongo, URI: "mongodb://127.0.0.1:27017/beds", MaxConns: 16},
+		},
+		Brokers: map[string]Broker{"dispatcher": {Instances: 16, Prefetch: 64}},
+		Limits: Limits{
+			MaxBody: 1 << 20, DefaultLimit: 100, MaxLimit: 1000, MaxInList: 1000,
+			RequestTimeout: Duration(30 * time.Second),
+		},
+		Log:      Log{Level: "info"},
+		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
+	}
+}
+
+// Overrides are the environment variables of the contract. Empty means
+// unset.
+type Overrides struct {
+	Env         string `env:"BEDS_ENV"`
+	ConfigDir   string `env:"BEDS_CONFIG_DIR"`
+	TemplateDir string `env:"BEDS_TEMPLATE_DIR"`
+	AMQPURL     string `env:"BEDS_AMQP_URL"`
+	MariaDBDSN  string `env:"BEDS_MARIADB_DSN"`
+	MongoURI    string `env:"BEDS_MONGO_URI"`
+	NodeName    string `env:"BEDS_NODE_NAME"`
+	HTTPAddr    string `env:"BEDS_HTTP_ADDR"`
+	LogLevel    string `env:"BEDS_LOG_LEVEL"`
+}
+
+// Load reads the configuration for role from the process environment.
+func Load(role string) (*Config, error) {
+	return LoadEnv(role, envMap(os.Environ()))
+}
+
+func envMap(kv []string) map[string]string {
+	m := make(map[string]string, len(kv))
+	for _, e := range kv {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// LoadEnv reads the configuration for role with environ as the environment
+// (tests pass their own).
+func LoadEnv(role string, environ map[string]string) (*Config, error) {
+	var ov Overrides
+	if err := env.ParseWithOptions(&ov, env.Options{Environment: environ}); err != nil {
+		return nil, fmt.Errorf("config: environment: %w", err)
+	}
+	c := Default()
+	if ov.Env != "" {
+		c.Env = ov.Env
+	}
+	if !slices.Contains([]string{EnvDev, EnvQA, EnvProd}, c.Env) {
+		return nil, fmt.Errorf("config: BEDS_ENV=%q: must be dev, qa or prod", c.Env)
+	}
+	if ov.ConfigDir != "" {
+		c.Dir = ov.ConfigDir
+	}
+	if err := c.readFiles(); err != nil {
+		return nil, err
+	}
+	apply(&c.Templates.Dir, ov.TemplateDir)
+	apply(&c.AMQP.URL, ov.AMQPURL)
+	apply(&c.Node.Name, ov.NodeName)
+	apply(&c.HTTP.Addr, ov.HTTPAddr)
+	apply(&c.Log.Level, ov.LogLevel)
+	if ov.MariaDBDSN != "" {
+		s := c.Stores[KindMariaDB]
+		s.DSN = ov.MariaDBDSN
+		c.Stores[KindMariaDB] = s
+	}
+	if ov.MongoURI != "" {
+		s := c.Stores[KindMongo]
+		s.URI = ov.MongoURI
+		c.Stores[KindMongo] = s
+	}
+	if c.Node.Name == "" {
+		host, _ := os.Hostname()
+		c.Node.Name = role + "@" + host
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+		if c.Env == EnvDev {
+			c.Log.Format = "text"
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func apply(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// Files returns the config files that were read, in layer order.
+func (c *Config) Files() []string { return slices.Clone(c.files) }
+
+// Validate checks values a node cannot start with.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, err := amqp.ParseURI(c.AMQP.URL); err != nil {
+		bad("amqp.url", "%v", redactErr(err, c.AMQP.URL))
+	}
+	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
+		bad("amqp.queue_type", "%q: classic or quorum", c.AMQP.QueueType)
+	}
+	for _, name := range c.StoreNames() {
+		s := c.Stores[name]
+		key := "stores." + name
+		switch s.Kind {
+		case KindMariaDB:
+			if _, err := mysql.ParseDSN(s.DSN); err != nil {
+				bad(key+".dsn", "%v", err)
+			}
+			if s.SecondaryDSN != "" {
+				if _, err := mysql.ParseDSN(s.SecondaryDSN); err != nil {
+					bad(key+".secondary_dsn", "%v", err)
+				}
+			}
+		case KindMongo:
+			if u, err := url.Parse(s.URI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
+				bad(key+".uri", "not a mongodb:// URI")
+			}
+		default:
+			bad(key+".kind", "%q: mariadb or mongo", s.Kind)
+		}
+	}
+	for name, b := range c.Brokers {
+		if b.Instances < 1 {
+			bad("brokers."+name+".instances", "must be at least 1")
+		}
+		if b.Prefetch < 0 {
+			bad("brokers."+name+".prefetch", "must not be negative")
+		}
+	}
+	l := c.Limits
+	if l.MaxBody < 1 || l.DefaultLimit < 1 || l.MaxLimit < l.DefaultLimit || l.MaxInList < 1 {
+		bad("limits", "max_body, default_limit, max_in_list must be positive and max_limit >= default_limit")
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "%q: text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// StoreNames returns the configured store names in order.
+func (c *Config) StoreNames() []string {
+	names := make([]string, 0, len(c.Stores))
+	for n := range c.Stores {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// StoreKinds maps each store name to its kind, as template validation wants.
+func (c *Config) StoreKinds() map[string]string {
+	m := make(map[string]string, len(c.Stores))
+	for n, s := range c.Stores {
+		m[n] = s.Kind
+	}
+	return m
+}
+
+// ParseLevel reads a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: debug, info, warn or error", s)
+	}
+	return l, nil
+}

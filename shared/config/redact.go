@@ -1,0 +1,106 @@
+package config
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+const mask = "xxxxx"
+
+// Redacted returns a copy of c with every password replaced by xxxxx.
+func (c *Config) Redacted() *Config {
+	r := *c
+	r.AMQP.URL = RedactURL(c.AMQP.URL)
+	r.Stores = make(map[string]Store, len(c.Stores))
+	for n, s := range c.Stores {
+		s.DSN = RedactDSN(s.DSN)
+		s.SecondaryDSN = RedactDSN(s.SecondaryDSN)
+		s.URI = RedactURL(s.URI)
+		r.Stores[n] = s
+	}
+	return &r
+}
+
+// String renders the redacted configuration as JSON.
+func (c *Config) String() string {
+	b, err := json.Marshal(c.Redacted())
+	if err != nil {
+		return "config: " + err.Error()
+	}
+	return string(b)
+}
+
+// LogValue implements slog.LogValuer: a logged Config is always redacted.
+func (c *Config) LogValue() slog.Value {
+	r := c.Redacted()
+	attrs := []slog.Attr{
+		slog.String("env", r.Env),
+		slog.Any("files", r.files),
+		slog.String("node", r.Node.Name),
+		slog.String("templates", r.Templates.Dir),
+		slog.String("amqp", r.AMQP.URL),
+		slog.String("queue_type", r.AMQP.QueueType),
+		slog.String("http", r.HTTP.Addr),
+	}
+	for _, n := range r.StoreNames() {
+		s := r.Stores[n]
+		target := s.DSN
+		if s.Kind == KindMongo {
+			target = s.URI
+		}
+		attrs = append(attrs, slog.String("store."+n, s.Kind+" "+target))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// RedactURL masks the password of a URL such as amqp://user:pass@host/.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Unparseable: mask everything between "://" and "@", if present.
+		if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i {
+			return raw[:i+3] + mask + raw[j:]
+		}
+		return raw
+	}
+	if u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), mask)
+	}
+	return u.String()
+}
+
+// RedactDSN masks the password of a go-sql-driver DSN.
+func RedactDSN(dsn string) string {
+	if dsn == "" {
+		return dsn
+	}
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		if j := strings.LastIndex(dsn, "@"); j >= 0 {
+			return mask + dsn[j:]
+		}
+		return dsn
+	}
+	if c.Passwd != "" {
+		c.Passwd = mask
+	}
+	return c.FormatDSN()
+}
+
+// redactErr rewrites an error mentioning a secret-bearing URL.
+func redactErr(err error, raw string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, mask)
+		}
+	}
+	return msg
+}

@@ -1,0 +1,67 @@
+// Package crud serves template operations: it looks the request's template
+// up, builds a validated query, runs it on the template's store and turns
+// the result into a reply. It is the dispatcher's handler on appservers.
+package crud
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/beds-project/beds/shared/dispatch"
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// Handler answers data requests for every template in its registry.
+type Handler struct {
+	templates *template.Registry
+	stores    map[string]store.Store // by store name
+	limits    store.Limits
+}
+
+var _ dispatch.Handler = (*Handler)(nil)
+
+// New returns a handler. Every store a template names must be in stores.
+func New(templates *template.Registry, stores map[string]store.Store, limits store.Limits) (*Handler, error) {
+	for _, name := range templates.Names() {
+		t := templates.Get(name)
+		if stores[t.Store] == nil {
+			return nil, fmt.Errorf("template %s: store %s is not open", name, t.Store)
+		}
+	}
+	return &Handler{templates: templates, stores: stores, limits: limits}, nil
+}
+
+// Handle implements dispatch.Handler.
+func (h *Handler) Handle(ctx context.Context, m *dispatch.Message) *wire.Reply {
+	req := m.Request
+	if req.Op == wire.OpPing {
+		return &wire.Reply{OK: true, Event: m.Event}
+	}
+	t := h.templates.Get(req.Template)
+	if t == nil {
+		return wire.ErrorReply(m.Event, wire.Errorf(wire.CodeUnknownTemplate, "no template named %q", req.Template))
+	}
+	q, err := store.Build(t, m.Event, req, h.limits)
+	if err != nil {
+		return h.fail(m, err)
+	}
+	res, err := h.stores[t.Store].Exec(ctx, q)
+	if err != nil {
+		return h.fail(m, err)
+	}
+	return &wire.Reply{
+		OK: true, Event: m.Event, Rows: res.Rows, Count: res.Count, Affected: res.Affected, Key: res.Key,
+	}
+}
+
+// fail turns an error into a reply; errors the contract does not name are
+// logged here with their detail and answered internal.
+func (h *Handler) fail(m *dispatch.Message, err error) *wire.Reply {
+	we, known := wire.AsError(err)
+	if !known {
+		m.Log.Error("store failed", "template", m.Request.Template, "op", m.Request.Op, "err", err)
+	}
+	return wire.ErrorReply(m.Event, we)
+}

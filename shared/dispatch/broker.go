@@ -1,0 +1,217 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/beds-project/beds/shared/lineage"
+	"github.com/beds-project/beds/shared/mq"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// Config configures a Broker.
+type Config struct {
+	Name      string // broker type, for logs: "dispatcher"
+	Node      string // node name, stamped on replies and logs
+	Queue     string
+	Dial      mq.DialConfig
+	Topology  mq.Topology
+	Instances int // worker goroutines
+	Prefetch  int // unacknowledged deliveries held at once
+	// Retry bounds reconnect backoff (default 100ms doubling to 5s).
+	RetryMin, RetryMax time.Duration
+}
+
+// Broker consumes one queue and answers each delivery with its Handler,
+// which must include Decode (see Standard).
+type Broker struct {
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	ids     *lineage.Generator
+	ready   atomic.Bool
+}
+
+// NewBroker returns a broker; Run starts it.
+func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
+	if cfg.Instances < 1 {
+		cfg.Instances = 1
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 100 * time.Millisecond
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 5 * time.Second
+	}
+	return &Broker{cfg: cfg, handler: h, log: log.With("broker", cfg.Name), ids: lineage.NewGenerator()}
+}
+
+// Name returns the broker type.
+func (b *Broker) Name() string { return b.cfg.Name }
+
+// Ready reports whether the broker is consuming.
+func (b *Broker) Ready() bool { return b.ready.Load() }
+
+// Run consumes until ctx ends, reconnecting with backoff whenever the
+// connection or channel is lost. When ctx ends it drains: cancels the
+// consumer, finishes and acknowledges every delivery it holds, closes. It
+// returns nil after a clean drain.
+func (b *Broker) Run(ctx context.Context) error {
+	backoff := b.cfg.RetryMin
+	for {
+		started := time.Now()
+		err := b.session(ctx)
+		b.ready.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > 10*b.cfg.RetryMax {
+			backoff = b.cfg.RetryMin
+		}
+		b.log.Warn("connection lost; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, b.cfg.RetryMax)
+	}
+}
+
+// session runs one connection's life: dial, declare, consume, work.
+func (b *Broker) session(ctx context.Context) error {
+	conn, err := mq.Dial(ctx, b.cfg.Dial)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	if err := mq.Declare(ch, b.cfg.Topology); err != nil {
+		return err
+	}
+	if err := ch.Qos(b.cfg.Prefetch, 0, false); err != nil {
+		return fmt.Errorf("qos: %w", err)
+	}
+	pub, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open reply channel: %w", err)
+	}
+	tag := fmt.Sprintf("%s/%s", b.cfg.Node, b.cfg.Name)
+	deliveries, err := ch.Consume(b.cfg.Queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", b.cfg.Queue, err)
+	}
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	b.ready.Store(true)
+	b.log.Info("consuming", "queue", b.cfg.Queue, "instances", b.cfg.Instances, "prefetch", b.cfg.Prefetch)
+
+	// Workers run until deliveries closes: after Cancel (drain) or when
+	// the channel dies. Handlers get a context that outlives ctx so that a
+	// drain finishes in-flight work instead of failing it.
+	work := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for i := 0; i < b.cfg.Instances; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range deliveries {
+				b.serve(work, pub, &d)
+			}
+		}()
+	}
+
+	var cause error
+	select {
+	case <-ctx.Done():
+		b.ready.Store(false)
+		b.log.Info("draining", "queue", b.cfg.Queue)
+		if err := ch.Cancel(tag, false); err != nil {
+			cause = fmt.Errorf("cancel consumer: %w", err)
+		}
+	case e := <-closed:
+		if e == nil {
+			e = &amqp.Error{Reason: "connection closed"}
+		}
+		cause = e
+	}
+	wg.Wait()
+	if cause == nil && ctx.Err() != nil {
+		b.log.Info("drained", "queue", b.cfg.Queue)
+	}
+	return cause
+}
+
+// serve handles one delivery: decode, handle, reply, ack.
+func (b *Broker) serve(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery) {
+	m := &Message{Delivery: d, Received: time.Now(), Event: d.MessageId, Request: &wire.Request{}}
+	if !lineage.Valid(m.Event) {
+		m.Event = b.ids.New()
+	}
+	if p, ok := d.Headers[wire.HeaderParent].(string); ok {
+		m.Parent = p
+	}
+	m.Log = b.log.With("event", m.Event)
+
+	reply := b.handler.Handle(ctx, m)
+	if reply == nil {
+		reply = wire.ErrorReply(m.Event, wire.Errorf(wire.CodeInternal, "handler gave no reply"))
+	}
+	reply.Event = m.Event
+	reply.Node = b.cfg.Node
+
+	if err := b.answer(ctx, pub, d, m, reply); err != nil {
+		// Not acknowledged: the delivery goes back to the queue when this
+		// channel closes, and another consumer answers it.
+		m.Log.Error("reply not published; leaving the request unacknowledged", "err", err)
+		return
+	}
+	if err := d.Ack(false); err != nil {
+		m.Log.Error("ack failed", "err", err)
+	}
+}
+
+// answer publishes the reply, or dead-letters a failed request nobody
+// waits for.
+func (b *Broker) answer(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery, m *Message, reply *wire.Reply) error {
+	if d.ReplyTo == "" {
+		if reply.OK {
+			return nil
+		}
+		headers := amqp.Table{}
+		for k, v := range d.Headers {
+			headers[k] = v
+		}
+		headers[wire.HeaderError] = string(reply.Error.Code)
+		headers["x-beds-error-message"] = reply.Error.Message
+		headers["x-beds-event"] = m.Event
+		m.Log.Warn("failed request with no reply_to; dead-lettering", "code", reply.Error.Code)
+		return pub.PublishWithContext(ctx, wire.DeadExchange, d.RoutingKey, false, false, amqp.Publishing{
+			Headers: headers, ContentType: d.ContentType, Body: d.Body, MessageId: m.Event,
+			CorrelationId: d.CorrelationId, DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
+		})
+	}
+	body, err := reply.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("encode reply: %w", err)
+	}
+	// Replies go to the default exchange, routed by queue name; direct
+	// reply-to names work the same way.
+	err = pub.PublishWithContext(ctx, "", d.ReplyTo, false, false, amqp.Publishing{
+		ContentType: wire.ContentType, CorrelationId: d.CorrelationId, MessageId: m.Event,
+		Body: body, Timestamp: time.Now(),
+	})
+	if errors.Is(err, amqp.ErrClosed) {
+		return fmt.Errorf("reply channel closed: %w", err)
+	}
+	return err
+}

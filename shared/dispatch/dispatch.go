@@ -1,0 +1,83 @@
+// Package dispatch turns deliveries from a queue into replies.
+//
+// A Broker consumes one queue on one channel and hands each delivery to a
+// pool of worker goroutines (one consumer channel feeding N workers costs
+// the broker less than N consumers and is as fast). Each worker runs the
+// same steps for every delivery, in this order and no other:
+//
+//	decode -> Handler (wrapped by middleware) -> publish reply -> ack
+//
+// Rules stated once:
+//
+//   - A delivery is acknowledged only after its handler returned and its
+//     reply was published. If the reply cannot be published the delivery
+//     is not acknowledged, so RabbitMQ gives it to another consumer.
+//   - Every reply carries the request's correlation_id and event ID.
+//   - A failed request that nobody can be answered for (no reply_to) is
+//     republished to the dead-letter exchange with the error code and
+//     message in its headers, then acknowledged: nothing vanishes.
+//   - A handler never takes the process down: Recover turns a panic into
+//     an internal reply.
+//   - On shutdown the broker cancels its consumer, finishes every delivery
+//     it already holds, acknowledges them, then closes.
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// Message is one request being handled.
+type Message struct {
+	// Event is the request's event ID: its message_id if the caller set a
+	// valid one, otherwise one generated on arrival.
+	Event string
+	// Parent is the parent event's ID for a child event.
+	Parent   string
+	Delivery *amqp.Delivery
+	// Request is the decoded body, set by the Decode middleware. Before
+	// Decode, or when decoding failed, it is an empty Request.
+	Request  *wire.Request
+	Received time.Time
+	// Log carries the event ID; use it for every line about the request.
+	Log *slog.Logger
+}
+
+// Handler answers one request. It returns the reply body; a nil reply is
+// answered as an internal error.
+type Handler interface {
+	Handle(ctx context.Context, m *Message) *wire.Reply
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, m *Message) *wire.Reply
+
+// Handle implements Handler.
+func (f HandlerFunc) Handle(ctx context.Context, m *Message) *wire.Reply { return f(ctx, m) }
+
+// Middleware wraps a Handler with behaviour before and after it.
+type Middleware func(Handler) Handler
+
+// Chain wraps h so that the first middleware runs outermost.
+func Chain(h Handler, mw ...Middleware) Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+// Standard wraps h in the middleware every data broker runs, outermost
+// first: Log, Metrics (if o is not nil), Deadline, Decode, Recover.
+func Standard(h Handler, o Observer, maxBody int, fallbackTimeout time.Duration) Handler {
+	mw := []Middleware{Log()}
+	if o != nil {
+		mw = append(mw, Metrics(o))
+	}
+	mw = append(mw, Deadline(fallbackTimeout), Decode(maxBody), Recover())
+	return Chain(h, mw...)
+}

@@ -1,0 +1,100 @@
+// Package ipl is a node's Initial Program Load and lifecycle: the ordered
+// start-up steps, the running state, and the graceful drain.
+//
+// Start-up runs these steps in order, logging each with its duration; the
+// first failure stops the node with the step, its target (host:port, never
+// a password) and the cause:
+//
+//	config      layered TOML and BEDS_* variables
+//	logging     slog, text in dev and JSON elsewhere
+//	templates   parse and validate every template file
+//	amqp        TCP reachability of the broker
+//	topology    log in, declare exchanges and queues
+//	stores      TCP reachability of every store a template uses
+//	pools       open each store's pool and ping it
+//	brokers     build the role's brokers
+//	ready       serve /healthz, /readyz, /metrics; start the brokers
+//
+// A running node is ready (/readyz answers 200) once every broker consumes.
+// SIGTERM or SIGINT drains: brokers stop consuming, finish and acknowledge
+// what they hold, and the node closes its stores. A second signal, or the
+// configured shutdown timeout, forces the exit.
+package ipl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beds-project/beds/shared/config"
+	"github.com/beds-project/beds/shared/mq"
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+)
+
+// Service is a long-running part of a node, such as a broker.
+type Service interface {
+	// Name identifies the service in logs.
+	Name() string
+	// Run works until ctx ends, then stops cleanly and returns.
+	Run(ctx context.Context) error
+	// Ready reports whether the service is doing its job.
+	Ready() bool
+}
+
+// Role defines what a node of one role runs on top of the shared runtime.
+type Role struct {
+	Name string
+	// Services builds the role's brokers once the runtime is up. A role
+	// without brokers of its own returns none.
+	Services func(rt *Runtime) ([]Service, error)
+}
+
+// Runtime is what every role shares once the IPL has run.
+type Runtime struct {
+	Role      string
+	Config    *config.Config
+	Log       *slog.Logger
+	Templates *template.Registry
+	Stores    map[string]store.Store // the stores templates use, by name
+	Metrics   *prometheus.Registry
+}
+
+// StepError is a failed IPL step.
+type StepError struct {
+	Step   string
+	Target string // host:port or path; never a secret
+	Err    error
+}
+
+func (e *StepError) Error() string {
+	if e.Target != "" {
+		return fmt.Sprintf("IPL step %s (%s): %v", e.Step, e.Target, e.Err)
+	}
+	return fmt.Sprintf("IPL step %s: %v", e.Step, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// step runs one IPL step and logs it with its duration.
+func step(ctx context.Context, log *slog.Logger, name, target string, fn func(context.Context) error) error {
+	start := time.Now()
+	if err := fn(ctx); err != nil {
+		return &StepError{Step: name, Target: target, Err: err}
+	}
+	if log != nil {
+		log.Info("ipl", "step", name, "target", target, "took", time.Since(start).Round(time.Microsecond))
+	}
+	return nil
+}
+
+var errNoTemplates = errors.New("no template files: the appserver serves templates; set BEDS_TEMPLATE_DIR")
+
+// Topology returns the queue topology the config asks for.
+func (rt *Runtime) Topology() mq.Topology {
+	return mq.Topology{QueueType: rt.Config.AMQP.QueueType}
+}

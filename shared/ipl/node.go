@@ -1,0 +1,334 @@
+package ipl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/beds-project/beds/shared/config"
+	"github.com/beds-project/beds/shared/mq"
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/store/mariadb"
+	"github.com/beds-project/beds/shared/store/mongo"
+	"github.com/beds-project/beds/shared/template"
+)
+
+// Node is a booted node: its runtime, services and ops endpoint.
+type Node struct {
+	rt       *Runtime
+	services []Service
+	http     *http.Server
+	listener net.Listener
+	booted   atomic.Bool
+	stopping atomic.Bool
+}
+
+// Boot runs the IPL for role with the given environment (nil: the process
+// environment) and returns a node ready to Run. On failure it closes
+// whatever it opened.
+func Boot(ctx context.Context, role Role, environ map[string]string) (n *Node, err error) {
+	rt := &Runtime{Role: role.Name, Stores: map[string]store.Store{}, Metrics: prometheus.NewRegistry()}
+	n = &Node{rt: rt}
+	defer func() {
+		if err != nil {
+			n.closeStores()
+		}
+	}()
+
+	if err := step(ctx, nil, "config", "", func(context.Context) error {
+		var err error
+		if environ == nil {
+			rt.Config, err = config.Load(role.Name)
+		} else {
+			rt.Config, err = config.LoadEnv(role.Name, environ)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	cfg := rt.Config
+
+	if err := step(ctx, nil, "logging", "", func(context.Context) error {
+		level, err := config.ParseLevel(cfg.Log.Level)
+		if err != nil {
+			return err
+		}
+		opts := &slog.HandlerOptions{Level: level}
+		var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
+		if cfg.Log.Format == "text" {
+			h = slog.NewTextHandler(os.Stderr, opts)
+		}
+		rt.Log = slog.New(h).With("node", cfg.Node.Name, "role", role.Name)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	log := rt.Log
+	log.Info("ipl", "step", "config", "config", cfg)
+
+	if err := step(ctx, log, "templates", cfg.Templates.Dir, func(context.Context) error {
+		var err error
+		if rt.Templates, err = template.Load(cfg.Templates.Dir, cfg.StoreKinds()); err != nil {
+			return err
+		}
+		if rt.Templates.Len() == 0 && role.Name == "appserver" {
+			return errNoTemplates
+		}
+		log.Info("templates loaded", "count", rt.Templates.Len(), "names", rt.Templates.Names())
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	amqpAddr := mq.Addr(cfg.AMQP.URL)
+	dial := n.DialConfig("ipl")
+	if err := step(ctx, log, "amqp", amqpAddr, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, cfg.AMQP.ConnectTimeout.D())
+		defer cancel()
+		return mq.Reachable(ctx, amqpAddr)
+	}); err != nil {
+		return nil, err
+	}
+	if err := step(ctx, log, "topology", amqpAddr, func(ctx context.Context) error {
+		conn, err := mq.Dial(ctx, dial)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			return err
+		}
+		return mq.Declare(ch, mq.Topology{QueueType: cfg.AMQP.QueueType})
+	}); err != nil {
+		return nil, err
+	}
+
+	used := rt.Templates.Stores()
+	for _, name := range used {
+		sc := cfg.Stores[name]
+		for _, addr := range storeAddrs(sc) {
+			if err := step(ctx, log, "stores", name+" "+addr, func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, cfg.AMQP.ConnectTimeout.D())
+				defer cancel()
+				return mq.Reachable(ctx, addr)
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, name := range used {
+		sc := cfg.Stores[name]
+		if err := step(ctx, log, "pools", name+" "+strings.Join(storeAddrs(sc), ","), func(ctx context.Context) error {
+			s, err := openStore(ctx, sc)
+			if err != nil {
+				return err
+			}
+			rt.Stores[name] = s
+			ctx, cancel := context.WithTimeout(ctx, cfg.AMQP.ConnectTimeout.D())
+			defer cancel()
+			return s.Ping(ctx)
+		}); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := step(ctx, log, "brokers", role.Name, func(context.Context) error {
+		if role.Services == nil {
+			return nil
+		}
+		var err error
+		n.services, err = role.Services(rt)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	if err := step(ctx, log, "ready", cfg.HTTP.Addr, n.listen); err != nil {
+		return nil, err
+	}
+	n.booted.Store(true)
+	return n, nil
+}
+
+// Runtime returns the node's runtime.
+func (n *Node) Runtime() *Runtime { return n.rt }
+
+// Addr returns the ops endpoint's address, or "" when disabled.
+func (n *Node) Addr() string {
+	if n.listener == nil {
+		return ""
+	}
+	return n.listener.Addr().String()
+}
+
+// DialConfig returns how a part of this node named purpose connects to
+// RabbitMQ.
+func (n *Node) DialConfig(purpose string) mq.DialConfig {
+	return DialConfig(n.rt, purpose)
+}
+
+// DialConfig returns how a part of the node named purpose connects to
+// RabbitMQ.
+func DialConfig(rt *Runtime, purpose string) mq.DialConfig {
+	cfg := rt.Config
+	return mq.DialConfig{
+		URL: cfg.AMQP.URL, Name: cfg.Node.Name + "/" + purpose,
+		Timeout: cfg.AMQP.ConnectTimeout.D(), Heartbeat: cfg.AMQP.Heartbeat.D(),
+	}
+}
+
+// Ready reports whether every service is doing its job.
+func (n *Node) Ready() bool {
+	if !n.booted.Load() || n.stopping.Load() {
+		return false
+	}
+	for _, s := range n.services {
+		if !s.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// Run runs the services until ctx ends, then drains them within the
+// configured shutdown timeout and closes the node. force, when it
+// delivers, cuts the drain short.
+func (n *Node) Run(ctx context.Context, force <-chan struct{}) error {
+	log := n.rt.Log
+	var wg sync.WaitGroup
+	errs := make(chan error, len(n.services))
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, s := range n.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(runCtx); err != nil {
+				errs <- fmt.Errorf("%s: %w", s.Name(), err)
+				stop()
+			}
+		}()
+	}
+	go func() {
+		for !n.Ready() && runCtx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if runCtx.Err() == nil {
+			log.Info("ipl", "step", "ready", "services", len(n.services))
+		}
+	}()
+
+	<-runCtx.Done()
+	n.stopping.Store(true)
+	log.Info("stopping", "timeout", n.rt.Config.Shutdown.Timeout.D())
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var runErr error
+	select {
+	case <-done:
+	case <-force:
+		runErr = errors.New("drain cut short by a second signal")
+	case <-time.After(n.rt.Config.Shutdown.Timeout.D()):
+		runErr = errors.New("drain did not finish within shutdown.timeout")
+	}
+	close(errs)
+	for err := range errs {
+		runErr = errors.Join(runErr, err)
+	}
+	n.close()
+	if runErr != nil {
+		log.Error("stopped", "err", runErr)
+		return runErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func (n *Node) close() {
+	if n.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = n.http.Shutdown(ctx)
+	}
+	n.closeStores()
+}
+
+func (n *Node) closeStores() {
+	for name, s := range n.rt.Stores {
+		if err := s.Close(); err != nil && n.rt.Log != nil {
+			n.rt.Log.Warn("closing store", "store", name, "err", err)
+		}
+	}
+}
+
+// listen starts the ops endpoint.
+func (n *Node) listen(context.Context) error {
+	reg := n.rt.Metrics
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	addr := n.rt.Config.HTTP.Addr
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	n.listener = ln
+	n.http = &http.Server{Handler: n.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.rt.Log.Error("ops endpoint stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func openStore(ctx context.Context, sc config.Store) (store.Store, error) {
+	switch sc.Kind {
+	case config.KindMariaDB:
+		return mariadb.Open(mariadb.Config{DSN: sc.DSN, SecondaryDSN: sc.SecondaryDSN, MaxConns: sc.MaxConns})
+	case config.KindMongo:
+		return mongo.Open(ctx, mongo.Config{URI: sc.URI, MaxConns: uint64(max(sc.MaxConns, 0))})
+	}
+	return nil, fmt.Errorf("store kind %q is unknown", sc.Kind)
+}
+
+// storeAddrs lists host:port of every server a store uses.
+func storeAddrs(sc config.Store) []string {
+	var out []string
+	switch sc.Kind {
+	case config.KindMariaDB:
+		for _, dsn := range []string{sc.DSN, sc.SecondaryDSN} {
+			if dsn == "" {
+				continue
+			}
+			if c, err := mysql.ParseDSN(dsn); err == nil && c.Net == "tcp" {
+				out = append(out, c.Addr)
+			}
+		}
+	case config.KindMongo:
+		if u, err := url.Parse(sc.URI); err == nil && u.Scheme == "mongodb" {
+			for _, h := range strings.Split(u.Host, ",") {
+				if _, _, err := net.SplitHostPort(h); err != nil {
+					h = net.JoinHostPort(h, "27017")
+				}
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,293 @@
+// Package mariadb is the store adapter for MariaDB and MySQL.
+//
+// It reaches data only through DBA-owned objects named by the template:
+// reads and counts select from the template's view, writes CALL its stored
+// procedures. Identifiers come from validated templates and are quoted;
+// every value is a bound parameter; filter operators map to fixed SQL
+// tokens. Nothing from a request is ever spliced into a statement.
+//
+// Calling convention (see the design): create takes the template's create
+// parameters and may return the new key as the first column of a result
+// set; update takes the key then the writable fields; delete takes the key.
+// An update or delete selects the matching rows through the view FOR
+// UPDATE, then calls the procedure once per row, all in one transaction.
+package mariadb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// Config configures one MariaDB store.
+type Config struct {
+	// DSN is the primary, in go-sql-driver form: user:pass@tcp(host:3306)/db.
+	DSN string
+	// SecondaryDSN, if set, serves reads and counts.
+	SecondaryDSN string
+	// MaxConns caps open connections per server (default 16).
+	MaxConns int
+}
+
+// Store is a MariaDB store. It is safe for concurrent use.
+type Store struct {
+	primary   *sql.DB
+	secondary *sql.DB // nil: reads go to primary
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open prepares connection pools; it does not dial (Ping does).
+func Open(cfg Config) (*Store, error) {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 16
+	}
+	p, err := openDB(cfg.DSN, cfg.MaxConns)
+	if err != nil {
+		return nil, fmt.Errorf("mariadb primary: %w", err)
+	}
+	s := &Store{primary: p}
+	if cfg.SecondaryDSN != "" {
+		if s.secondary, err = openDB(cfg.SecondaryDSN, cfg.MaxConns); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("mariadb secondary: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// ParseDSN validates dsn and returns its address (host:port) for messages
+// that must never show the password.
+func ParseDSN(dsn string) (addr string, err error) {
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("dsn: %w", err)
+	}
+	return c.Addr, nil
+}
+
+func openDB(dsn string, maxConns int) (*sql.DB, error) {
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// The driver's message quotes no secrets, but say where it failed.
+		return nil, fmt.Errorf("dsn: %w", err)
+	}
+	// Times travel as UTC time.Time values both ways.
+	c.ParseTime = true
+	c.Loc = time.UTC
+	if c.Params == nil {
+		c.Params = map[string]string{}
+	}
+	if _, ok := c.Params["time_zone"]; !ok {
+		c.Params["time_zone"] = "'+00:00'"
+	}
+	conn, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}
+
+// Ping checks every configured server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.primary.PingContext(ctx); err != nil {
+		return classify(fmt.Errorf("primary: %w", err))
+	}
+	if s.secondary != nil {
+		if err := s.secondary.PingContext(ctx); err != nil {
+			return classify(fmt.Errorf("secondary: %w", err))
+		}
+	}
+	return nil
+}
+
+// Close closes the pools.
+func (s *Store) Close() error {
+	err := s.primary.Close()
+	if s.secondary != nil {
+		err = errors.Join(err, s.secondary.Close())
+	}
+	return err
+}
+
+// Exec runs q.
+func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error) {
+	var res *store.Result
+	var err error
+	switch q.Op {
+	case wire.OpRead:
+		res, err = s.read(ctx, q)
+	case wire.OpCount:
+		res, err = s.count(ctx, q)
+	case wire.OpCreate:
+		res, err = s.create(ctx, q)
+	case wire.OpUpdate, wire.OpDelete:
+		res, err = s.change(ctx, q)
+	default:
+		return nil, fmt.Errorf("mariadb: op %s is not a data op", q.Op)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	return res, nil
+}
+
+func (s *Store) reader() *sql.DB {
+	if s.secondary != nil {
+		return s.secondary
+	}
+	return s.primary
+}
+
+func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error) {
+	stmt, args := selectSQL(q, q.Fields, false)
+	rows, err := s.reader().QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", q.Template.Objects.Read, err)
+	}
+	out, err := scanRows(rows, q.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", q.Template.Objects.Read, err)
+	}
+	return &store.Result{Rows: out, Count: int64(len(out))}, nil
+}
+
+func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error) {
+	var b strings.Builder
+	b.WriteString("SELECT COUNT(*) FROM ")
+	b.WriteString(quote(q.Template.Objects.Read))
+	args := where(&b, q.Filter)
+	var n int64
+	if err := s.reader().QueryRowContext(ctx, b.String(), args...).Scan(&n); err != nil {
+		return nil, fmt.Errorf("count %s: %w", q.Template.Objects.Read, err)
+	}
+	return &store.Result{Count: n}, nil
+}
+
+func (s *Store) create(ctx context.Context, q *store.Query) (*store.Result, error) {
+	t := q.Template
+	params := t.Params(wire.OpCreate)
+	args := make([]any, len(params))
+	for i, f := range params {
+		args[i] = bindValue(f, lookup(q.Data, f))
+	}
+	rows, err := s.primary.QueryContext(ctx, callSQL(t.Objects.Create, len(params)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
+	}
+	key, err := firstValue(rows)
+	if err != nil {
+		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
+	}
+	res := &store.Result{Affected: 1}
+	if key != nil {
+		res.Key = keyValue(t.Key, key)
+	}
+	return res, nil
+}
+
+// change runs update and delete: select the matching rows through the view
+// FOR UPDATE, then call the procedure once per row in one transaction.
+func (s *Store) change(ctx context.Context, q *store.Query) (res *store.Result, err error) {
+	t := q.Template
+	proc := t.Objects.Update
+	if q.Op == wire.OpDelete {
+		proc = t.Objects.Delete
+	}
+	params := t.Params(q.Op)
+
+	tx, err := s.primary.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: begin: %w", q.Op, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+
+	// An update passes the stored values merged with the request's data,
+	// so it reads every parameter; a delete needs its parameters only.
+	stmt, args := selectSQL(q, params, true)
+	rows, err := tx.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read %s: %w", q.Op, t.Objects.Read, err)
+	}
+	matched, err := scanValues(rows, params)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read %s: %w", q.Op, t.Objects.Read, err)
+	}
+	if len(matched) == 0 {
+		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+	}
+	call := callSQL(proc, len(params))
+	for _, vals := range matched {
+		for _, a := range q.Data {
+			for i, f := range params {
+				if f == a.Field {
+					vals[i] = bindValue(f, a.Value)
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, call, vals...); err != nil {
+			return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("%s: commit: %w", q.Op, err)
+	}
+	return &store.Result{Affected: int64(len(matched))}, nil
+}
+
+func lookup(data []store.Assign, f *template.Field) any {
+	for _, a := range data {
+		if a.Field == f {
+			return a.Value
+		}
+	}
+	return nil
+}
+
+// firstValue returns the first column of the first row of the first result
+// set, if any, and drains every result set so the connection is reusable.
+func firstValue(rows *sql.Rows) (any, error) {
+	defer rows.Close()
+	var v any
+	got := false
+	for {
+		for rows.Next() {
+			if got {
+				continue
+			}
+			cols, err := rows.Columns()
+			if err != nil {
+				return nil, err
+			}
+			dest := make([]any, len(cols))
+			for i := range dest {
+				dest[i] = new(any)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return nil, err
+			}
+			v, got = *(dest[0].(*any)), true
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	return v, rows.Err()
+}

@@ -1,0 +1,341 @@
+package mariadb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// quote quotes an identifier. Identifiers are validated by the template
+// package to [A-Za-z0-9_], so no backtick can occur; quoting still keeps
+// reserved words usable as names.
+func quote(ident string) string { return "`" + ident + "`" }
+
+// selectSQL builds the SELECT of a read, or the locking read of a change.
+func selectSQL(q *store.Query, cols []*template.Field, forUpdate bool) (string, []any) {
+	var b strings.Builder
+	b.Grow(128)
+	b.WriteString("SELECT ")
+	for i, f := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(f.Stored))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(quote(q.Template.Objects.Read))
+	args := where(&b, q.Filter)
+	for i, s := range q.Sort {
+		if i == 0 {
+			b.WriteString(" ORDER BY ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(s.Field.Stored))
+		if s.Desc {
+			b.WriteString(" DESC")
+		}
+	}
+	if q.Op == wire.OpRead {
+		b.WriteString(" LIMIT ? OFFSET ?")
+		args = append(args, q.Limit, q.Offset)
+	}
+	if forUpdate {
+		b.WriteString(" FOR UPDATE")
+	}
+	return b.String(), args
+}
+
+// where appends " WHERE ..." for e, if any, and returns the bound values.
+func where(b *strings.Builder, e *store.Expr) []any {
+	if e == nil {
+		return nil
+	}
+	var args []any
+	b.WriteString(" WHERE ")
+	writeExpr(b, e, &args)
+	return args
+}
+
+func writeExpr(b *strings.Builder, e *store.Expr, args *[]any) {
+	switch {
+	case e.Cond != nil:
+		writeCond(b, e.Cond, args)
+	case len(e.And) > 0:
+		writeList(b, e.And, " AND ", args)
+	case len(e.Or) > 0:
+		writeList(b, e.Or, " OR ", args)
+	}
+}
+
+func writeList(b *strings.Builder, list []*store.Expr, sep string, args *[]any) {
+	b.WriteByte('(')
+	for i, sub := range list {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		writeExpr(b, sub, args)
+	}
+	b.WriteByte(')')
+}
+
+// sqlOps maps the comparison operators to fixed SQL tokens.
+var sqlOps = map[store.Operator]string{
+	store.OpEq: " = ?", store.OpNe: " <> ?", store.OpGt: " > ?", store.OpGte: " >= ?",
+	store.OpLt: " < ?", store.OpLte: " <= ?", store.OpLike: " LIKE ?",
+}
+
+func writeCond(b *strings.Builder, c *store.Cond, args *[]any) {
+	col := quote(c.Field.Stored)
+	switch c.Op {
+	case store.OpNull:
+		b.WriteString(col)
+		if c.Value.(bool) {
+			b.WriteString(" IS NULL")
+		} else {
+			b.WriteString(" IS NOT NULL")
+		}
+	case store.OpEq, store.OpNe:
+		if c.Value == nil {
+			b.WriteString(col)
+			if c.Op == store.OpEq {
+				b.WriteString(" IS NULL")
+			} else {
+				b.WriteString(" IS NOT NULL")
+			}
+			return
+		}
+		b.WriteString(col)
+		b.WriteString(sqlOps[c.Op])
+		*args = append(*args, bindValue(c.Field, c.Value))
+	case store.OpIn, store.OpNin:
+		list := c.Value.([]any)
+		b.WriteString(col)
+		if c.Op == store.OpNin {
+			b.WriteString(" NOT")
+		}
+		b.WriteString(" IN (")
+		for i, v := range list {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('?')
+			*args = append(*args, bindValue(c.Field, v))
+		}
+		b.WriteByte(')')
+	default:
+		b.WriteString(col)
+		b.WriteString(sqlOps[c.Op])
+		*args = append(*args, bindValue(c.Field, c.Value))
+	}
+}
+
+// callSQL builds CALL `proc`(?, ?, ...).
+func callSQL(proc string, n int) string {
+	var b strings.Builder
+	b.WriteString("CALL ")
+	b.WriteString(quote(proc))
+	b.WriteByte('(')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('?')
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// bindValue converts a query value to what the driver binds.
+func bindValue(f *template.Field, v any) any {
+	if v == nil {
+		return nil
+	}
+	if f.Type == template.TypeJSON {
+		if raw, ok := v.(json.RawMessage); ok {
+			return string(raw)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil
+		}
+		return string(b)
+	}
+	return v
+}
+
+// scanRows reads rows into reply rows keyed by plain field names.
+func scanRows(rows *sql.Rows, fields []*template.Field) ([]wire.Row, error) {
+	defer rows.Close()
+	out := []wire.Row{}
+	dest := scanDest(fields)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		row := make(wire.Row, len(fields))
+		for i, f := range fields {
+			row[f.Name] = fromScan(f, dest[i])
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+// scanValues reads rows as bind-ready parameter lists.
+func scanValues(rows *sql.Rows, fields []*template.Field) ([][]any, error) {
+	defer rows.Close()
+	var out [][]any
+	dest := scanDest(fields)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		vals := make([]any, len(fields))
+		for i, f := range fields {
+			vals[i] = bindValue(f, fromScan(f, dest[i]))
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+func scanDest(fields []*template.Field) []any {
+	dest := make([]any, len(fields))
+	for i, f := range fields {
+		switch f.Type {
+		case template.TypeInt:
+			dest[i] = new(sql.NullInt64)
+		case template.TypeFloat:
+			dest[i] = new(sql.NullFloat64)
+		case template.TypeBool:
+			dest[i] = new(sql.NullBool)
+		case template.TypeDatetime:
+			dest[i] = new(sql.NullTime)
+		case template.TypeJSON:
+			dest[i] = new(sql.Null[[]byte])
+		default:
+			dest[i] = new(sql.NullString)
+		}
+	}
+	return dest
+}
+
+func fromScan(f *template.Field, d any) any {
+	switch v := d.(type) {
+	case *sql.NullInt64:
+		if v.Valid {
+			return v.Int64
+		}
+	case *sql.NullFloat64:
+		if v.Valid {
+			return v.Float64
+		}
+	case *sql.NullBool:
+		if v.Valid {
+			return v.Bool
+		}
+	case *sql.NullTime:
+		if v.Valid {
+			return v.Time.UTC()
+		}
+	case *sql.Null[[]byte]:
+		if v.Valid {
+			if json.Valid(v.V) {
+				return json.RawMessage(append([]byte(nil), v.V...))
+			}
+			return string(v.V)
+		}
+	case *sql.NullString:
+		if v.Valid {
+			return v.String
+		}
+	}
+	return nil
+}
+
+// keyValue converts a generated key to the key field's type.
+func keyValue(f *template.Field, v any) any {
+	switch x := v.(type) {
+	case []byte:
+		if f.Type == template.TypeInt {
+			if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+				return n
+			}
+		}
+		return string(x)
+	case uint64:
+		return int64(x)
+	}
+	return v
+}
+
+// MariaDB error numbers the adapter maps to contract codes.
+const (
+	errDupEntry        = 1062
+	errRowIsReferenced = 1451
+	errNoReferencedRow = 1452
+	errBadNull         = 1048
+	errDataTooLong     = 1406
+	errTruncated       = 1265
+	errOutOfRange      = 1264
+	errSignal          = 1644 // SIGNAL SQLSTATE '45000' from a procedure
+	errLockWait        = 1205
+	errDeadlock        = 1213
+	errTooManyConns    = 1040
+	errServerShutdown  = 1053
+	errConnKilled      = 1927
+	errQueryKilled     = 1317
+	errStatementTime   = 1969 // max_statement_time exceeded
+)
+
+// classify maps driver and server errors to contract errors where the
+// contract has a code for them; anything else stays an internal error.
+func classify(err error) error {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case errDupEntry:
+			return &wire.Error{Code: wire.CodeConflict, Message: "a record with that value already exists: " + me.Message}
+		case errRowIsReferenced, errNoReferencedRow:
+			return &wire.Error{Code: wire.CodeConflict, Message: "the change breaks a reference between records"}
+		case errBadNull, errDataTooLong, errTruncated, errOutOfRange, errSignal:
+			return &wire.Error{Code: wire.CodeBadValue, Message: me.Message}
+		case errLockWait, errDeadlock, errTooManyConns, errServerShutdown, errConnKilled:
+			return &wire.Error{Code: wire.CodeUnavailable, Message: "database busy or going away: " + me.Message}
+		case errQueryKilled, errStatementTime:
+			return &wire.Error{Code: wire.CodeTimeout, Message: "the database stopped the statement: " + me.Message}
+		}
+		return err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &wire.Error{Code: wire.CodeTimeout, Message: "the request's deadline passed before the database answered"}
+	case errors.Is(err, context.Canceled):
+		return &wire.Error{Code: wire.CodeUnavailable, Message: "the node stopped the request"}
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, sql.ErrConnDone):
+		return &wire.Error{Code: wire.CodeUnavailable, Message: "database connection lost"}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return &wire.Error{Code: wire.CodeUnavailable, Message: "database unreachable"}
+	}
+	return err
+}

@@ -1,0 +1,427 @@
+// Package mongo is the store adapter for MongoDB (and MongoDB-wire servers
+// such as FerretDB).
+//
+// A template served by MongoDB names one collection (objects.collection);
+// every operation runs on it directly. Mapping rules, stated once:
+//
+//   - Documents are keyed by stored names (usr_email); the key field is
+//     stored as _id unless its template sets another stored name. Reply
+//     rows are keyed by plain names (email), and every requested field is
+//     present in a row, nil where the document lacks it.
+//   - Values are stored in their BSON form: int as a 64-bit integer, float
+//     as a double, datetime as a BSON date (millisecond precision, read
+//     back in UTC), json as an embedded document or array with object keys
+//     sorted. Reads convert back to the field's Go type and fail with an
+//     internal error for a stored value that does not convert losslessly.
+//   - Null follows SQL: a missing field counts as null. eq null and
+//     null:true match a null or missing field; ne null and null:false
+//     match a present, non-null one; ne, nin and like never match a null
+//     field (as col <> v, col NOT IN (...) and col LIKE p do not), and
+//     neither do gt, gte, lt and lte.
+//   - like is an SQL LIKE pattern, translated to an anchored, case-sensitive
+//     regular expression: % matches any run of characters (newlines
+//     included), _ exactly one, a backslash makes the next character
+//     literal, and every other character is quoted. A pattern can
+//     therefore never carry regular-expression syntax of its own.
+//   - Filters use explicit operators ($eq, $in, ...) around typed values
+//     from store.Build and names from validated templates only, so no
+//     request text becomes a field name, an operator or code.
+//   - create inserts one document. Its key is the key field's value from
+//     the request's data or, for a string key the request leaves out, the
+//     event ID, so a redelivered create hits the same key; an int key must
+//     be given. A duplicate key (or any unique index) is a conflict.
+//   - update sets the request's data ($set, null stores null) on every
+//     matching document; delete removes every matching document; both
+//     answer not_found when nothing matches, and affected counts the
+//     matched documents.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// idKey is MongoDB's primary key field.
+const idKey = "_id"
+
+// Defaults for Config fields left zero, unless the URI sets the option.
+const (
+	DefaultMaxConns               = 16
+	DefaultServerSelectionTimeout = 3 * time.Second
+	DefaultConnectTimeout         = 5 * time.Second
+	DefaultOpTimeout              = 30 * time.Second
+)
+
+// Config configures one MongoDB store.
+//
+// Options set here win over the same options in the URI, which win over
+// the defaults.
+type Config struct {
+	// URI is a mongodb:// or mongodb+srv:// connection string; its path
+	// names the database, e.g. mongodb://127.0.0.1:27017/beds.
+	URI string
+	// MaxConns caps open connections per server (default 16).
+	MaxConns uint64
+	// ServerSelectionTimeout bounds the wait for a usable server, so a
+	// down server answers unavailable instead of hanging (default 3s).
+	ServerSelectionTimeout time.Duration
+	// ConnectTimeout bounds dialling one connection (default 5s).
+	ConnectTimeout time.Duration
+	// OpTimeout bounds an operation whose context has no deadline
+	// (default 30s); a context deadline always wins.
+	OpTimeout time.Duration
+}
+
+// Store is a MongoDB store. It is safe for concurrent use.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+	colls  sync.Map // collection name -> *mongo.Collection
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open validates cfg and creates the client. Like the MariaDB adapter it
+// does not wait for the server: the driver connects in the background and
+// Ping (the readiness probe) tells when it answers, so a node may start
+// before its database. ctx is reserved for a future blocking start-up step
+// and is not used today.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	_ = ctx
+	u, err := parseURI(cfg.URI)
+	if err != nil {
+		return nil, fmt.Errorf("mongo %s: %w", Addr(cfg.URI), err)
+	}
+	if u.db == "" {
+		return nil, fmt.Errorf("mongo %s: the URI names no database: add it as the path, e.g. mongodb://%s/beds", u.hosts, u.hosts)
+	}
+	if err := checkDBName(u.db); err != nil {
+		return nil, fmt.Errorf("mongo %s: %w", u.hosts, err)
+	}
+	opts := options.Client().ApplyURI(cfg.URI)
+	switch {
+	case cfg.MaxConns > 0:
+		opts.SetMaxPoolSize(cfg.MaxConns)
+	case opts.MaxPoolSize == nil:
+		opts.SetMaxPoolSize(DefaultMaxConns)
+	}
+	setDuration(cfg.ServerSelectionTimeout, DefaultServerSelectionTimeout, opts.ServerSelectionTimeout, opts.SetServerSelectionTimeout)
+	setDuration(cfg.ConnectTimeout, DefaultConnectTimeout, opts.ConnectTimeout, opts.SetConnectTimeout)
+	setDuration(cfg.OpTimeout, DefaultOpTimeout, opts.Timeout, opts.SetTimeout)
+	if opts.AppName == nil {
+		opts.SetAppName("beds")
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongo %s: %s", u.hosts, u.redact(err.Error()))
+	}
+	return &Store{client: client, db: client.Database(u.db)}, nil
+}
+
+// setDuration applies v if set, else def unless the URI already set the
+// option (fromURI non-nil).
+func setDuration(v, def time.Duration, fromURI *time.Duration, set func(time.Duration) *options.ClientOptions) {
+	switch {
+	case v > 0:
+		set(v)
+	case fromURI == nil:
+		set(def)
+	}
+}
+
+// Addr returns the host list of a MongoDB URI (host:port, comma-separated
+// for several) without credentials, database or options, for log and error
+// messages. It never returns any part of the user information; for a URI
+// it cannot read it returns "(invalid mongodb URI)".
+func Addr(uri string) string {
+	u, err := parseURI(uri)
+	if err != nil {
+		return "(invalid mongodb URI)"
+	}
+	return u.hosts
+}
+
+// uriParts is what the adapter reads from a URI itself.
+type uriParts struct {
+	hosts    string
+	db       string
+	userinfo string // raw, for redaction only
+}
+
+// parseURI splits a URI the way the driver does: user information up to
+// the first @, hosts up to the first / or ?, then the database path.
+func parseURI(uri string) (uriParts, error) {
+	var p uriParts
+	rest, ok := strings.CutPrefix(uri, "mongodb://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(uri, "mongodb+srv://"); !ok {
+			return p, errors.New(`the URI must start with mongodb:// or mongodb+srv://`)
+		}
+	}
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		p.userinfo, rest = rest[:i], rest[i+1:]
+	}
+	end := strings.IndexAny(rest, "/?@")
+	if end < 0 {
+		end = len(rest)
+	}
+	p.hosts = rest[:end]
+	if p.hosts == "" {
+		return p, errors.New("the URI names no host")
+	}
+	rest = rest[end:]
+	switch {
+	case strings.HasPrefix(rest, "@"):
+		// An unescaped @ in the user information: what follows the first
+		// @ may be part of the password, so name no host.
+		p.hosts = "(invalid mongodb URI)"
+		return p, errors.New("the URI has an unescaped @ in its user information: percent-encode it as %40")
+	case strings.HasPrefix(rest, "?"):
+		return p, errors.New("the URI needs a / between the hosts and the options")
+	case strings.HasPrefix(rest, "/"):
+		path, _, _ := strings.Cut(rest[1:], "?")
+		db, err := url.PathUnescape(path)
+		if err != nil {
+			return p, errors.New("the URI's database name is not properly escaped")
+		}
+		p.db = db
+	}
+	return p, nil
+}
+
+// redact removes the user information from a driver message.
+func (p uriParts) redact(msg string) string {
+	if p.userinfo == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, p.userinfo, "****")
+	if _, pass, ok := strings.Cut(p.userinfo, ":"); ok && pass != "" {
+		msg = strings.ReplaceAll(msg, pass, "****")
+		if plain, err := url.PathUnescape(pass); err == nil && plain != "" {
+			msg = strings.ReplaceAll(msg, plain, "****")
+		}
+	}
+	return msg
+}
+
+// checkDBName applies MongoDB's rules for database names.
+func checkDBName(db string) error {
+	if len(db) >= 64 {
+		return fmt.Errorf("database name %q is longer than 63 bytes", db)
+	}
+	if strings.ContainsAny(db, "/\\. \"$*<>:|?\x00") {
+		return fmt.Errorf("database name %q holds a character MongoDB does not allow (/\\. \"$*<>:|?)", db)
+	}
+	return nil
+}
+
+// Ping checks the server answers; it is the readiness probe.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return classify(nil, err)
+	}
+	return nil
+}
+
+// Close disconnects the client, waiting at most five seconds for
+// operations in flight.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.client.Disconnect(ctx)
+}
+
+// Database returns the name of the database the store uses.
+func (s *Store) Database() string { return s.db.Name() }
+
+// Exec runs q.
+func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error) {
+	var res *store.Result
+	var err error
+	switch q.Op {
+	case wire.OpRead:
+		res, err = s.read(ctx, q)
+	case wire.OpCount:
+		res, err = s.count(ctx, q)
+	case wire.OpCreate:
+		res, err = s.create(ctx, q)
+	case wire.OpUpdate:
+		res, err = s.update(ctx, q)
+	case wire.OpDelete:
+		res, err = s.delete(ctx, q)
+	default:
+		return nil, fmt.Errorf("mongo: op %s is not a data op", q.Op)
+	}
+	if err != nil {
+		return nil, classify(q, err)
+	}
+	return res, nil
+}
+
+// coll returns the handle of the template's collection.
+func (s *Store) coll(t *template.Template) *mongo.Collection {
+	name := t.Objects.Collection
+	if c, ok := s.colls.Load(name); ok {
+		return c.(*mongo.Collection)
+	}
+	c, _ := s.colls.LoadOrStore(name, s.db.Collection(name))
+	return c.(*mongo.Collection)
+}
+
+func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error) {
+	coll := q.Template.Objects.Collection
+	rows := []wire.Row{}
+	if q.Limit <= 0 {
+		// As LIMIT 0 in SQL: nothing. Build always sets a limit.
+		return &store.Result{Rows: rows}, nil
+	}
+	opts := options.Find().
+		SetProjection(projectionDoc(q.Fields)).
+		SetLimit(int64(q.Limit)).
+		SetBatchSize(int32(min(q.Limit, 10000)))
+	if q.Offset > 0 {
+		opts.SetSkip(int64(q.Offset))
+	}
+	if len(q.Sort) > 0 {
+		opts.SetSort(sortDoc(q.Sort))
+	}
+	filter, err := filterOf(q)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.coll(q.Template).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", coll, err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	byStored := make(map[string]*template.Field, len(q.Fields))
+	for _, f := range q.Fields {
+		byStored[f.Stored] = f
+	}
+	for cur.Next(ctx) {
+		row, err := decodeRow(cur.Current, q.Fields, byStored)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", coll, err)
+		}
+		rows = append(rows, row)
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", coll, err)
+	}
+	return &store.Result{Rows: rows, Count: int64(len(rows))}, nil
+}
+
+func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error) {
+	filter, err := filterOf(q)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.coll(q.Template).CountDocuments(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("count %s: %w", q.Template.Objects.Collection, err)
+	}
+	return &store.Result{Count: n}, nil
+}
+
+func (s *Store) create(ctx context.Context, q *store.Query) (*store.Result, error) {
+	t := q.Template
+	var key any
+	for _, a := range q.Data {
+		if a.Field == t.Key {
+			key = a.Value
+		}
+	}
+	if key == nil {
+		if t.Key.Type != template.TypeString {
+			return nil, wire.FieldError(wire.CodeBadValue, t.Key.Name,
+				"create must set key %s: an %s key has no generated value on MongoDB", t.Key.Name, t.Key.Type)
+		}
+		if q.Event == "" {
+			return nil, fmt.Errorf("create %s: no key given and no event ID to use as key", t.Name)
+		}
+		key = q.Event
+	}
+	doc := make(bson.D, 0, len(q.Data)+1)
+	doc = append(doc, bson.E{Key: t.Key.Stored, Value: key})
+	for _, a := range q.Data {
+		if a.Field == t.Key {
+			continue
+		}
+		v, err := toBSON(a.Field, a.Value)
+		if err != nil {
+			return nil, err
+		}
+		doc = append(doc, bson.E{Key: a.Field.Stored, Value: v})
+	}
+	if _, err := s.coll(t).InsertOne(ctx, doc); err != nil {
+		return nil, fmt.Errorf("create in %s: %w", t.Objects.Collection, err)
+	}
+	return &store.Result{Affected: 1, Key: key}, nil
+}
+
+func (s *Store) update(ctx context.Context, q *store.Query) (*store.Result, error) {
+	t := q.Template
+	set := make(bson.D, 0, len(q.Data))
+	for _, a := range q.Data {
+		v, err := toBSON(a.Field, a.Value)
+		if err != nil {
+			return nil, err
+		}
+		set = append(set, bson.E{Key: a.Field.Stored, Value: v})
+	}
+	if len(set) == 0 {
+		return nil, wire.FieldError(wire.CodeBadRequest, "data", "update needs data: the fields to set")
+	}
+	filter, err := filterOf(q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.coll(t).UpdateMany(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return nil, fmt.Errorf("update in %s: %w", t.Objects.Collection, err)
+	}
+	if res.MatchedCount == 0 {
+		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+	}
+	return &store.Result{Affected: res.MatchedCount}, nil
+}
+
+func (s *Store) delete(ctx context.Context, q *store.Query) (*store.Result, error) {
+	t := q.Template
+	filter, err := filterOf(q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.coll(t).DeleteMany(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("delete in %s: %w", t.Objects.Collection, err)
+	}
+	if res.DeletedCount == 0 {
+		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+	}
+	return &store.Result{Affected: res.DeletedCount}, nil
+}
+
+// filterOf translates q's filter. update and delete refuse to run without
+// one even if a caller bypassed store.Build, since a missing filter
+// matches every document.
+func filterOf(q *store.Query) (bson.D, error) {
+	if q.Filter == nil && (q.Op == wire.OpUpdate || q.Op == wire.OpDelete) {
+		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s needs a filter", q.Op)
+	}
+	return filterDoc(q.Filter), nil
+}

@@ -1,0 +1,112 @@
+// Package store defines what a data store adapter implements and the query
+// model every adapter receives.
+//
+// A request becomes a Query in one place, Build: every field name is
+// checked against the template, every value is converted to the field's
+// type, and every operator is one of a closed set. Adapters therefore see
+// only template fields (with their validated stored names), typed Go values
+// and known operators; they never see request text where a name belongs.
+package store
+
+import (
+	"context"
+
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// Store runs queries against one database. Implementations are safe for
+// concurrent use.
+//
+// Exec returns a *wire.Error for outcomes the contract names (conflict,
+// not_found, unavailable, timeout, bad_value from a procedure's own check)
+// and any other error for a failure the node should log and answer as
+// internal.
+type Store interface {
+	Exec(ctx context.Context, q *Query) (*Result, error)
+	// Ping checks the store answers; it is the readiness probe.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Result is what a query produced.
+type Result struct {
+	Rows     []wire.Row // read
+	Count    int64      // count, and the number of rows of a read
+	Affected int64      // create, update, delete
+	Key      any        // the key of the record a create made
+}
+
+// Operator is a filter operator of the contract.
+type Operator string
+
+// The closed set of filter operators.
+const (
+	OpEq   Operator = "eq"
+	OpNe   Operator = "ne"
+	OpGt   Operator = "gt"
+	OpGte  Operator = "gte"
+	OpLt   Operator = "lt"
+	OpLte  Operator = "lte"
+	OpIn   Operator = "in"
+	OpNin  Operator = "nin"
+	OpLike Operator = "like"
+	OpNull Operator = "null"
+)
+
+// Expr is a node of a filter: a condition, or an and/or of expressions.
+type Expr struct {
+	And  []*Expr
+	Or   []*Expr
+	Cond *Cond
+}
+
+// Cond is one condition on one field.
+//
+// Value holds the field's Go type (string, int64, float64, bool,
+// time.Time, or a decoded JSON value); for in and nin it is a []any of
+// those; for null it is a bool (true: is null); eq and ne may hold nil,
+// meaning is null and is not null.
+type Cond struct {
+	Field *template.Field
+	Op    Operator
+	Value any
+}
+
+// Sort is one sort key.
+type Sort struct {
+	Field *template.Field
+	Desc  bool
+}
+
+// Assign sets one field in a create or update.
+type Assign struct {
+	Field *template.Field
+	Value any // the field's Go type, or nil
+}
+
+// Query is a validated request, ready for an adapter.
+type Query struct {
+	Event    string // event ID; the idempotency key of a write
+	Template *template.Template
+	Op       wire.Op
+	Filter   *Expr // nil: every record
+	Fields   []*template.Field
+	Sort     []Sort
+	Limit    int // always set for a read, at most Limits.MaxLimit
+	Offset   int
+	Data     []Assign // create, update: in the template's declaration order
+}
+
+// Limits bound what one request may ask for.
+type Limits struct {
+	DefaultLimit int // rows a read returns when the request sets no limit
+	MaxLimit     int // a larger limit is reduced to this
+	MaxInList    int // values in one in/nin list
+	MaxDepth     int // nesting of and/or
+	MaxSort      int // sort keys
+}
+
+// DefaultLimits are the limits a node uses unless configured.
+var DefaultLimits = Limits{DefaultLimit: 100, MaxLimit: 1000, MaxInList: 1000, MaxDepth: 8, MaxSort: 8}

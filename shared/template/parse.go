@@ -1,0 +1,302 @@
+package template
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// The file format; see templates/example_rec.toml for every option.
+type fileFormat struct {
+	Name        string                 `toml:"name"`
+	TLA         string                 `toml:"tla"`
+	Kind        string                 `toml:"kind"`
+	Store       string                 `toml:"store"`
+	Description string                 `toml:"description"`
+	Fields      map[string]fieldFormat `toml:"fields"`
+	Objects     objectsFormat          `toml:"objects"`
+	Params      map[string][]string    `toml:"params"`
+	Ops         struct {
+		Allow []string `toml:"allow"`
+	} `toml:"ops"`
+}
+
+type fieldFormat struct {
+	Type     string `toml:"type"`
+	Key      bool   `toml:"key"`
+	Required bool   `toml:"required"`
+	Readonly bool   `toml:"readonly"`
+	Max      int    `toml:"max"`
+	Stored   string `toml:"stored"`
+}
+
+type objectsFormat struct {
+	Read       string `toml:"read"`
+	Create     string `toml:"create"`
+	Update     string `toml:"update"`
+	Delete     string `toml:"delete"`
+	Collection string `toml:"collection"`
+}
+
+// Parse validates one template file's contents. stores maps every store
+// name known to the node to its kind (StoreMariaDB or StoreMongo).
+func Parse(file string, src []byte, stores map[string]string) (*Template, error) {
+	lines := locate(src)
+	fail := func(key, format string, args ...any) error {
+		return &Error{File: file, Line: lines[key], Reason: fmt.Sprintf(format, args...)}
+	}
+
+	var ff fileFormat
+	md, err := toml.Decode(string(src), &ff)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: file, Line: pe.Position.Line, Reason: pe.Message}
+		}
+		return nil, &Error{File: file, Reason: err.Error()}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		return nil, fail(k, "unknown key %q", k)
+	}
+
+	t := &Template{
+		Name: ff.Name, TLA: ff.TLA, Kind: Kind(ff.Kind), Store: ff.Store, File: file,
+		byName: map[string]*Field{}, allow: map[wire.Op]bool{},
+	}
+	switch {
+	case t.Name == "":
+		return nil, fail("", "name is missing")
+	case !nameRE.MatchString(t.Name):
+		return nil, fail("name", "name %q: use lowercase letters, digits and _, starting with a letter", t.Name)
+	case !tlaRE.MatchString(t.TLA):
+		return nil, fail("tla", "tla %q: must be three lowercase letters", t.TLA)
+	}
+	switch t.Kind {
+	case KindRec:
+	case "":
+		return nil, fail("", "kind is missing: rec or rel")
+	case KindRel:
+		return nil, fail("kind", "kind rel: relation templates are reserved for include reads, which this version does not serve yet")
+	default:
+		return nil, fail("kind", "kind %q: must be rec or rel", ff.Kind)
+	}
+	if t.Store == "" {
+		return nil, fail("", "store is missing")
+	}
+	kind, ok := stores[t.Store]
+	if !ok {
+		return nil, fail("store", "store %q is not configured (known: %s)", t.Store, strings.Join(sortedKeys(stores), ", "))
+	}
+	t.StoreKind = kind
+
+	// Fields, in declaration order: the TOML metadata lists keys as they
+	// appear, which a Go map would lose.
+	for _, k := range md.Keys() {
+		if len(k) != 2 || k[0] != "fields" {
+			continue
+		}
+		name := k[1]
+		spec := ff.Fields[name]
+		at := "fields." + name
+		if !nameRE.MatchString(name) {
+			return nil, fail(at, "field %q: use lowercase letters, digits and _, starting with a letter", name)
+		}
+		f := &Field{
+			Name: name, Type: Type(spec.Type), Key: spec.Key, Required: spec.Required,
+			Readonly: spec.Readonly, Max: spec.Max, Stored: spec.Stored, Index: len(t.Fields),
+		}
+		if f.Stored == "" {
+			f.Stored = t.TLA + "_" + name
+			if f.Key && kind == StoreMongo {
+				f.Stored = "_id"
+			}
+		}
+		switch {
+		case spec.Type == "":
+			return nil, fail(at, "field %s: type is missing (string, int, float, bool, datetime, json)", name)
+		case !f.Type.Valid():
+			return nil, fail(at, "field %s: type %q is unknown (string, int, float, bool, datetime, json)", name, spec.Type)
+		case f.Max < 0:
+			return nil, fail(at, "field %s: max must not be negative", name)
+		case f.Max > 0 && f.Type != TypeString:
+			return nil, fail(at, "field %s: max applies to string fields only", name)
+		case f.Key && f.Type != TypeInt && f.Type != TypeString:
+			return nil, fail(at, "field %s: a key must be int or string", name)
+		case f.Key && t.Key != nil:
+			return nil, fail(at, "field %s: %s is already the key; a template has one key", name, t.Key.Name)
+		}
+		if err := checkStoredName(kind, f); err != nil {
+			return nil, fail(at, "field %s: %v", name, err)
+		}
+		for _, g := range t.Fields {
+			if g.Stored == f.Stored {
+				return nil, fail(at, "field %s: stored name %s is already used by field %s", name, f.Stored, g.Name)
+			}
+		}
+		if f.Key {
+			t.Key = f
+		}
+		t.Fields = append(t.Fields, f)
+		t.byName[name] = f
+	}
+	if len(t.Fields) == 0 {
+		return nil, fail("fields", "no fields: declare them under [fields]")
+	}
+	if t.Key == nil {
+		return nil, fail("fields", "no key field: mark one field with key = true")
+	}
+
+	if len(ff.Ops.Allow) == 0 {
+		return nil, fail("ops", "ops.allow is empty: list the operations callers may run")
+	}
+	for _, op := range ff.Ops.Allow {
+		o := wire.Op(op)
+		if !o.Valid() || o == wire.OpPing {
+			return nil, fail("ops.allow", "ops.allow: %q is not an operation (create, read, update, delete, count)", op)
+		}
+		t.allow[o] = true
+	}
+
+	t.Objects = Objects(ff.Objects)
+	if err := checkObjects(t, kind, fail); err != nil {
+		return nil, err
+	}
+
+	t.params = defaultParams(t)
+	for op, names := range ff.Params {
+		o := wire.Op(op)
+		if !o.Writes() {
+			return nil, fail("params."+op, "params.%s: only create, update and delete take parameters", op)
+		}
+		if kind != StoreMariaDB {
+			return nil, fail("params."+op, "params apply to MariaDB procedures only")
+		}
+		list := make([]*Field, 0, len(names))
+		for _, n := range names {
+			f := t.byName[n]
+			if f == nil {
+				return nil, fail("params."+op, "params.%s: field %q is not declared", op, n)
+			}
+			list = append(list, f)
+		}
+		if (o == wire.OpUpdate || o == wire.OpDelete) && (len(list) == 0 || list[0] != t.Key) {
+			return nil, fail("params."+op, "params.%s: the first parameter must be the key %s", op, t.Key.Name)
+		}
+		t.params[o] = list
+	}
+	return t, nil
+}
+
+func checkStoredName(kind string, f *Field) error {
+	if kind == StoreMongo {
+		if f.Stored == "_id" && !f.Key {
+			return fmt.Errorf("stored name _id is reserved for the key")
+		}
+		if f.Stored != "_id" && !identRE.MatchString(f.Stored) {
+			return fmt.Errorf("stored name %q: letters, digits and _ only", f.Stored)
+		}
+		return nil
+	}
+	if !identRE.MatchString(f.Stored) {
+		return fmt.Errorf("stored name %q: letters, digits and _ only, at most 64", f.Stored)
+	}
+	return nil
+}
+
+func checkObjects(t *Template, kind string, fail func(key, format string, args ...any) error) error {
+	o := t.Objects
+	if kind == StoreMongo {
+		if o.Read != "" || o.Create != "" || o.Update != "" || o.Delete != "" {
+			return fail("objects", "objects: a MongoDB template names only its collection")
+		}
+		if o.Collection == "" {
+			return fail("objects", "objects.collection is missing: name the MongoDB collection")
+		}
+		if !collRE.MatchString(o.Collection) || strings.HasPrefix(o.Collection, "system.") {
+			return fail("objects.collection", "objects.collection %q is not a usable collection name", o.Collection)
+		}
+		return nil
+	}
+	if o.Collection != "" {
+		return fail("objects.collection", "objects.collection applies to MongoDB templates; this one uses store %s", t.Store)
+	}
+	need := map[string]string{} // object key -> ops needing it
+	add := func(key string, op wire.Op) {
+		if t.allow[op] {
+			need[key] += " " + string(op)
+		}
+	}
+	add("read", wire.OpRead)
+	add("read", wire.OpCount)
+	add("read", wire.OpUpdate) // update and delete read the matching rows first
+	add("read", wire.OpDelete)
+	add("create", wire.OpCreate)
+	add("update", wire.OpUpdate)
+	add("delete", wire.OpDelete)
+	for key, name := range map[string]string{"read": o.Read, "create": o.Create, "update": o.Update, "delete": o.Delete} {
+		if name == "" {
+			if ops, ok := need[key]; ok {
+				return fail("objects", "objects.%s is missing: ops%s need it", key, ops)
+			}
+			continue
+		}
+		if !identRE.MatchString(name) {
+			return fail("objects."+key, "objects.%s %q: letters, digits and _ only, at most 64", key, name)
+		}
+	}
+	return nil
+}
+
+// locate maps each key path ("name", "fields", "fields.email") to the line
+// it is written on, so validation errors can point at it. It reads only
+// table headers and "key =" lines, which is all the template format uses.
+func locate(src []byte) map[string]int {
+	lines := map[string]int{}
+	table := ""
+	for i, raw := range bytes.Split(src, []byte("\n")) {
+		line := strings.TrimSpace(string(raw))
+		n := i + 1
+		switch {
+		case line == "" || line[0] == '#':
+			continue
+		case strings.HasPrefix(line, "["):
+			end := strings.IndexByte(line, ']')
+			if end < 0 {
+				continue
+			}
+			table = strings.TrimSpace(strings.Trim(line[:end], "[]"))
+			if _, ok := lines[table]; !ok {
+				lines[table] = n
+			}
+		default:
+			eq := strings.IndexByte(line, '=')
+			if eq < 0 {
+				continue
+			}
+			key := strings.Trim(strings.TrimSpace(line[:eq]), `"'`)
+			if table != "" {
+				key = table + "." + key
+			}
+			if _, ok := lines[key]; !ok {
+				lines[key] = n
+			}
+		}
+	}
+	return lines
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,307 @@
+// Package testenv gives integration tests real servers with names of their
+// own, so runs never collide and leave nothing behind.
+//
+// Servers are found through environment variables with the local defaults
+// of a development machine:
+//
+//	BEDS_TEST_AMQP_URL     amqp://guest:guest@127.0.0.1:5672/
+//	BEDS_TEST_MARIADB_DSN  root@tcp(127.0.0.1:3306)/
+//	BEDS_TEST_MONGO_URI    mongodb://127.0.0.1:27017/
+//
+// A server that does not answer fails the test with a message saying how to
+// start it; under -short the test is skipped instead.
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Name returns a fresh name with prefix, safe as a database or vhost name.
+func Name(prefix string) string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// Root returns the repository root (the folder holding go.work).
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: no go.work above the test's folder")
+		}
+		dir = parent
+	}
+}
+
+func need(t testing.TB, what, addr, howto string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err == nil {
+		c.Close()
+		return
+	}
+	if testing.Short() {
+		t.Skipf("%s at %s is not reachable (-short): %v", what, addr, err)
+	}
+	t.Fatalf("%s at %s is not reachable: %v\nStart it: %s", what, addr, err, howto)
+}
+
+// AMQP returns the URL of a new RabbitMQ virtual host for this test, made
+// with rabbitmqctl and deleted when the test ends.
+func AMQP(t testing.TB) string {
+	t.Helper()
+	base := env("BEDS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("BEDS_TEST_AMQP_URL: %v", err)
+	}
+	need(t, "RabbitMQ", u.Host, "rabbitmq-server -detached (or set BEDS_TEST_AMQP_URL)")
+	vhost := Name("beds-test-")
+	user := u.User.Username()
+	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
+		t.Fatalf("testenv: rabbitmqctl is needed to make a vhost per test: %v", err)
+	}
+	ctl := func(args ...string) error {
+		out, err := exec.Command("rabbitmqctl", append([]string{"-q"}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("rabbitmqctl %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if err := ctl("add_vhost", vhost); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ctl("delete_vhost", vhost); err != nil {
+			t.Log(err)
+		}
+	})
+	if err := ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*"); err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + vhost
+	return u.String()
+}
+
+// MariaDB creates a database for this test, applies every
+// deploy/mariadb/*.sql file to it in name order, and returns its DSN. The
+// database is dropped when the test ends.
+func MariaDB(t testing.TB) string {
+	t.Helper()
+	base := env("BEDS_TEST_MARIADB_DSN", "root@tcp(127.0.0.1:3306)/")
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		t.Fatalf("BEDS_TEST_MARIADB_DSN: %v", err)
+	}
+	need(t, "MariaDB", cfg.Addr, "see the README (start-stop-daemon ... mariadbd), or set BEDS_TEST_MARIADB_DSN")
+	name := Name("beds_test_")
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		if _, err := db.Exec("DROP DATABASE IF EXISTS `" + name + "`"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	cfg.DBName = name
+	dsn := cfg.FormatDSN()
+	files, _ := filepath.Glob(filepath.Join(Root(t), "deploy", "mariadb", "*.sql"))
+	if err := ApplySQL(ctx, dsn, files...); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+// ApplySQL runs SQL script files as the mariadb command-line client would,
+// honouring DELIMITER lines so procedure bodies stay whole.
+func ApplySQL(ctx context.Context, dsn string, files ...string) error {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		for _, stmt := range SplitSQL(string(src)) {
+			if _, err := db.ExecContext(ctx, stmt.Text); err != nil {
+				return fmt.Errorf("%s:%d: %w", file, stmt.Line, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Statement is one statement of a script and the line it starts on.
+type Statement struct {
+	Text string
+	Line int
+}
+
+// SplitSQL splits a script into statements at its current delimiter (";"
+// until a DELIMITER line changes it). Comment-only lines are dropped. It
+// does not parse quotes: delimiters inside string literals are not
+// supported, which the project's scripts respect.
+func SplitSQL(src string) []Statement {
+	var out []Statement
+	delim := ";"
+	var cur strings.Builder
+	start := 0
+	sc := bufio.NewScanner(strings.NewReader(src))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" {
+			out = append(out, Statement{Text: s, Line: start})
+		}
+		cur.Reset()
+		start = 0
+	}
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		trim := strings.TrimSpace(line)
+		if strings.HasPrefix(strings.ToUpper(trim), "DELIMITER ") {
+			flush()
+			delim = strings.TrimSpace(trim[len("DELIMITER "):])
+			continue
+		}
+		if cur.Len() == 0 && (trim == "" || strings.HasPrefix(trim, "--")) {
+			continue
+		}
+		if start == 0 {
+			start = n
+		}
+		if strings.HasSuffix(trim, delim) {
+			cur.WriteString(strings.TrimSuffix(strings.TrimRight(line, " \t"), delim))
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+	}
+	flush()
+	return out
+}
+
+// Mongo returns the URI of a new database on the MongoDB-wire server, with
+// the indexes of deploy/mongo/indexes.json created. The database is dropped
+// when the test ends.
+func Mongo(t testing.TB) string {
+	t.Helper()
+	base := env("BEDS_TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("BEDS_TEST_MONGO_URI: %v", err)
+	}
+	need(t, "MongoDB (FerretDB here)", strings.Split(u.Host, ",")[0], "bash deploy/ferretdb/run.sh start (or set BEDS_TEST_MONGO_URI)")
+	name := Name("beds_test_")
+	u.Path = "/" + name
+	uri := u.String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := client.Database(name).Drop(ctx); err != nil {
+			t.Logf("drop mongo database %s: %v", name, err)
+		}
+		_ = client.Disconnect(ctx)
+	})
+	if err := ApplyIndexes(ctx, client.Database(name), filepath.Join(Root(t), "deploy", "mongo", "indexes.json")); err != nil {
+		t.Fatal(err)
+	}
+	return uri
+}
+
+// ApplyIndexes creates the indexes that file (deploy/mongo/indexes.json's
+// format) declares.
+func ApplyIndexes(ctx context.Context, db *mongo.Database, file string) error {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var spec map[string][]struct {
+		Name   string  `json:"name"`
+		Keys   [][]any `json:"keys"`
+		Unique bool    `json:"unique"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(src))
+	dec.UseNumber()
+	if err := dec.Decode(&spec); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	for coll, ixs := range spec {
+		for _, ix := range ixs {
+			keys := bson.D{}
+			for _, k := range ix.Keys {
+				if len(k) != 2 {
+					return fmt.Errorf("%s: index %s: a key is [field, 1 or -1]", file, ix.Name)
+				}
+				field, _ := k[0].(string)
+				dir, _ := k[1].(json.Number).Int64()
+				keys = append(keys, bson.E{Key: field, Value: dir})
+			}
+			model := mongo.IndexModel{Keys: keys, Options: options.Index().SetName(ix.Name).SetUnique(ix.Unique)}
+			if _, err := db.Collection(coll).Indexes().CreateOne(ctx, model); err != nil {
+				return fmt.Errorf("%s: index %s on %s: %w", file, ix.Name, coll, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// Version is the wire contract version this package implements.
+const Version = 1
+
+// Names of the AMQP objects every node and client agree on.
+const (
+	Exchange      = "beds"                  // topic exchange for every request
+	EventsQueue   = "beds.events"           // data requests, consumed by every appserver
+	DeadExchange  = "beds.dlx"              // dead-letter exchange
+	DeadQueue     = "beds.dead"             // where unroutable and rejected messages end
+	DirectReplyTo = "amq.rabbitmq.reply-to" // RabbitMQ direct reply-to pseudo queue
+	ContentType   = "application/json"
+
+	// RouteRead carries read, count and ping requests.
+	RouteRead = "rec.read"
+	// RouteWrite carries create, update and delete requests.
+	RouteWrite = "rec.write"
+
+	// HeaderParent names the parent event of a child event.
+	HeaderParent = "x-beds-parent"
+	// HeaderTraceParent is the W3C trace context header, passed through.
+	HeaderTraceParent = "traceparent"
+	// HeaderError carries the error code of a dead-lettered request.
+	HeaderError = "x-beds-error"
+)
+
+// Op is an operation a request asks for.
+type Op string
+
+// The operations of the contract. Ping is answered by the node itself and
+// names no template.
+const (
+	OpCreate Op = "create"
+	OpRead   Op = "read"
+	OpUpdate Op = "update"
+	OpDelete Op = "delete"
+	OpCount  Op = "count"
+	OpPing   Op = "ping"
+)
+
+// DataOps lists the template operations in their canonical order.
+var DataOps = []Op{OpCreate, OpRead, OpUpdate, OpDelete, OpCount}
+
+// Valid reports whether op is one of the contract's operations.
+func (op Op) Valid() bool {
+	switch op {
+	case OpCreate, OpRead, OpUpdate, OpDelete, OpCount, OpPing:
+		return true
+	}
+	return false
+}
+
+// Writes reports whether op changes data.
+func (op Op) Writes() bool { return op == OpCreate || op == OpUpdate || op == OpDelete }
+
+// RoutingKey returns the routing key a request for op is published with.
+func (op Op) RoutingKey() string {
+	if op.Writes() {
+		return RouteWrite
+	}
+	return RouteRead
+}
+
+// Request is the body of a data request.
+//
+// Filter is kept raw here and parsed against the template by package store,
+// because only the template knows which names and value types are valid.
+type Request struct {
+	Template string          `json:"template,omitempty"`
+	Op       Op              `json:"op"`
+	Filter   json.RawMessage `json:"filter,omitempty"`
+	Fields   []string        `json:"fields,omitempty"`
+	Sort     []string        `json:"sort,omitempty"`
+	Limit    int             `json:"limit,omitempty"`
+	Offset   int             `json:"offset,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+}
+
+// DecodeRequest parses a request body. It rejects bodies that are not one
+// JSON object of the contract's shape, unknown top-level keys and invalid
+// UTF-8, and checks only what needs no template.
+func DecodeRequest(body []byte) (*Request, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, Errorf(CodeBadRequest, "empty body: a request is a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return nil, Errorf(CodeBadRequest, "body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var req Request
+	if err := dec.Decode(&req); err != nil {
+		return nil, Errorf(CodeBadRequest, "body is not a valid request: %s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, Errorf(CodeBadRequest, "body holds more than one JSON value")
+	}
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+// Check validates what a request must satisfy whatever its template.
+func (r *Request) Check() error {
+	switch {
+	case r.Op == "":
+		return Errorf(CodeBadRequest, "op is missing")
+	case !r.Op.Valid():
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("unknown op %q: one of create, read, update, delete, count, ping", r.Op)}
+	case r.Op != OpPing && r.Template == "":
+		return Errorf(CodeBadRequest, "template is missing")
+	case r.Limit < 0:
+		return &Error{Code: CodeBadValue, Message: "limit must not be negative", Field: "limit"}
+	case r.Offset < 0:
+		return &Error{Code: CodeBadValue, Message: "offset must not be negative", Field: "offset"}
+	}
+	return nil
+}
+
+// jsonProblem turns a decoding error into a short reason a caller can act on.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("%s must be %s, not %s", typ.Field, typ.Type, typ.Value)
+		}
+		return fmt.Sprintf("expected %s, got %s", typ.Type, typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "truncated JSON"
+	}
+	return err.Error()
+}
+
+// Row is one record of a reply, keyed by the template's plain field names.
+type Row map[string]any
+
+// Reply is the body of every answer.
+type Reply struct {
+	OK       bool   `json:"ok"`
+	Event    string `json:"event"`
+	Node     string `json:"node,omitempty"`
+	Rows     []Row  `json:"rows,omitempty"`
+	Count    int64  `json:"count"`
+	Affected int64  `json:"affected"`
+	// Key is the key of the record a create made.
+	Key   any    `json:"key,omitempty"`
+	Error *Error `json:"error,omitempty"`
+}
+
+// MarshalJSON writes rows as [] rather than omitting them when a read
+// matched nothing, so a caller can tell "no rows" from "not a read".
+func (r Reply) MarshalJSON() ([]byte, error) {
+	type plain Reply
+	out := struct {
+		plain
+		Rows *[]Row `json:"rows,omitempty"`
+	}{plain: plain(r)}
+	if r.Rows != nil {
+		out.Rows = &r.Rows
+	}
+	return json.Marshal(out)
+}
+
+// ErrorReply builds the reply for a failed request.
+func ErrorReply(event string, err *Error) *Reply {
+	return &Reply{OK: false, Event: event, Error: err}
+}
