@@ -2,7 +2,11 @@ module github.com/beds-project/beds/services/appserver
 
 go 1.26.0
 
-require github.com/beds-project/beds/shared v0.0.0
+require (
+	github.com/beds-project/beds/shared v0.0.0
+	github.com/go-sql-driver/mysql v1.10.1
+	github.com/rabbitmq/amqp091-go v1.16.0
+)
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
@@ -10,7 +14,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/caarlos0/env/v11 v11.4.2 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/go-sql-driver/mysql v1.10.1 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/oklog/ulid/v2 v2.1.2 // indirect
@@ -18,7 +21,6 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.66.1 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
-	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect

@@ -94,13 +94,31 @@ func RedactDSN(dsn string) string {
 	return c.FormatDSN()
 }
 
-// redactErr rewrites an error mentioning a secret-bearing URL.
+// redactErr rewrites an error mentioning a secret-bearing URL. The URL is
+// often unparseable (that is why there is an error, and the parser quotes it
+// whole), so the password is also found without net/url.
 func redactErr(err error, raw string) string {
-	msg := err.Error()
-	if u, perr := url.Parse(raw); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, mask)
-		}
+	msg := strings.ReplaceAll(err.Error(), raw, RedactURL(raw))
+	if p := urlPassword(raw); p != "" {
+		msg = strings.ReplaceAll(msg, p, mask)
 	}
 	return msg
+}
+
+// urlPassword returns the password of scheme://user:pass@host..., parsed or
+// not, or "".
+func urlPassword(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		if u.User == nil {
+			return ""
+		}
+		p, _ := u.User.Password()
+		return p
+	}
+	i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@")
+	if i < 0 || j <= i {
+		return ""
+	}
+	_, p, _ := strings.Cut(raw[i+3:j], ":")
+	return p
 }

@@ -39,12 +39,12 @@ type Node struct {
 // Boot runs the IPL for role with the given environment (nil: the process
 // environment) and returns a node ready to Run. On failure it closes
 // whatever it opened.
-func Boot(ctx context.Context, role Role, environ map[string]string) (n *Node, err error) {
+func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, err error) {
 	rt := &Runtime{Role: role.Name, Stores: map[string]store.Store{}, Metrics: prometheus.NewRegistry()}
-	n = &Node{rt: rt}
+	n := &Node{rt: rt}
 	defer func() {
 		if err != nil {
-			n.closeStores()
+			n.close()
 		}
 	}()
 

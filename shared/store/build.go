@@ -153,7 +153,14 @@ func parseData(t *template.Template, op wire.Op, raw json.RawMessage) ([]Assign,
 	}
 	settable := settableFields(t, op)
 	out := make([]Assign, 0, len(obj))
-	for name, val := range obj {
+	// Sorted, so a request with several bad fields always names the same one.
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		val := obj[name]
 		f := t.Field(name)
 		switch {
 		case f == nil:
@@ -291,6 +298,11 @@ func parseObject(t *template.Template, obj map[string]any, lim Limits, depth int
 				all = append(all, &Expr{Cond: c})
 			}
 		}
+	}
+	if len(all) == 0 && depth > 1 {
+		// An empty object inside and/or would be an empty condition, which
+		// SQL cannot express and MongoDB reads as "match everything".
+		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "and/or hold an empty filter object")
 	}
 	if len(all) == 1 {
 		return all[0], nil

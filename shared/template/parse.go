@@ -49,7 +49,7 @@ type objectsFormat struct {
 func Parse(file string, src []byte, stores map[string]string) (*Template, error) {
 	lines := locate(src)
 	fail := func(key, format string, args ...any) error {
-		return &Error{File: file, Line: lines[key], Reason: fmt.Sprintf(format, args...)}
+		return &Error{File: file, Line: lineOf(lines, key), Reason: fmt.Sprintf(format, args...)}
 	}
 
 	var ff fileFormat
@@ -107,6 +107,9 @@ func Parse(file string, src []byte, stores map[string]string) (*Template, error)
 		at := "fields." + name
 		if !nameRE.MatchString(name) {
 			return nil, fail(at, "field %q: use lowercase letters, digits and _, starting with a letter", name)
+		}
+		if name == "and" || name == "or" {
+			return nil, fail(at, "field %q: and and or are reserved by the filter language, which combines conditions with them; choose another name", name)
 		}
 		f := &Field{
 			Name: name, Type: Type(spec.Type), Key: spec.Key, Required: spec.Required,
@@ -240,7 +243,9 @@ func checkObjects(t *Template, kind string, fail func(key, format string, args .
 	add("create", wire.OpCreate)
 	add("update", wire.OpUpdate)
 	add("delete", wire.OpDelete)
-	for key, name := range map[string]string{"read": o.Read, "create": o.Create, "update": o.Update, "delete": o.Delete} {
+	// A fixed order, so a template with two problems always reports the same one.
+	for _, kv := range [...][2]string{{"read", o.Read}, {"create", o.Create}, {"update", o.Update}, {"delete", o.Delete}} {
+		key, name := kv[0], kv[1]
 		if name == "" {
 			if ops, ok := need[key]; ok {
 				return fail("objects", "objects.%s is missing: ops%s need it", key, ops)
@@ -290,6 +295,22 @@ func locate(src []byte) map[string]int {
 		}
 	}
 	return lines
+}
+
+// lineOf returns the line of key, or of the nearest enclosing key that
+// locate found (an unknown key inside an inline table such as
+// fields.email.tpye is reported at the line of fields.email), or 0.
+func lineOf(lines map[string]int, key string) int {
+	for {
+		if n, ok := lines[key]; ok {
+			return n
+		}
+		i := strings.LastIndexByte(key, '.')
+		if i < 0 {
+			return 0
+		}
+		key = key[:i]
+	}
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -415,3 +415,31 @@ func TestOpenNeedsDatabase(t *testing.T) {
 		}
 	}
 }
+
+func TestClientOptions(t *testing.T) {
+	sec := func(n float64) time.Duration { return time.Duration(n * float64(time.Second)) }
+	tests := []struct {
+		cfg                    Config
+		pool                   uint64
+		selection, connect, op time.Duration
+	}{
+		{Config{URI: "mongodb://h/db"}, DefaultMaxConns, DefaultServerSelectionTimeout, DefaultConnectTimeout, DefaultOpTimeout},
+		{Config{URI: "mongodb://h/db?maxPoolSize=5&serverSelectionTimeoutMS=1500&connectTimeoutMS=700&timeoutMS=9000"},
+			5, sec(1.5), sec(0.7), sec(9)},
+		{Config{URI: "mongodb://h/db?maxPoolSize=5&serverSelectionTimeoutMS=1500", MaxConns: 8, ServerSelectionTimeout: sec(2), ConnectTimeout: sec(1), OpTimeout: sec(4)},
+			8, sec(2), sec(1), sec(4)},
+	}
+	for _, tc := range tests {
+		o, _, err := clientOptions(tc.cfg)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.cfg, err)
+		}
+		if *o.MaxPoolSize != tc.pool || *o.ServerSelectionTimeout != tc.selection || *o.ConnectTimeout != tc.connect || *o.Timeout != tc.op {
+			t.Errorf("%s: pool %d selection %v connect %v op %v, want %d %v %v %v", tc.cfg.URI,
+				*o.MaxPoolSize, *o.ServerSelectionTimeout, *o.ConnectTimeout, *o.Timeout, tc.pool, tc.selection, tc.connect, tc.op)
+		}
+		if *o.AppName != "beds" {
+			t.Errorf("app name %q", *o.AppName)
+		}
+	}
+}

@@ -29,7 +29,9 @@
 //   - create inserts one document. Its key is the key field's value from
 //     the request's data or, for a string key the request leaves out, the
 //     event ID, so a redelivered create hits the same key; an int key must
-//     be given. A duplicate key (or any unique index) is a conflict.
+//     be given. A duplicate key (or any unique index) is a conflict. A
+//     template that stores its key under another name than _id needs a
+//     unique index on that field from the DBA, or duplicates go unnoticed.
 //   - update sets the request's data ($set, null stores null) on every
 //     matching document; delete removes every matching document; both
 //     answer not_found when nothing matches, and affected counts the
@@ -101,16 +103,28 @@ var _ store.Store = (*Store)(nil)
 // before its database. ctx is reserved for a future blocking start-up step
 // and is not used today.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	_ = ctx
+	opts, u, err := clientOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongo %s: %s", u.hosts, u.redact(err.Error()))
+	}
+	return &Store{client: client, db: client.Database(u.db)}, nil
+}
+
+// clientOptions validates cfg and builds the driver's options.
+func clientOptions(cfg Config) (*options.ClientOptions, uriParts, error) {
 	u, err := parseURI(cfg.URI)
 	if err != nil {
-		return nil, fmt.Errorf("mongo %s: %w", Addr(cfg.URI), err)
+		return nil, u, fmt.Errorf("mongo %s: %w", Addr(cfg.URI), err)
 	}
 	if u.db == "" {
-		return nil, fmt.Errorf("mongo %s: the URI names no database: add it as the path, e.g. mongodb://%s/beds", u.hosts, u.hosts)
+		return nil, u, fmt.Errorf("mongo %s: the URI names no database: add it as the path, e.g. mongodb://%s/beds", u.hosts, u.hosts)
 	}
 	if err := checkDBName(u.db); err != nil {
-		return nil, fmt.Errorf("mongo %s: %w", u.hosts, err)
+		return nil, u, fmt.Errorf("mongo %s: %w", u.hosts, err)
 	}
 	opts := options.Client().ApplyURI(cfg.URI)
 	switch {
@@ -125,11 +139,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if opts.AppName == nil {
 		opts.SetAppName("beds")
 	}
-	client, err := mongo.Connect(opts)
-	if err != nil {
-		return nil, fmt.Errorf("mongo %s: %s", u.hosts, u.redact(err.Error()))
-	}
-	return &Store{client: client, db: client.Database(u.db)}, nil
+	return opts, u, nil
 }
 
 // setDuration applies v if set, else def unless the URI already set the
@@ -284,7 +294,7 @@ func (s *Store) coll(t *template.Template) *mongo.Collection {
 
 func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error) {
 	coll := q.Template.Objects.Collection
-	rows := []wire.Row{}
+	rows := make([]wire.Row, 0, min(max(q.Limit, 0), 64))
 	if q.Limit <= 0 {
 		// As LIMIT 0 in SQL: nothing. Build always sets a limit.
 		return &store.Result{Rows: rows}, nil

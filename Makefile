@@ -1,0 +1,34 @@
+# BEDS developer commands. `make test` is the README's test command.
+SHELL := /bin/bash
+MODULES := $(shell go list -m -f '{{.Dir}}/...')
+ROLES := appserver admin segundo tercero
+
+.PHONY: test lint build run servers schema
+
+## test: format and vet checks, then every module's tests with the race detector
+test: lint
+	go test -race -count=1 -timeout 15m $(MODULES)
+
+## lint: gofmt and go vet over the workspace
+lint:
+	@out=$$(gofmt -l shared services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet $(MODULES)
+
+## build: the four role binaries and bedsctl into bin/
+build:
+	@mkdir -p bin
+	for r in $(ROLES); do CGO_ENABLED=0 go build -trimpath -o bin/$$r ./services/$$r || exit 1; done
+	CGO_ENABLED=0 go build -trimpath -o bin/bedsctl ./shared/cmd/bedsctl
+
+## servers: check (and start where possible) RabbitMQ, MariaDB and the FerretDB stand-in
+servers:
+	bash scripts/servers.sh
+
+## schema: create the local database "beds" and apply the DBA objects
+schema:
+	mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS beds CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'
+	for f in deploy/mariadb/*.sql; do mariadb -uroot -h127.0.0.1 beds < $$f || exit 1; done
+
+## run: one appserver against the local servers
+run:
+	go run ./services/appserver

@@ -1,0 +1,1 @@
+CREATE OR REPLACE VIEW vw_slw AS SELECT 1 AS slw_id, SLEEP(5) AS slw_nap;
