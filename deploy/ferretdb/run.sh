@@ -5,7 +5,7 @@
 #
 # Usage: deploy/ferretdb/run.sh start|stop|status|build
 #
-#   start   build the binary if it is missing or older than its sources, start
+#   start   build the binary if it is missing or its sources changed, start
 #           it in the background and wait (bounded) until it answers a MongoDB
 #           ping. Does nothing if it is already running and healthy. If
 #           something else (a real MongoDB, say) already answers a MongoDB ping
@@ -86,25 +86,30 @@ our_pid() {
 	echo "$pid"
 }
 
+# sources_sum: a checksum of the sources the binary is built from. A fresh
+# clone (CI) gives every file a new mtime, so contents, not times, decide.
+sources_sum() {
+	(cd "$here" && cat main.go go.mod go.sum) | sha256sum | cut -d' ' -f1
+}
+
 needs_build() {
-	[[ -x $bin ]] || return 0
-	local f
-	for f in "$here/main.go" "$here/go.mod" "$here/go.sum"; do
-		[[ $f -nt $bin ]] && return 0
-	done
-	return 1
+	[[ -x $bin && -f $bin.sum ]] || return 0
+	[[ $(<"$bin.sum") == "$(sources_sum)" ]] && return 1
+	return 0
 }
 
 build() {
 	needs_build || return 0
 	command -v go >/dev/null || die "go is not on PATH"
 	say "building $bin"
-	local t0=$SECONDS
+	local t0=$SECONDS sum
+	sum=$(sources_sum)
 	(
 		cd "$here"
 		GOWORK=off CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$bin.tmp" .
 	) || die "build failed"
 	mv -f "$bin.tmp" "$bin"
+	echo "$sum" >"$bin.sum"
 	say "built in $((SECONDS - t0))s"
 }
 
@@ -160,8 +165,16 @@ start() {
 	mkdir -p "$datadir"
 	[[ -f $logfile ]] && mv -f "$logfile" "$logfile.old"
 
-	nohup "$bin" -listen "$host:$port" -dir "$datadir" -log-level "$level" \
-		</dev/null >"$logfile" 2>&1 9>&- &
+	(
+		# Keep no inherited descriptor open (our lock, a CI runner's pipes):
+		# the server outlives this script.
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			((fd > 2)) && eval "exec $fd>&-"
+		done
+		exec nohup "$bin" -listen "$host:$port" -dir "$datadir" -log-level "$level" \
+			</dev/null >"$logfile" 2>&1
+	) &
 	pid=$!
 	echo "$pid" >"$pidfile"
 

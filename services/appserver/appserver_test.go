@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/beds-project/beds/shared/client"
 	"github.com/beds-project/beds/shared/ipl"
+	"github.com/beds-project/beds/shared/ipl/ipltest"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -77,28 +78,7 @@ func must(t *testing.T, err error) {
 // ends.
 func startNode(t *testing.T, environ map[string]string) *ipl.Node {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := ipl.Boot(ctx, ipl.Role{Name: "appserver", Services: services}, environ)
-	if err != nil {
-		cancel()
-		t.Fatalf("boot: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node stopped with: %v", err)
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !n.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("node not ready within 15s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return n
+	return ipltest.Start(t, ipl.Role{Name: "appserver", Services: services}, environ)
 }
 
 func TestDataPath(t *testing.T) {
@@ -129,14 +109,7 @@ prefetch = 16
 	}
 	n := startNode(t, environ)
 
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
-		resp, err := http.Get("http://" + n.Addr() + path)
-		must(t, err)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
-		}
-	}
+	ipltest.CheckOps(t, n)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -168,6 +141,7 @@ prefetch = 16
 	})
 	t.Run("error codes", func(t *testing.T) { errorCodes(t, c, s, proxy) })
 	t.Run("plain amqp client", func(t *testing.T) { plainAMQP(t, s.amqpURL) })
+	t.Run("bedsctl", func(t *testing.T) { bedsctl(t, s.amqpURL) })
 	t.Run("still serving", func(t *testing.T) {
 		r := do(t, c, `{"op":"ping"}`)
 		if r.Node != "test-appserver" {
@@ -490,5 +464,38 @@ func plainAMQP(t *testing.T, url string) {
 	must(t, json.Unmarshal(body, &bad))
 	if bad.OK || bad.Error.Code != wire.CodeBadField || bad.Error.Field != "emial" || !strings.Contains(bad.Error.Message, "emial") {
 		t.Fatalf("error reply %s", body)
+	}
+}
+
+// bedsctl drives the command-line client's binary against the node.
+func bedsctl(t *testing.T, url string) {
+	bin := filepath.Join(t.TempDir(), "bedsctl")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(testenv.Root(t), "shared", "cmd", "bedsctl")).CombinedOutput(); err != nil {
+		t.Fatalf("build bedsctl: %v\n%s", err, out)
+	}
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "BEDS_AMQP_URL="+url)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"ping", "--count", "2"}, 0, "reply from test-appserver"},
+		{[]string{"call", "users", "create", "--data", `{"email":"ctl@example.com","name":"Ctl"}`}, 0, `"affected": 1`},
+		{[]string{"call", "users", "read", "--filter", `{"email":"ctl@example.com"}`, "--fields", "email,name", "--sort", "-id", "--limit", "5"}, 0, `"name": "Ctl"`},
+		{[]string{"call", "--limit", "1", "users", "read"}, 0, `"count": 1`},
+		{[]string{"call", "users", "read", "--filter", `{"emial":"x"}`}, 1, `"code": "bad_field"`},
+		{[]string{"call", "users", "read", "--filter", `{not json`}, 2, "not valid JSON"},
+		{[]string{"call", "users"}, 2, "usage: bedsctl call"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+	} {
+		out, code := run(tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("bedsctl %v: exit %d, want %d; output lacks %q?\n%s", tc.args, code, tc.code, tc.want, out)
+		}
 	}
 }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTemplatesOffline validates template folders without any server.
+func TestTemplatesOffline(t *testing.T) {
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "x_rec.toml"), []byte("name = \"x\"\ntla = \"xx\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"templates", "--dir", "../../../templates"}, 0, "4 templates valid"},
+		{[]string{"templates", "--dir", bad}, 1, `x_rec.toml:2: tla "xx"`},
+		{[]string{"templates", "--dir", filepath.Join(bad, "missing")}, 1, "no such file"},
+		{[]string{"help"}, 0, "bedsctl call"},
+		{nil, 2, "bedsctl call"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), tc.args, &out, &errOut)
+		all := out.String() + errOut.String()
+		if code != tc.code || !strings.Contains(all, tc.want) {
+			t.Errorf("%v: exit %d (want %d), output lacks %q:\n%s", tc.args, code, tc.code, tc.want, all)
+		}
+	}
+}
+
+func TestParseFlagsAnywhere(t *testing.T) {
+	var limit int
+	fs := newTestFlagSet(&limit)
+	pos, err := parse(fs, []string{"--limit", "3", "users", "read", "--limit", "5"})
+	if err != nil || len(pos) != 2 || pos[0] != "users" || pos[1] != "read" || limit != 5 {
+		t.Fatalf("pos %v limit %d err %v", pos, limit, err)
+	}
+	if got := splitList(" a, ,b "); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("splitList = %v", got)
+	}
+}
+
+func newTestFlagSet(limit *int) *flag.FlagSet {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.IntVar(limit, "limit", 0, "")
+	return fs
+}
