@@ -1,0 +1,107 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/beds-project/beds/shared/client"
+	"github.com/beds-project/beds/shared/mq"
+	"github.com/beds-project/beds/shared/testenv"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+func code(err error) wire.Code {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return ""
+}
+
+// TestNoAnswer: with the topology in place but no node consuming, a
+// request times out at its deadline, and its expiration makes RabbitMQ
+// drop it from the queue rather than leave it for a node that would answer
+// nobody.
+func TestNoAnswer(t *testing.T) {
+	url := testenv.AMQP(t)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mq.Declare(ch, mq.Topology{QueueType: "classic"}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	c, err := client.Dial(ctx, url, client.Options{Name: "test", Channels: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Do(rctx, &wire.Request{Template: "users", Op: wire.OpRead})
+	if code(err) != wire.CodeTimeout {
+		t.Fatalf("err %v, want timeout", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	// The expired request is dead-lettered, not left for a node.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := ch.QueueDeclarePassive(wire.DeadQueue, true, false, false, false, amqp.Table{"x-queue-type": "classic"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := ch.QueueDeclarePassive(wire.EventsQueue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages == 1 && e.Messages == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dead %d, events %d: want the expired request dead-lettered", q.Messages, e.Messages)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A context without deadline uses Options.Timeout; an already expired
+	// one fails before sending.
+	expired, cancel2 := context.WithTimeout(ctx, -time.Second)
+	defer cancel2()
+	if _, err := c.Do(expired, &wire.Request{Template: "users", Op: wire.OpRead}); code(err) != wire.CodeTimeout {
+		t.Fatalf("expired ctx: %v", err)
+	}
+	// After Close, requests fail as unavailable.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, &wire.Request{Template: "users", Op: wire.OpRead}); code(err) != wire.CodeUnavailable {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+func TestDialFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client.Dial(ctx, "amqp://guest:s3cret@127.0.0.1:1/", client.Options{DialTimeout: time.Second})
+	if err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "127.0.0.1:1") || strings.Contains(msg, "s3cret") {
+		t.Fatalf("error %q must name the address and hide the password", msg)
+	}
+}

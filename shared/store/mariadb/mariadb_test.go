@@ -1,0 +1,145 @@
+package mariadb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+func repoUsers(t *testing.T) *template.Template {
+	t.Helper()
+	file := filepath.Join(testenv.Root(t), "templates", "users_rec.toml")
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := template.Parse(file, src, map[string]string{"mariadb": "mariadb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func run(t *testing.T, s *Store, tpl *template.Template, body string) (*store.Result, error) {
+	t.Helper()
+	req, err := wire.DecodeRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := store.Build(tpl, "ev-1", req, store.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Exec(ctx, q)
+}
+
+// TestSecondaryServesReads points the secondary at another database with
+// the same objects: reads and counts see its rows, writes go to the primary.
+func TestSecondaryServesReads(t *testing.T) {
+	primary, secondary := testenv.MariaDB(t), testenv.MariaDB(t)
+	tpl := repoUsers(t)
+	sec, err := Open(Config{DSN: secondary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sec.Close()
+	if _, err := run(t, sec, tpl, `{"template":"users","op":"create","data":{"email":"replica@example.com"}}`); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(Config{DSN: primary, SecondaryDSN: secondary, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := run(t, s, tpl, `{"template":"users","op":"create","data":{"email":"primary@example.com"}}`)
+	if err != nil || res.Key != int64(1) {
+		t.Fatalf("create: %+v %v", res, err)
+	}
+	res, err = run(t, s, tpl, `{"template":"users","op":"read"}`)
+	if err != nil || len(res.Rows) != 1 || res.Rows[0]["email"] != "replica@example.com" {
+		t.Fatalf("read went to the primary: %+v %v", res, err)
+	}
+	// Update and delete read their rows on the primary, inside their
+	// transaction, never on a lagging secondary.
+	res, err = run(t, s, tpl, `{"template":"users","op":"update","filter":{"email":"primary@example.com"},"data":{"age":3}}`)
+	if err != nil || res.Affected != 1 {
+		t.Fatalf("update: %+v %v", res, err)
+	}
+}
+
+// TestConnectionLoss cuts the network between adapter and server.
+func TestConnectionLoss(t *testing.T) {
+	dsn := testenv.MariaDB(t)
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, cfg.Addr)
+	cfg.Addr = proxy.Addr()
+	s, err := Open(Config{DSN: cfg.FormatDSN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tpl := repoUsers(t)
+	if _, err := run(t, s, tpl, `{"template":"users","op":"count"}`); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Close()
+	for _, body := range []string{
+		`{"template":"users","op":"count"}`,
+		`{"template":"users","op":"create","data":{"email":"x@example.com"}}`,
+		`{"template":"users","op":"delete","filter":{"id":1}}`,
+	} {
+		_, err := run(t, s, tpl, body)
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Code != wire.CodeUnavailable {
+			t.Errorf("%s: %v, want unavailable", body, err)
+		}
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Error("ping through a closed proxy succeeded")
+	}
+}
+
+// TestValuesRoundTrip stores every field type and reads it back.
+func TestValuesRoundTrip(t *testing.T) {
+	s, err := Open(Config{DSN: testenv.MariaDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tpl := repoUsers(t)
+	if _, err := run(t, s, tpl, `{"template":"users","op":"create","data":{"email":"ünï@example.com","name":"Zoë 🚀","age":-7,"score":0.125,"active":false,"prefs":{"a":[1,2],"b":null}}}`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := run(t, s, tpl, `{"template":"users","op":"read","filter":{"email":"ünï@example.com"}}`)
+	if err != nil || len(res.Rows) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	r := res.Rows[0]
+	prefs, _ := json.Marshal(r["prefs"])
+	if r["name"] != "Zoë 🚀" || r["age"] != int64(-7) || r["score"] != 0.125 || r["active"] != false || string(prefs) != `{"a":[1,2],"b":null}` {
+		t.Fatalf("row %#v prefs %s", r, prefs)
+	}
+	if ts, ok := r["created"].(time.Time); !ok || time.Since(ts) > time.Minute || ts.Location() != time.UTC {
+		t.Fatalf("created %v", r["created"])
+	}
+}
