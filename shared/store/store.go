@@ -36,6 +36,9 @@ type Result struct {
 	Count    int64      // count, and the number of rows of a read
 	Affected int64      // create, update, delete
 	Key      any        // the key of the record a create made
+	// Replayed is true when the write had already been applied under the
+	// same event ID and this result is the first delivery's.
+	Replayed bool
 }
 
 // Operator is a filter operator of the contract.

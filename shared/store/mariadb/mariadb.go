@@ -106,6 +106,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.primary.PingContext(ctx); err != nil {
 		return classify(fmt.Errorf("primary: %w", err))
 	}
+	// Writes need the event record table (idempotency); say so at start-up
+	// rather than on the first write.
+	if _, err := s.primary.ExecContext(ctx, "SELECT 1 FROM `"+eventsTable+"` LIMIT 0"); err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1146 {
+			return fmt.Errorf("table %s is missing: apply deploy/mariadb/000_beds.sql to this database", eventsTable)
+		}
+		return classify(fmt.Errorf("primary: %w", err))
+	}
 	if s.secondary != nil {
 		if err := s.secondary.PingContext(ctx); err != nil {
 			return classify(fmt.Errorf("secondary: %w", err))
@@ -132,10 +141,8 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		res, err = s.read(ctx, q)
 	case wire.OpCount:
 		res, err = s.count(ctx, q)
-	case wire.OpCreate:
-		res, err = s.create(ctx, q)
-	case wire.OpUpdate, wire.OpDelete:
-		res, err = s.change(ctx, q)
+	case wire.OpCreate, wire.OpUpdate, wire.OpDelete:
+		res, err = s.write(ctx, q)
 	default:
 		return nil, fmt.Errorf("mariadb: op %s is not a data op", q.Op)
 	}
@@ -177,14 +184,14 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	return &store.Result{Count: n}, nil
 }
 
-func (s *Store) create(ctx context.Context, q *store.Query) (*store.Result, error) {
+func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	params := t.Params(wire.OpCreate)
 	args := make([]any, len(params))
 	for i, f := range params {
 		args[i] = bindValue(f, lookup(q.Data, f))
 	}
-	rows, err := s.primary.QueryContext(ctx, callSQL(t.Objects.Create, len(params)), args...)
+	rows, err := tx.QueryContext(ctx, callSQL(t.Objects.Create, len(params)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
 	}
@@ -200,24 +207,15 @@ func (s *Store) create(ctx context.Context, q *store.Query) (*store.Result, erro
 }
 
 // change runs update and delete: select the matching rows through the view
-// FOR UPDATE, then call the procedure once per row in one transaction.
-func (s *Store) change(ctx context.Context, q *store.Query) (res *store.Result, err error) {
+// FOR UPDATE, then call the procedure once per row, in the caller's
+// transaction.
+func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	proc := t.Objects.Update
 	if q.Op == wire.OpDelete {
 		proc = t.Objects.Delete
 	}
 	params := t.Params(q.Op)
-
-	tx, err := s.primary.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: begin: %w", q.Op, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
 
 	// An update passes the stored values merged with the request's data,
 	// so it reads every parameter; a delete needs its parameters only.
@@ -245,9 +243,6 @@ func (s *Store) change(ctx context.Context, q *store.Query) (res *store.Result, 
 		if _, err := tx.ExecContext(ctx, call, vals...); err != nil {
 			return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("%s: commit: %w", q.Op, err)
 	}
 	return &store.Result{Affected: int64(len(matched))}, nil
 }

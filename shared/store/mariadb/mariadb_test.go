@@ -37,7 +37,7 @@ func run(t *testing.T, s *Store, tpl *template.Template, body string) (*store.Re
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := store.Build(tpl, "ev-1", req, store.DefaultLimits)
+	q, err := store.Build(tpl, testenv.Name("ev-"), req, store.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,5 +141,72 @@ func TestValuesRoundTrip(t *testing.T) {
 	}
 	if ts, ok := r["created"].(time.Time); !ok || time.Since(ts) > time.Minute || ts.Location() != time.UTC {
 		t.Fatalf("created %v", r["created"])
+	}
+}
+
+// TestRedeliveredWrites sends each write twice with one event ID, also
+// concurrently: it is applied once and both answers are the first result.
+func TestRedeliveredWrites(t *testing.T) {
+	s, err := Open(Config{DSN: testenv.MariaDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tpl := repoUsers(t)
+	runAs := func(event, body string) (*store.Result, error) {
+		req, err := wire.DecodeRequest([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := store.Build(tpl, event, req, store.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Exec(context.Background(), q)
+	}
+	first, err := runAs("ev-create", `{"template":"users","op":"create","data":{"email":"once@example.com"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := runAs("ev-create", `{"template":"users","op":"create","data":{"email":"once@example.com"}}`)
+	if err != nil || again.Key != first.Key || again.Affected != 1 || !again.Replayed {
+		t.Fatalf("redelivered create = %+v, %v; first %+v", again, err, first)
+	}
+	// Concurrent deliveries of one update: exactly one applies it.
+	results := make(chan *store.Result, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			r, err := runAs("ev-update", `{"template":"users","op":"update","filter":{"email":"once@example.com"},"data":{"age":1}}`)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- r
+		}()
+	}
+	applied := 0
+	for i := 0; i < 8; i++ {
+		if r := <-results; r != nil && !r.Replayed {
+			applied++
+		}
+	}
+	if applied != 1 {
+		t.Fatalf("update applied %d times", applied)
+	}
+	// A failed write leaves no record: the same event can succeed later.
+	if _, err := runAs("ev-del", `{"template":"users","op":"delete","filter":{"email":"nobody@example.com"}}`); err == nil {
+		t.Fatal("delete of nothing succeeded")
+	}
+	if _, err := runAs("ev-del", `{"template":"users","op":"delete","filter":{"email":"once@example.com"}}`); err != nil {
+		t.Fatalf("retry after failure: %v", err)
+	}
+	// Reusing an event ID for another write is refused.
+	_, err = runAs("ev-create", `{"template":"users","op":"delete","filter":{"email":"once@example.com"}}`)
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeConflict {
+		t.Fatalf("reused event: %v", err)
+	}
+	res, err := runAs("ev-count", `{"template":"users","op":"count"}`)
+	if err != nil || res.Count != 0 {
+		t.Fatalf("count %+v %v", res, err)
 	}
 }

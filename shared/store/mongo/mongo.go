@@ -268,11 +268,11 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 	case wire.OpCount:
 		res, err = s.count(ctx, q)
 	case wire.OpCreate:
-		res, err = s.create(ctx, q)
+		res, err = s.write(ctx, q, s.create)
 	case wire.OpUpdate:
-		res, err = s.update(ctx, q)
+		res, err = s.write(ctx, q, s.update)
 	case wire.OpDelete:
-		res, err = s.delete(ctx, q)
+		res, err = s.write(ctx, q, s.delete)
 	default:
 		return nil, fmt.Errorf("mongo: op %s is not a data op", q.Op)
 	}

@@ -217,11 +217,23 @@ func TestCreateKey(t *testing.T) {
 		t.Fatalf("read by generated key = %+v", res.Rows)
 	}
 
-	// A redelivered create (same event) hits the same key: conflict, not a
-	// second record.
-	_, err := exec(t, s, tpl, event, &wire.Request{Op: wire.OpCreate, Data: raw(`{"name": "Gen"}`)})
+	// A redelivered create (same event) hits the same key: the first
+	// delivery's result again, not a second record.
+	res = mustExec(t, s, tpl, event, &wire.Request{Op: wire.OpCreate, Data: raw(`{"name": "Gen"}`)})
+	if res.Key != event || res.Affected != 1 || !res.Replayed {
+		t.Fatalf("redelivered create = %+v", res)
+	}
+	// A redelivered update or delete answers its first result and changes
+	// nothing more.
+	mustExec(t, s, tpl, "u1", &wire.Request{Op: wire.OpUpdate, Filter: raw(fmt.Sprintf(`{"id": %q}`, event)), Data: raw(`{"name": "Once"}`)})
+	res = mustExec(t, s, tpl, "u1", &wire.Request{Op: wire.OpUpdate, Filter: raw(fmt.Sprintf(`{"id": %q}`, event)), Data: raw(`{"name": "Once"}`)})
+	if res.Affected != 1 || !res.Replayed {
+		t.Fatalf("redelivered update = %+v", res)
+	}
+	// An event ID reused for another operation is refused.
+	_, err := exec(t, s, tpl, "u1", &wire.Request{Op: wire.OpDelete, Filter: raw(fmt.Sprintf(`{"id": %q}`, event))})
 	we := wantCode(t, err, wire.CodeConflict)
-	if !strings.Contains(we.Message, "people record") {
+	if !strings.Contains(we.Message, "event IDs must be unique") {
 		t.Errorf("conflict message %q", we.Message)
 	}
 	// A duplicate given key.

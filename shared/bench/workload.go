@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// Op is a kind of request the load generator sends.
+type Op string
+
+// The request kinds. Every one is a request of the wire contract on a
+// template shaped like users (fields id, email, name, age, active, prefs).
+const (
+	// PointRead reads one seeded record by key:
+	// {"op":"read","filter":{"id":K}}.
+	PointRead Op = "point-read"
+	// FilteredRead reads up to 10 seeded records by a key range and an
+	// email prefix, sorted by key:
+	// {"filter":{"email":{"like":"RUN-%"},"id":{"gte":K}},"sort":["id"],"limit":10}.
+	FilteredRead Op = "filtered-read"
+	// Create makes a record with a unique email under the run's prefix.
+	Create Op = "create"
+	// Update sets the name (or, above 200 bytes, prefs) of a seeded record by key.
+	Update Op = "update"
+	// Mixed draws each request from a Mix.
+	Mixed Op = "mixed"
+)
+
+// Ops lists the request kinds a Mix may hold.
+var Ops = []Op{PointRead, FilteredRead, Create, Update}
+
+// ParseOp parses --op.
+func ParseOp(s string) (Op, error) {
+	switch op := Op(s); op {
+	case PointRead, FilteredRead, Create, Update, Mixed:
+		return op, nil
+	}
+	return "", fmt.Errorf("unknown op %q: one of point-read, filtered-read, create, update, mixed", s)
+}
+
+// needsSeed reports whether op reads or changes existing records.
+func (op Op) needsSeed() bool { return op == PointRead || op == FilteredRead || op == Update }
+
+// Mix is the weight of each request kind.
+type Mix map[Op]int
+
+// ParseMix parses --mix: "read=80,create=10,update=10". Keys are the op
+// names or the short forms read (point-read) and filtered (filtered-read);
+// weights are non-negative integers and at least one must be positive.
+func ParseMix(s string) (Mix, error) {
+	m := Mix{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("mix entry %q: want op=weight", part)
+		}
+		var op Op
+		switch k = strings.TrimSpace(k); k {
+		case "read", "point-read", "point":
+			op = PointRead
+		case "filtered", "filtered-read":
+			op = FilteredRead
+		case "create":
+			op = Create
+		case "update":
+			op = Update
+		default:
+			return nil, fmt.Errorf("mix entry %q: unknown op %q (read, filtered, create, update)", part, k)
+		}
+		w, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || w < 0 {
+			return nil, fmt.Errorf("mix entry %q: weight must be a non-negative integer", part)
+		}
+		if _, dup := m[op]; dup {
+			return nil, fmt.Errorf("mix names %s twice", op)
+		}
+		m[op] = w
+	}
+	total := 0
+	for _, w := range m {
+		total += w
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("mix %q has no positive weight", s)
+	}
+	return m, nil
+}
+
+// String writes the mix in ParseMix's form, in a fixed order.
+func (m Mix) String() string {
+	var parts []string
+	for _, op := range Ops {
+		if w, ok := m[op]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%d", op, w))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// picker draws request kinds by weight.
+type picker struct {
+	ops []Op
+	cum []int
+}
+
+func newPicker(op Op, m Mix) picker {
+	if op != Mixed {
+		return picker{ops: []Op{op}, cum: []int{1}}
+	}
+	var p picker
+	total := 0
+	for _, o := range Ops {
+		if w := m[o]; w > 0 {
+			total += w
+			p.ops = append(p.ops, o)
+			p.cum = append(p.cum, total)
+		}
+	}
+	return p
+}
+
+func (p picker) pick(r *rand.Rand) Op {
+	if len(p.ops) == 1 {
+		return p.ops[0]
+	}
+	n := r.IntN(p.cum[len(p.cum)-1])
+	i, _ := slices.BinarySearch(p.cum, n+1)
+	return p.ops[i]
+}
+
+func (p picker) needsSeed() bool { return slices.ContainsFunc(p.ops, Op.needsSeed) }
+
+func (p picker) creates() bool { return slices.Contains(p.ops, Create) }
+
+// Workload builds request bodies. It is read-only once built and shared by
+// every client; each client passes its own random source and counter.
+type Workload struct {
+	Template string
+	RunID    string  // prefix of every email the run writes; no _ or %
+	Keys     []int64 // seeded records
+	Payload  string  // the string written by create and update
+}
+
+// body returns the routing key and the body of one request of kind op.
+// tag makes create emails unique: the phase, the client and its counter.
+func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byte) {
+	b := make([]byte, 0, 96+len(w.Payload))
+	b = append(b, `{"template":`...)
+	b = strconv.AppendQuote(b, w.Template)
+	switch op {
+	case PointRead:
+		b = append(b, `,"op":"read","filter":{"id":`...)
+		b = strconv.AppendInt(b, w.key(r), 10)
+		b = append(b, "}}"...)
+		return wire.RouteRead, b
+	case FilteredRead:
+		b = append(b, `,"op":"read","filter":{"email":{"like":`...)
+		b = strconv.AppendQuote(b, w.RunID+"-%")
+		b = append(b, `},"id":{"gte":`...)
+		b = strconv.AppendInt(b, w.key(r), 10)
+		b = append(b, `}},"sort":["id"],"limit":10}`...)
+		return wire.RouteRead, b
+	case Create:
+		b = append(b, `,"op":"create","data":{"email":`...)
+		b = strconv.AppendQuote(b, w.RunID+"-"+tag+"-"+strconv.FormatInt(n, 10)+"@bench.invalid")
+		b = w.appendPayload(b, true)
+		b = append(b, `,"age":`...)
+		b = strconv.AppendInt(b, n%100, 10)
+		b = append(b, `,"active":true}}`...)
+		return wire.RouteWrite, b
+	case Update:
+		b = append(b, `,"op":"update","filter":{"id":`...)
+		b = strconv.AppendInt(b, w.key(r), 10)
+		b = append(b, `},"data":{`...)
+		b = w.appendPayload(b, false)
+		b = append(b, "}}"...)
+		return wire.RouteWrite, b
+	}
+	panic("bench: no body for op " + string(op))
+}
+
+// appendPayload appends the payload as the name field, or as prefs
+// {"pad": ...} when it is longer than name's 200 bytes.
+func (w *Workload) appendPayload(b []byte, comma bool) []byte {
+	if comma {
+		b = append(b, ',')
+	}
+	if len(w.Payload) <= 200 {
+		b = append(b, `"name":`...)
+		b = strconv.AppendQuote(b, w.Payload)
+		return b
+	}
+	b = append(b, `"prefs":{"pad":`...)
+	b = strconv.AppendQuote(b, w.Payload)
+	return append(b, '}')
+}
+
+func (w *Workload) key(r *rand.Rand) int64 {
+	if len(w.Keys) == 0 {
+		return 0
+	}
+	return w.Keys[r.IntN(len(w.Keys))]
+}
+
+// payload returns n bytes of printable ASCII.
+func payload(n int) string {
+	const chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = chars[i%len(chars)]
+	}
+	return string(b)
+}
+
+// seedBody is the create request of seeded record i.
+func (w *Workload) seedBody(i int) []byte {
+	return w.createBody("s", int64(i))
+}
+
+func (w *Workload) createBody(tag string, n int64) []byte {
+	_, b := w.body(Create, nil, tag, n)
+	return b
+}
+
+// cleanupBody deletes every record whose email starts with prefix.
+func (w *Workload) cleanupBody(prefix string) []byte {
+	f, _ := json.Marshal(map[string]any{"email": map[string]string{"like": prefix + "%"}})
+	b, _ := json.Marshal(wire.Request{Template: w.Template, Op: wire.OpDelete, Filter: f})
+	return b
+}

@@ -1,0 +1,112 @@
+package mariadb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// eventsTable records applied write events (deploy/mariadb/000_beds.sql).
+const eventsTable = "beds_events"
+
+// write runs a create, update or delete exactly once per event ID.
+//
+// The transaction first inserts the event ID into beds_events (its primary
+// key), then runs the write, then stores the result on that row and
+// commits. A redelivered request fails the insert with a duplicate key, so
+// its write never runs again: the stored result is answered instead. A
+// second delivery racing the first waits on the row lock and sees the
+// first one's outcome: its result if it committed, a clean slate if it
+// rolled back. A write that fails rolls back its event row with it, so the
+// same request fails the same way when it comes again.
+func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, err error) {
+	tx, err := s.primary.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: begin: %w", q.Op, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	_, err = tx.ExecContext(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op) VALUES (?, ?, ?)",
+		q.Event, q.Template.Name, string(q.Op))
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == errDupEntry {
+		_ = tx.Rollback()
+		return s.replay(ctx, q)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: record event: %w", q.Op, err)
+	}
+
+	if q.Op == wire.OpCreate {
+		res, err = create(ctx, tx, q)
+	} else {
+		res, err = change(ctx, tx, q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var key any
+	if res.Key != nil {
+		b, err := json.Marshal(res.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%s: encode key: %w", q.Op, err)
+		}
+		key = string(b)
+	}
+	if _, err = tx.ExecContext(ctx, "UPDATE `"+eventsTable+"` SET evt_affected = ?, evt_key = ? WHERE evt_id = ?",
+		res.Affected, key, q.Event); err != nil {
+		return nil, fmt.Errorf("%s: record result: %w", q.Op, err)
+	}
+	if err = tx.Commit(); err != nil {
+		return nil, fmt.Errorf("%s: commit: %w", q.Op, err)
+	}
+	return res, nil
+}
+
+// replay answers a redelivered write with the result its first delivery
+// committed.
+func (s *Store) replay(ctx context.Context, q *store.Query) (*store.Result, error) {
+	var tmpl, op string
+	var affected int64
+	var key sql.NullString
+	err := s.primary.QueryRowContext(ctx,
+		"SELECT evt_template, evt_op, evt_affected, evt_key FROM `"+eventsTable+"` WHERE evt_id = ?", q.Event).
+		Scan(&tmpl, &op, &affected, &key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read recorded event %s: %w", q.Op, q.Event, err)
+	}
+	if tmpl != q.Template.Name || op != string(q.Op) {
+		return nil, &wire.Error{Code: wire.CodeConflict,
+			Message: fmt.Sprintf("event %s was already used for %s on %s: event IDs must be unique", q.Event, op, tmpl)}
+	}
+	res := &store.Result{Affected: affected, Replayed: true}
+	if key.Valid {
+		res.Key = decodeKey(q.Template.Key, key.String)
+	}
+	return res, nil
+}
+
+func decodeKey(f *template.Field, s string) any {
+	var v any
+	if f.Type == template.TypeInt {
+		var n int64
+		if json.Unmarshal([]byte(s), &n) == nil {
+			return n
+		}
+	}
+	if json.Unmarshal([]byte(s), &v) == nil {
+		return v
+	}
+	return s
+}
