@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,7 +140,7 @@ prefetch = 16
 			t.Fatalf("rows %v", r.Rows)
 		}
 	})
-	t.Run("error codes", func(t *testing.T) { errorCodes(t, c, s, proxy) })
+	t.Run("error codes", func(t *testing.T) { errorCodes(t, c, s, n, proxy) })
 	t.Run("plain amqp client", func(t *testing.T) { plainAMQP(t, s.amqpURL) })
 	t.Run("bedsctl", func(t *testing.T) { bedsctl(t, s.amqpURL) })
 	t.Run("still serving", func(t *testing.T) {
@@ -309,7 +310,7 @@ func crudSuite(t *testing.T, c *client.Client, tc crudCase) {
 }
 
 // errorCodes reaches every error code of the contract with a real request.
-func errorCodes(t *testing.T, c *client.Client, s servers, proxy *testenv.Proxy) {
+func errorCodes(t *testing.T, c *client.Client, s servers, n *ipl.Node, proxy *testenv.Proxy) {
 	do(t, c, `{"template":"users","op":"create","data":{"email":"dup@example.com"}}`)
 	do(t, c, `{"template":"profiles","op":"create","data":{"user":9,"handle":"dup"}}`)
 	cases := []struct {
@@ -362,11 +363,34 @@ func errorCodes(t *testing.T, c *client.Client, s servers, proxy *testenv.Proxy)
 			t.Fatalf("reply %+v, want timeout", reply)
 		}
 	})
-	t.Run("unavailable", func(t *testing.T) {
+	t.Run("unavailable, then recovered", func(t *testing.T) {
 		do(t, c, `{"template":"flaky","op":"count"}`)
 		proxy.Close() // the store's network is gone
 		expectCode(t, c, `{"template":"flaky","op":"count"}`, wire.CodeUnavailable)
+		waitReady(t, n, false)
+		do(t, c, `{"template":"users","op":"count"}`) // other stores still serve
+		must(t, proxy.Reopen())
+		waitReady(t, n, true)
+		do(t, c, `{"template":"flaky","op":"count"}`)
 	})
+}
+
+// waitReady waits until the node's /readyz says want.
+func waitReady(t *testing.T, n *ipl.Node, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + n.Addr() + "/readyz")
+		must(t, err)
+		resp.Body.Close()
+		if (resp.StatusCode == http.StatusOK) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d after 10s, want ready=%v", resp.StatusCode, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func expectCode(t *testing.T, c *client.Client, body string, code wire.Code) {

@@ -30,7 +30,8 @@ func services(rt *ipl.Runtime) ([]ipl.Service, error) {
 		DefaultLimit: cfg.Limits.DefaultLimit, MaxLimit: cfg.Limits.MaxLimit,
 		MaxInList: cfg.Limits.MaxInList, MaxDepth: store.DefaultLimits.MaxDepth, MaxSort: store.DefaultLimits.MaxSort,
 	}
-	h, err := crud.New(rt.Templates, rt.Stores, limits)
+	retry := crud.Retry{Attempts: cfg.Retry.Attempts, Backoff: cfg.Retry.Backoff.D()}
+	h, err := crud.New(rt.Templates, rt.Stores, limits, retry)
 	if err != nil {
 		return nil, err
 	}

@@ -7,15 +7,23 @@
 // their own; each reply is routed to its caller by correlation ID (the
 // request's event ID).
 //
-// The context's deadline becomes the message's expiration (RabbitMQ drops
-// a request nobody picked up in time, and the node stops working on it
-// when the deadline passes) and the client's own wait. Without a deadline,
-// Options.Timeout applies.
+// Rules stated once:
 //
-// Do returns the reply when it is ok, and otherwise an error: the reply's
-// *wire.Error when the node answered one, or a *wire.Error with code
-// timeout or unavailable when no answer came. errors.As(err, &werr) and
-// werr.Code.Retryable() tell a caller what to do.
+//   - The context's deadline becomes the message's expiration (RabbitMQ
+//     drops a request nobody picked up in time, and the node stops working
+//     on it when the deadline passes) and bounds the client's wait.
+//     Without a deadline, Options.Timeout applies.
+//   - Writes (create, update, delete) are published persistent and with
+//     publisher confirms: Do does not wait for a reply until the broker has
+//     taken responsibility for the request.
+//   - The connection recovers by itself. A request whose connection is lost
+//     before it was answered is sent again, with the same event ID, until
+//     its deadline: the node applies a write once per event ID, so a resent
+//     write is answered with the first result instead of applying twice.
+//   - Do returns the reply. For a reply that is not ok it also returns the
+//     reply's *wire.Error; when no answer came it returns a *wire.Error
+//     with code timeout or unavailable. errors.As(err, &werr) and
+//     werr.Code.Retryable() tell a caller what to do.
 package client
 
 import (
@@ -24,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -44,18 +53,31 @@ type Options struct {
 	Channels int
 	// Timeout bounds a request whose context has no deadline (default 30s).
 	Timeout time.Duration
-	// DialTimeout bounds connecting (default 5s).
+	// DialTimeout bounds one connection attempt (default 5s).
 	DialTimeout time.Duration
+	// Log receives reconnect events (default: discarded).
+	Log *slog.Logger
 }
 
 // Client sends requests to BEDS. It is safe for concurrent use.
 type Client struct {
+	url  string
+	opts Options
+	ids  *lineage.Generator
+	next atomic.Uint64
+
+	mu    sync.Mutex
+	sess  *session      // nil while reconnecting
+	ready chan struct{} // closed once sess is set
+	done  chan struct{} // closed by Close
+	wg    sync.WaitGroup
+}
+
+// session is one connection and its channels.
+type session struct {
 	conn    *amqp.Connection
 	chans   []*replyChannel
-	next    atomic.Uint64
-	ids     *lineage.Generator
-	timeout time.Duration
-	wg      sync.WaitGroup
+	blocked atomic.Bool // the broker blocked publishing (memory or disk alarm)
 }
 
 // replyChannel is one channel with its callers waiting for replies.
@@ -63,10 +85,11 @@ type replyChannel struct {
 	ch      *amqp.Channel
 	mu      sync.Mutex
 	pending map[string]chan amqp.Delivery
-	err     error // set once the channel is closed
+	closed  bool
 }
 
-// Dial connects to the broker at url.
+// Dial connects to the broker at url. It fails if the first connection
+// cannot be made; later losses are recovered in the background.
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.Channels <= 0 {
 		opts.Channels = 4
@@ -77,26 +100,110 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.Name == "" {
 		opts.Name = "beds-client"
 	}
-	conn, err := mq.Dial(ctx, mq.DialConfig{URL: url, Name: opts.Name, Timeout: opts.DialTimeout})
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{url: url, opts: opts, ids: lineage.NewGenerator(), ready: make(chan struct{}), done: make(chan struct{})}
+	s, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, ids: lineage.NewGenerator(), timeout: opts.Timeout}
-	for i := 0; i < opts.Channels; i++ {
-		rc, err := c.openChannel()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.chans = append(c.chans, rc)
-	}
+	c.install(s)
 	return c, nil
 }
 
-func (c *Client) openChannel() (*replyChannel, error) {
-	ch, err := c.conn.Channel()
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	conn, err := mq.Dial(ctx, mq.DialConfig{URL: c.url, Name: c.opts.Name, Timeout: c.opts.DialTimeout})
+	if err != nil {
+		return nil, err
+	}
+	s := &session{conn: conn}
+	for i := 0; i < c.opts.Channels; i++ {
+		rc, err := c.openChannel(conn)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		s.chans = append(s.chans, rc)
+	}
+	return s, nil
+}
+
+// install makes s current and starts its supervisor, which reconnects
+// when the connection is lost.
+func (c *Client) install(s *session) {
+	closed := s.conn.NotifyClose(make(chan *amqp.Error, 1))
+	blocked := s.conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	c.mu.Lock()
+	c.sess = s
+	close(c.ready)
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			select {
+			case b, ok := <-blocked:
+				if ok {
+					s.blocked.Store(b.Active)
+					c.opts.Log.Warn("broker flow control", "blocked", b.Active, "reason", b.Reason)
+					continue
+				}
+				blocked = nil
+			case err := <-closed:
+				c.mu.Lock()
+				c.sess = nil
+				c.ready = make(chan struct{})
+				c.mu.Unlock()
+				select {
+				case <-c.done:
+					return
+				default:
+				}
+				c.opts.Log.Warn("connection lost; reconnecting", "err", err)
+				c.reconnect()
+				return
+			case <-c.done:
+				return
+			}
+		}
+	}()
+}
+
+// reconnect dials with backoff until it succeeds or the client closes.
+func (c *Client) reconnect() {
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.DialTimeout+time.Second)
+		s, err := c.connect(ctx)
+		cancel()
+		if err == nil {
+			select {
+			case <-c.done:
+				s.conn.Close()
+				return
+			default:
+			}
+			c.opts.Log.Info("reconnected")
+			c.install(s)
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (c *Client) openChannel(conn *amqp.Connection) (*replyChannel, error) {
+	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		return nil, fmt.Errorf("confirm mode: %w", err)
 	}
 	// Direct reply-to requires no-ack consumption.
 	deliveries, err := ch.Consume(wire.DirectReplyTo, "", true, false, false, false, nil)
@@ -116,9 +223,9 @@ func (c *Client) openChannel() (*replyChannel, error) {
 				w <- d
 			}
 		}
-		// The channel is gone: fail everyone still waiting on it.
+		// The channel is gone: wake everyone still waiting on it.
 		rc.mu.Lock()
-		rc.err = amqp.ErrClosed
+		rc.closed = true
 		for id, w := range rc.pending {
 			close(w)
 			delete(rc.pending, id)
@@ -130,7 +237,20 @@ func (c *Client) openChannel() (*replyChannel, error) {
 
 // Close closes the connection; requests in flight fail with unavailable.
 func (c *Client) Close() error {
-	err := c.conn.Close()
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return nil
+	default:
+	}
+	close(c.done)
+	s := c.sess
+	c.mu.Unlock()
+	var err error
+	if s != nil {
+		err = s.conn.Close()
+	}
 	c.wg.Wait()
 	if errors.Is(err, amqp.ErrClosed) {
 		return nil
@@ -152,19 +272,85 @@ func (c *Client) Do(ctx context.Context, req *wire.Request) (*wire.Reply, error)
 func (c *Client) DoRaw(ctx context.Context, routingKey string, body []byte) (*wire.Reply, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		deadline = time.Now().Add(c.timeout)
+		var cancel context.CancelFunc
+		deadline = time.Now().Add(c.opts.Timeout)
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
-	wait := time.Until(deadline)
-	if wait <= 0 {
+	if time.Until(deadline) <= 0 {
 		return nil, wire.Errorf(wire.CodeTimeout, "deadline passed before the request was sent")
 	}
 	event := c.ids.New()
-	rc := c.chans[c.next.Add(1)%uint64(len(c.chans))]
+	backoff := 50 * time.Millisecond
+	for {
+		reply, err := c.attempt(ctx, deadline, event, routingKey, body)
+		if !errors.Is(err, errLost) {
+			return reply, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, c.ctxError(ctx, event, "the connection to the broker was lost")
+		case <-c.done:
+			return nil, wire.Errorf(wire.CodeUnavailable, "client closed")
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+}
+
+// errLost marks an attempt that lost its connection: worth sending again.
+var errLost = errors.New("connection lost")
+
+func (c *Client) ctxError(ctx context.Context, event, why string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return wire.Errorf(wire.CodeTimeout, "no reply to event %s before the deadline (%s)", event, why)
+	}
+	return fmt.Errorf("event %s: %w", event, ctx.Err())
+}
+
+// current returns the connected session, waiting for a reconnect if need be.
+func (c *Client) current(ctx context.Context) (*session, error) {
+	for {
+		c.mu.Lock()
+		s, ready := c.sess, c.ready
+		c.mu.Unlock()
+		select {
+		case <-c.done:
+			return nil, wire.Errorf(wire.CodeUnavailable, "client closed")
+		default:
+		}
+		if s != nil {
+			return s, nil
+		}
+		select {
+		case <-ready:
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, wire.Errorf(wire.CodeUnavailable, "no connection to the broker: reconnecting")
+		}
+	}
+}
+
+// attempt publishes once and waits for the reply. It returns errLost when
+// the connection failed under it.
+func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routingKey string, body []byte) (*wire.Reply, error) {
+	s, err := c.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for s.blocked.Load() {
+		select {
+		case <-ctx.Done():
+			return nil, wire.Errorf(wire.CodeUnavailable, "the broker blocks publishing (memory or disk alarm)")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	rc := s.chans[c.next.Add(1)%uint64(len(s.chans))]
 	w := make(chan amqp.Delivery, 1)
 	rc.mu.Lock()
-	if rc.err != nil {
+	if rc.closed {
 		rc.mu.Unlock()
-		return nil, wire.Errorf(wire.CodeUnavailable, "connection to the broker is closed")
+		return nil, errLost
 	}
 	rc.pending[event] = w
 	rc.mu.Unlock()
@@ -174,37 +360,48 @@ func (c *Client) DoRaw(ctx context.Context, routingKey string, body []byte) (*wi
 		rc.mu.Unlock()
 	}
 
+	write := routingKey == wire.RouteWrite
 	mode := amqp.Transient
-	if routingKey == wire.RouteWrite {
+	if write {
 		mode = amqp.Persistent
 	}
-	err := rc.ch.PublishWithContext(ctx, wire.Exchange, routingKey, false, false, amqp.Publishing{
+	wait := time.Until(deadline)
+	conf, err := rc.ch.PublishWithDeferredConfirmWithContext(ctx, wire.Exchange, routingKey, false, false, amqp.Publishing{
 		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event,
 		ReplyTo: wire.DirectReplyTo, Expiration: strconv.FormatInt(max(wait.Milliseconds(), 1), 10),
 		Timestamp: time.Now(), Body: body,
 	})
 	if err != nil {
 		forget()
+		if errors.Is(err, amqp.ErrClosed) {
+			return nil, errLost
+		}
 		return nil, &wire.Error{Code: wire.CodeUnavailable, Message: "publish: " + err.Error()}
 	}
+	if write && conf != nil {
+		acked, err := conf.WaitContext(ctx)
+		switch {
+		case err != nil:
+			forget()
+			return nil, c.ctxError(ctx, event, "the broker did not confirm the write")
+		case !acked && rc.ch.IsClosed():
+			forget()
+			return nil, errLost
+		case !acked:
+			forget()
+			return nil, wire.Errorf(wire.CodeUnavailable, "the broker refused event %s (nack)", event)
+		}
+	}
 
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
 	select {
 	case d, ok := <-w:
 		if !ok {
-			return nil, wire.Errorf(wire.CodeUnavailable, "connection to the broker closed while waiting for event %s", event)
+			return nil, errLost
 		}
 		return decodeReply(d.Body)
-	case <-timer.C:
-		forget()
-		return nil, wire.Errorf(wire.CodeTimeout, "no reply to event %s within %s", event, wait.Round(time.Millisecond))
 	case <-ctx.Done():
 		forget()
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, wire.Errorf(wire.CodeTimeout, "no reply to event %s before the deadline", event)
-		}
-		return nil, fmt.Errorf("event %s: %w", event, ctx.Err())
+		return nil, c.ctxError(ctx, event, "waited "+wait.Round(time.Millisecond).String())
 	}
 }
 

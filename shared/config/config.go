@@ -50,6 +50,7 @@ type Config struct {
 	Stores    map[string]Store  `toml:"stores"`
 	Brokers   map[string]Broker `toml:"brokers"`
 	Limits    Limits            `toml:"limits"`
+	Retry     Retry             `toml:"retry"`
 	Log       Log               `toml:"log"`
 	Shutdown  Shutdown          `toml:"shutdown"`
 	files     []string          // layers read, for the start-up log
@@ -73,7 +74,8 @@ type HTTP struct {
 // AMQP configures the broker connection and topology.
 type AMQP struct {
 	URL            string   `toml:"url"`
-	QueueType      string   `toml:"queue_type"` // classic or quorum
+	QueueType      string   `toml:"queue_type"`     // classic or quorum
+	DeliveryLimit  int      `toml:"delivery_limit"` // quorum: dead-letter after this many deliveries
 	ConnectTimeout Duration `toml:"connect_timeout"`
 	Heartbeat      Duration `toml:"heartbeat"`
 }
@@ -101,6 +103,13 @@ type Limits struct {
 	MaxLimit       int      `toml:"max_limit"`
 	MaxInList      int      `toml:"max_in_list"`
 	RequestTimeout Duration `toml:"request_timeout"` // when the caller sets no expiration
+}
+
+// Retry bounds how a node retries a store that is unavailable before it
+// answers unavailable.
+type Retry struct {
+	Attempts int      `toml:"attempts"` // tries in all, at least 1
+	Backoff  Duration `toml:"backoff"`  // first pause; doubles each time
 }
 
 // Log configures logging.
@@ -142,7 +151,7 @@ func Default() *Config {
 		Templates: Templates{Dir: "templates"},
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
 		AMQP: AMQP{
-			URL: "amqp://guest:guest@127.0.0.1:5672/", QueueType: "classic",
+			URL: "amqp://guest:guest@127.0.0.1:5672/", QueueType: "classic", DeliveryLimit: 5,
 			ConnectTimeout: Duration(5 * time.Second), Heartbeat: Duration(10 * time.Second),
 		},
 		Stores: map[string]Store{
@@ -154,6 +163,7 @@ func Default() *Config {
 			MaxBody: 1 << 20, DefaultLimit: 100, MaxLimit: 1000, MaxInList: 1000,
 			RequestTimeout: Duration(30 * time.Second),
 		},
+		Retry:    Retry{Attempts: 3, Backoff: Duration(50 * time.Millisecond)},
 		Log:      Log{Level: "info"},
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
 	}
@@ -260,6 +270,9 @@ func (c *Config) Validate() error {
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "%q: classic or quorum", c.AMQP.QueueType)
 	}
+	if c.AMQP.DeliveryLimit < 0 {
+		bad("amqp.delivery_limit", "must not be negative")
+	}
 	for _, name := range c.StoreNames() {
 		s := c.Stores[name]
 		key := "stores." + name
@@ -292,6 +305,9 @@ func (c *Config) Validate() error {
 	l := c.Limits
 	if l.MaxBody < 1 || l.DefaultLimit < 1 || l.MaxLimit < l.DefaultLimit || l.MaxInList < 1 {
 		bad("limits", "max_body, default_limit, max_in_list must be positive and max_limit >= default_limit")
+	}
+	if c.Retry.Attempts < 1 || c.Retry.Backoff < 0 {
+		bad("retry", "attempts must be at least 1 and backoff not negative")
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)

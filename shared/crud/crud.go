@@ -5,7 +5,9 @@ package crud
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/store"
@@ -18,19 +20,27 @@ type Handler struct {
 	templates *template.Registry
 	stores    map[string]store.Store // by store name
 	limits    store.Limits
+	retry     Retry
+}
+
+// Retry bounds retries of a store that answered unavailable.
+type Retry struct {
+	Attempts int           // tries in all (minimum 1)
+	Backoff  time.Duration // first pause, doubled after each try
 }
 
 var _ dispatch.Handler = (*Handler)(nil)
 
 // New returns a handler. Every store a template names must be in stores.
-func New(templates *template.Registry, stores map[string]store.Store, limits store.Limits) (*Handler, error) {
+func New(templates *template.Registry, stores map[string]store.Store, limits store.Limits, retry Retry) (*Handler, error) {
 	for _, name := range templates.Names() {
 		t := templates.Get(name)
 		if stores[t.Store] == nil {
 			return nil, fmt.Errorf("template %s: store %s is not open", name, t.Store)
 		}
 	}
-	return &Handler{templates: templates, stores: stores, limits: limits}, nil
+	retry.Attempts = max(retry.Attempts, 1)
+	return &Handler{templates: templates, stores: stores, limits: limits, retry: retry}, nil
 }
 
 // Handle implements dispatch.Handler.
@@ -47,12 +57,33 @@ func (h *Handler) Handle(ctx context.Context, m *dispatch.Message) *wire.Reply {
 	if err != nil {
 		return h.fail(m, err)
 	}
-	res, err := h.stores[t.Store].Exec(ctx, q)
+	res, err := h.exec(ctx, m, h.stores[t.Store], q)
 	if err != nil {
 		return h.fail(m, err)
 	}
 	return &wire.Reply{
 		OK: true, Event: m.Event, Rows: res.Rows, Count: res.Count, Affected: res.Affected, Key: res.Key,
+	}
+}
+
+// exec runs q, trying again while the store is unavailable, within the
+// attempts and the request's deadline. Writes are safe to try again: the
+// store applies each event ID once.
+func (h *Handler) exec(ctx context.Context, m *dispatch.Message, s store.Store, q *store.Query) (*store.Result, error) {
+	pause := h.retry.Backoff
+	for attempt := 1; ; attempt++ {
+		res, err := s.Exec(ctx, q)
+		var we *wire.Error
+		if err == nil || attempt >= h.retry.Attempts || !errors.As(err, &we) || we.Code != wire.CodeUnavailable {
+			return res, err
+		}
+		m.Log.Warn("store unavailable; trying again", "store", q.Template.Store, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+		pause *= 2
 	}
 }
 

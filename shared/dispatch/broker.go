@@ -27,6 +27,9 @@ type Config struct {
 	Prefetch  int // unacknowledged deliveries held at once
 	// Retry bounds reconnect backoff (default 100ms doubling to 5s).
 	RetryMin, RetryMax time.Duration
+	// ConfirmTimeout bounds the wait for the broker to confirm a write's
+	// reply (default 10s).
+	ConfirmTimeout time.Duration
 }
 
 // Broker consumes one queue and answers each delivery with its Handler,
@@ -49,6 +52,9 @@ func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 	}
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 5 * time.Second
+	}
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = 10 * time.Second
 	}
 	return &Broker{cfg: cfg, handler: h, log: log.With("broker", cfg.Name), ids: lineage.NewGenerator()}
 }
@@ -105,6 +111,10 @@ func (b *Broker) session(ctx context.Context) error {
 	pub, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open reply channel: %w", err)
+	}
+	// Replies to writes are confirmed before their request is acked.
+	if err := pub.Confirm(false); err != nil {
+		return fmt.Errorf("confirm mode: %w", err)
 	}
 	tag := fmt.Sprintf("%s/%s", b.cfg.Node, b.cfg.Name)
 	deliveries, err := ch.Consume(b.cfg.Queue, tag, false, false, false, false, nil)
@@ -206,12 +216,28 @@ func (b *Broker) answer(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery
 	}
 	// Replies go to the default exchange, routed by queue name; direct
 	// reply-to names work the same way.
-	err = pub.PublishWithContext(ctx, "", d.ReplyTo, false, false, amqp.Publishing{
+	conf, err := pub.PublishWithDeferredConfirmWithContext(ctx, "", d.ReplyTo, false, false, amqp.Publishing{
 		ContentType: wire.ContentType, CorrelationId: d.CorrelationId, MessageId: m.Event,
 		Body: body, Timestamp: time.Now(),
 	})
 	if errors.Is(err, amqp.ErrClosed) {
 		return fmt.Errorf("reply channel closed: %w", err)
 	}
-	return err
+	if err != nil || conf == nil || !m.Request.Op.Writes() {
+		return err
+	}
+	// A write's reply is confirmed before its request is acknowledged; a
+	// lost confirm leaves the request unacked, and its redelivery is
+	// answered from the write's record (idempotency) instead of applying
+	// it again.
+	cctx, cancel := context.WithTimeout(ctx, b.cfg.ConfirmTimeout)
+	defer cancel()
+	acked, err := conf.WaitContext(cctx)
+	if err != nil {
+		return fmt.Errorf("reply not confirmed: %w", err)
+	}
+	if !acked {
+		return errors.New("reply refused by the broker (nack)")
+	}
+	return nil
 }

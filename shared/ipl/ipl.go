@@ -96,5 +96,5 @@ var errNoTemplates = errors.New("no template files: the appserver serves templat
 
 // Topology returns the queue topology the config asks for.
 func (rt *Runtime) Topology() mq.Topology {
-	return mq.Topology{QueueType: rt.Config.AMQP.QueueType}
+	return mq.Topology{QueueType: rt.Config.AMQP.QueueType, DeliveryLimit: rt.Config.AMQP.DeliveryLimit}
 }

@@ -34,6 +34,7 @@ type Node struct {
 	listener net.Listener
 	booted   atomic.Bool
 	stopping atomic.Bool
+	storesUp atomic.Bool // every store answered its last ping
 }
 
 // Boot runs the IPL for role with the given environment (nil: the process
@@ -112,7 +113,7 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 		if err != nil {
 			return err
 		}
-		return mq.Declare(ch, mq.Topology{QueueType: cfg.AMQP.QueueType})
+		return mq.Declare(ch, rt.Topology())
 	}); err != nil {
 		return nil, err
 	}
@@ -160,6 +161,7 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 	if err := step(ctx, log, "ready", cfg.HTTP.Addr, n.listen); err != nil {
 		return nil, err
 	}
+	n.storesUp.Store(true)
 	n.booted.Store(true)
 	return n, nil
 }
@@ -193,7 +195,7 @@ func DialConfig(rt *Runtime, purpose string) mq.DialConfig {
 
 // Ready reports whether every service is doing its job.
 func (n *Node) Ready() bool {
-	if !n.booted.Load() || n.stopping.Load() {
+	if !n.booted.Load() || n.stopping.Load() || !n.storesUp.Load() {
 		return false
 	}
 	for _, s := range n.services {
@@ -223,6 +225,11 @@ func (n *Node) Run(ctx context.Context, force <-chan struct{}) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.watchStores(runCtx, time.Second)
+	}()
 	go func() {
 		for !n.Ready() && runCtx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
@@ -256,6 +263,35 @@ func (n *Node) Run(ctx context.Context, force <-chan struct{}) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// watchStores pings every store each interval until ctx ends; the node is
+// not ready while one does not answer, and ready again once all do.
+func (n *Node) watchStores(ctx context.Context, interval time.Duration) {
+	down := map[string]bool{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for name, s := range n.rt.Stores {
+			pctx, cancel := context.WithTimeout(ctx, interval)
+			err := s.Ping(pctx)
+			cancel()
+			switch {
+			case err != nil && !down[name] && ctx.Err() == nil:
+				down[name] = true
+				n.rt.Log.Warn("store unavailable; not ready", "store", name, "err", err)
+			case err == nil && down[name]:
+				delete(down, name)
+				n.rt.Log.Info("store available again", "store", name)
+			}
+		}
+		n.storesUp.Store(len(down) == 0)
+	}
 }
 
 func (n *Node) close() {

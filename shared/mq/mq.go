@@ -7,8 +7,9 @@
 //
 //	exchange beds       topic, durable, alternate-exchange beds.dlx
 //	exchange beds.dlx   fanout, durable
-//	queue beds.events   durable, dead-letter-exchange beds.dlx, type from config,
-//	                    bound to beds with rec.read and rec.write
+//	queue beds.events   durable, dead-letter-exchange beds.dlx, type from config
+//	                    (quorum: x-delivery-limit from config), bound to beds
+//	                    with rec.read and rec.write
 //	queue beds.dead     durable, bound to beds.dlx
 //
 // The alternate exchange catches messages no queue is bound for, and the
@@ -99,6 +100,10 @@ func Dial(ctx context.Context, cfg DialConfig) (*amqp.Connection, error) {
 // Topology describes the queues a node declares.
 type Topology struct {
 	QueueType string // classic or quorum
+	// DeliveryLimit, for quorum queues, dead-letters a request after this
+	// many failed deliveries (a poison message that kills every node that
+	// takes it). 0 leaves RabbitMQ's default.
+	DeliveryLimit int
 }
 
 // Declare declares the contract's exchanges and queues on ch.
@@ -134,6 +139,9 @@ func queueArgs(t Topology, deadLetter bool) amqp.Table {
 	}
 	if deadLetter {
 		args["x-dead-letter-exchange"] = wire.DeadExchange
+		if t.QueueType == "quorum" && t.DeliveryLimit > 0 {
+			args["x-delivery-limit"] = int64(t.DeliveryLimit)
+		}
 	}
 	return args
 }

@@ -12,6 +12,7 @@ import (
 // which makes "the database went away" a real network event in a test.
 type Proxy struct {
 	target string
+	addr   string
 	ln     net.Listener
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
@@ -26,19 +27,37 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]bool{}}
+	p := &Proxy{target: target, ln: ln, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
 	p.wg.Add(1)
-	go p.accept()
+	go p.accept(ln)
 	t.Cleanup(p.Close)
 	return p
 }
 
 // Addr is the proxy's host:port.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.addr }
+
+// Reopen listens again on the same address after Close: the server is
+// back.
+func (p *Proxy) Reopen() error {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.accept(ln)
+	return nil
+}
 
 // Close stops listening and cuts every open connection.
 func (p *Proxy) Close() {
-	_ = p.ln.Close()
+	p.mu.Lock()
+	ln := p.ln
+	p.mu.Unlock()
+	_ = ln.Close()
 	p.mu.Lock()
 	for c := range p.conns {
 		_ = c.Close()
@@ -58,10 +77,10 @@ func (p *Proxy) track(c net.Conn, on bool) bool {
 	return true
 }
 
-func (p *Proxy) accept() {
+func (p *Proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		in, err := p.ln.Accept()
+		in, err := ln.Accept()
 		if errors.Is(err, net.ErrClosed) {
 			return
 		}

@@ -34,6 +34,7 @@ const usage = `bedsctl: the BEDS command-line client
   bedsctl call <template> <op> [flags]   send one request, print the reply
   bedsctl templates [--dir DIR]          list and validate a template folder offline
   bedsctl ping [--count N]               round trip to the cluster
+  bedsctl bench [--op OP] [--baseline]   load the cluster: tp/s, latency, CPU per request
 
 Run "bedsctl <command> -h" for a command's flags.
 Exit codes: 0 ok, 1 error reply or failure, 2 bad usage.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdTemplates(args[1:], stdout, stderr)
 	case "ping":
 		return cmdPing(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// load is one run of the load generator against one target: clients
+// goroutines sending requests back to back, each waiting for its reply,
+// until the duration passed or the request count is used up.
+type load struct {
+	target   Target
+	picker   picker
+	work     *Workload
+	clients  int
+	duration time.Duration // used when requests is 0
+	requests int64
+	tag      string // unique per run: makes create emails unique
+	seed     uint64
+
+	done atomic.Int64 // completed requests, for the progress bar
+	errs atomic.Int64
+}
+
+// loadResult is what one run measured.
+type loadResult struct {
+	hist    Histogram
+	ops     map[Op]*Histogram
+	errors  map[string]int64
+	n       int64
+	elapsed time.Duration
+}
+
+// CodeEmpty counts a point read that found no record: the seeded key was
+// not there (a baseline pointed at another database than the node's).
+const CodeEmpty = "empty"
+
+func (l *load) run(ctx context.Context) *loadResult {
+	var issued atomic.Int64
+	deadline := time.Now().Add(l.duration)
+	results := make([]*loadResult, l.clients)
+	// Requests outlive an interrupt: it stops new requests, and those in
+	// flight are answered.
+	reqCtx := context.WithoutCancel(ctx)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range l.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := &loadResult{ops: map[Op]*Histogram{}, errors: map[string]int64{}}
+			results[i] = res
+			r := rand.New(rand.NewPCG(l.seed, uint64(i)))
+			tag := l.tag + "." + strconv.Itoa(i)
+			for n := int64(1); ; n++ {
+				if l.requests > 0 {
+					if issued.Add(1) > l.requests {
+						return
+					}
+				} else if !time.Now().Before(deadline) {
+					return
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				op := l.picker.pick(r)
+				key, body := l.work.body(op, r, tag, n)
+				t0 := time.Now()
+				reply, err := l.target.Do(reqCtx, key, body)
+				took := time.Since(t0)
+				res.hist.Record(took)
+				h := res.ops[op]
+				if h == nil {
+					h = &Histogram{}
+					res.ops[op] = h
+				}
+				h.Record(took)
+				res.n++
+				l.done.Add(1)
+				if code := errorCode(op, reply, err); code != "" {
+					res.errors[code]++
+					l.errs.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := &loadResult{ops: map[Op]*Histogram{}, errors: map[string]int64{}, elapsed: time.Since(start)}
+	for _, r := range results {
+		total.hist.Merge(&r.hist)
+		total.n += r.n
+		for op, h := range r.ops {
+			if total.ops[op] == nil {
+				total.ops[op] = &Histogram{}
+			}
+			total.ops[op].Merge(h)
+		}
+		for c, n := range r.errors {
+			total.errors[c] += n
+		}
+	}
+	return total
+}
+
+// errorCode names a failed request's error: its contract code, "empty" for
+// a point read that found nothing, "canceled" or "client" for failures
+// without a code. It is "" for a success.
+func errorCode(op Op, reply *wire.Reply, err error) string {
+	if err != nil {
+		var we *wire.Error
+		switch {
+		case errors.As(err, &we):
+			return string(we.Code)
+		case errors.Is(err, context.Canceled):
+			return "canceled"
+		}
+		return "client"
+	}
+	if op == PointRead && (reply == nil || len(reply.Rows) != 1) {
+		return CodeEmpty
+	}
+	return ""
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beds-project/beds/shared/bench"
+)
+
+const benchUsage = `usage: bedsctl bench [flags]
+
+Loads the cluster with --clients concurrent clients, each sending one
+request at a time, for --duration (or --requests in all), after --warmup;
+then prints tp/s, latency p50/p90/p99/p99.9/max and errors by code.
+Reads and updates use records it seeds first (emails under a run ID), and
+it removes every record it wrote at the end unless --keep.
+
+--baseline runs the same load against a minimal raw amqp091-go RPC server
+(a child process of bedsctl) that runs the same SQL directly on --dsn, on
+the same broker, alternating with BEDS (--rounds each, medians reported),
+and prints BEDS/baseline ratios. --node-metrics gives the node's CPU per
+request, next to the baseline server's.
+
+Example:
+  bedsctl bench --op point-read --clients 64 --duration 10s --baseline \
+      --node-metrics http://127.0.0.1:8080/metrics
+
+flags:
+`
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// procFlag is a repeatable name=pid flag.
+type procFlag map[string]int
+
+func (p procFlag) String() string { return fmt.Sprint(map[string]int(p)) }
+func (p procFlag) Set(s string) error {
+	name, v, ok := strings.Cut(s, "=")
+	pid, err := strconv.Atoi(v)
+	if !ok || name == "" || err != nil || pid <= 0 {
+		return fmt.Errorf("want name=pid, e.g. rabbitmq=1234")
+	}
+	p[name] = pid
+	return nil
+}
+
+func defaultDSN() string {
+	if d := os.Getenv("BEDS_MARIADB_DSN"); d != "" {
+		return d
+	}
+	return "root@tcp(127.0.0.1:3306)/beds"
+}
+
+// benchFlags is what bedsctl bench was asked.
+type benchFlags struct {
+	cfg  bench.Config
+	json bool
+}
+
+// parseBench parses bench's flags into a bench.Config.
+func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	var bf benchFlags
+	c := &bf.cfg
+	var nodes listFlag
+	procs := procFlag{}
+	fs.StringVar(&c.URL, "url", defaultURL(), "AMQP URL of the cluster")
+	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients, each with one request in flight")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of each measured run")
+	fs.Int64Var(&c.Requests, "requests", 0, "requests per measured run instead of --duration")
+	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | mixed")
+	mix := fs.String("mix", "read=80,create=10,update=10", "weights of --op mixed: read, filtered, create, update")
+	fs.IntVar(&c.Payload, "payload", 100, "bytes of the string field creates and updates write (name; prefs above 200)")
+	fs.StringVar(&c.Template, "template", "users", "template to load, shaped like users (id, email, name, age, active, prefs)")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "unmeasured load before every measured run")
+	fs.IntVar(&c.Seed, "seed", 1000, "records to seed for reads and updates")
+	fs.BoolVar(&c.Keep, "keep", false, "leave the seeded and created records in place")
+	fs.IntVar(&c.Rounds, "rounds", 0, "measured runs per target (default 1, or 3 with --baseline)")
+	fs.IntVar(&c.Channels, "channels", 4, "AMQP channels per client connection")
+	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per request")
+	fs.Var(&nodes, "node-metrics", "a node's /metrics URL, for its CPU per request (repeatable)")
+	fs.Var(procs, "proc", "name=pid of a further process whose CPU per request to report, e.g. the broker (repeatable)")
+	baseline := fs.Bool("baseline", false, "also run the raw baseline server, alternating with BEDS")
+	b := bench.BaselineConfig{}
+	fs.StringVar(&b.DSN, "dsn", defaultDSN(), "the baseline's database: the node's (BEDS_MARIADB_DSN)")
+	fs.IntVar(&b.Workers, "baseline-workers", 16, "baseline worker goroutines (the dispatcher's instances)")
+	fs.IntVar(&b.Prefetch, "baseline-prefetch", 64, "baseline prefetch (the dispatcher's)")
+	fs.IntVar(&b.MaxConns, "baseline-conns", 16, "baseline database connections (the adapter's)")
+	fs.StringVar(&b.Stmt, "baseline-stmt", bench.StmtPrepared, "baseline statements: prepared | interpolate | plain")
+	fs.BoolVar(&b.Durable, "baseline-durable", false, "declare the baseline queue durable, as beds.events is")
+	fs.BoolVar(&bf.json, "json", false, "print the report as JSON, without the progress bar")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if c.Op, err = bench.ParseOp(*op); err != nil {
+		return nil, err
+	}
+	if c.Op == bench.Mixed {
+		if c.Mix, err = bench.ParseMix(*mix); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case c.Clients < 1:
+		return nil, errors.New("--clients must be at least 1")
+	case c.Requests < 0 || c.Duration <= 0 && c.Requests == 0:
+		return nil, errors.New("--duration must be positive, or --requests given")
+	case c.Payload < 0 || c.Payload > 1<<20:
+		return nil, errors.New("--payload must be 0..1048576 bytes")
+	case c.Warmup < 0:
+		return nil, errors.New("--warmup must not be negative")
+	case c.Rounds < 0:
+		return nil, errors.New("--rounds must not be negative")
+	}
+	if *baseline {
+		switch b.Stmt {
+		case bench.StmtPrepared, bench.StmtInterpolate, bench.StmtPlain:
+		default:
+			return nil, fmt.Errorf("--baseline-stmt %q: prepared, interpolate or plain", b.Stmt)
+		}
+		c.Baseline = &b
+	}
+	c.NodeMetrics = nodes
+	if len(procs) > 0 {
+		c.Procs = procs
+	}
+	return &bf, nil
+}
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "serve-baseline" {
+		return cmdServeBaseline(ctx, args[1:], stdout, stderr)
+	}
+	bf, err := parseBench(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bedsctl bench:", err)
+		return 2
+	}
+	cfg := bf.cfg
+	if !bf.json {
+		cfg.Progress = stderr
+	}
+	if cfg.Baseline != nil {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(stderr, "bedsctl bench:", err)
+			return 1
+		}
+		cfg.StartBaseline = bench.SpawnBaseline(exe, "bench", "serve-baseline")
+	}
+	rep, err := bench.Bench(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "bedsctl bench:", err)
+		return 1
+	}
+	if bf.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		rep.WriteText(stdout)
+	}
+	if len(rep.BEDS.Errors) > 0 || (rep.Base != nil && len(rep.Base.Errors) > 0) {
+		return 1
+	}
+	return 0
+}
+
+// cmdServeBaseline is the baseline server bench --baseline starts as its
+// child; it prints "ready" once it consumes and stops on SIGTERM.
+func cmdServeBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench serve-baseline", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c bench.BaselineConfig
+	fs.StringVar(&c.URL, "url", defaultURL(), "AMQP URL")
+	fs.StringVar(&c.DSN, "dsn", defaultDSN(), "MariaDB DSN")
+	fs.StringVar(&c.Queue, "queue", "beds.bench.baseline", "queue to declare and consume")
+	fs.IntVar(&c.Workers, "workers", 16, "worker goroutines")
+	fs.IntVar(&c.Prefetch, "prefetch", 64, "prefetch")
+	fs.IntVar(&c.MaxConns, "conns", 16, "database connections")
+	fs.StringVar(&c.Stmt, "stmt", bench.StmtPrepared, "prepared | interpolate | plain")
+	fs.BoolVar(&c.Durable, "durable", false, "declare the queue durable")
+	if _, err := parse(fs, args); err != nil {
+		return 2
+	}
+	err := bench.ServeBaseline(ctx, c, func() { fmt.Fprintln(stdout, "ready") })
+	if err != nil && ctx.Err() == nil {
+		fmt.Fprintln(stderr, "bedsctl bench serve-baseline:", err)
+		return 1
+	}
+	return 0
+}
