@@ -270,8 +270,8 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("baseline server: %w", err)
 		}
 		defer srv.Stop()
-		rep.Baseline = fmt.Sprintf("queue %s, %d workers, prefetch %d, %d db conns, statements %s, durable %v, pid %d",
-			bc.Queue, max(bc.Workers, 16), max(bc.Prefetch, 64), max(bc.MaxConns, 16), cmp(bc.Stmt, StmtPrepared), bc.Durable, srv.PID())
+		rep.Baseline = fmt.Sprintf("queue %s, %d workers, prefetch %d, %d db conns, statements %s, durable %v, confirmed write replies %v, pid %d",
+			bc.Queue, orDefault(bc.Workers, 16), orDefault(bc.Prefetch, 64), orDefault(bc.MaxConns, 16), cmp(bc.Stmt, StmtPrepared), bc.Durable, bc.Confirm, srv.PID())
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		raw, err := DialRaw(dctx, cfg.URL, bc.Queue, cfg.Channels, cfg.Timeout)
 		cancel()
@@ -335,6 +335,13 @@ func cmp(s, def string) string {
 		return def
 	}
 	return s
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 func ratio(a, b float64) float64 {
@@ -607,7 +614,7 @@ func BaselineArgs(cfg BaselineConfig) []string {
 		"--url", cfg.URL, "--dsn", cfg.DSN, "--queue", cfg.Queue,
 		"--workers", strconv.Itoa(cfg.Workers), "--prefetch", strconv.Itoa(cfg.Prefetch),
 		"--conns", strconv.Itoa(cfg.MaxConns), "--stmt", cmp(cfg.Stmt, StmtPrepared),
-		"--durable=" + strconv.FormatBool(cfg.Durable),
+		"--durable=" + strconv.FormatBool(cfg.Durable), "--confirm=" + strconv.FormatBool(cfg.Confirm),
 	}
 }
 

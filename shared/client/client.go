@@ -258,18 +258,37 @@ func (c *Client) Close() error {
 	return err
 }
 
-// Do sends req and waits for its reply.
+// Do sends req under a new event ID and waits for its reply.
 func (c *Client) Do(ctx context.Context, req *wire.Request) (*wire.Reply, error) {
+	return c.Send(ctx, c.ids.New(), req)
+}
+
+// NewEvent returns a new event ID, for Send.
+func (c *Client) NewEvent() string { return c.ids.New() }
+
+// Send is Do with the caller's own event ID. A write sent again under the
+// same event ID is applied at most once and answered with the first
+// result, so Send is how a caller retries a write that was answered
+// unavailable, or whose process restarted, without applying it twice.
+// Event IDs must be unique per write: printable ASCII, at most 200 bytes.
+func (c *Client) Send(ctx context.Context, event string, req *wire.Request) (*wire.Reply, error) {
+	if !lineage.Valid(event) {
+		return nil, wire.Errorf(wire.CodeBadRequest, "event ID %q: printable ASCII without spaces, 1 to %d bytes", event, lineage.MaxLen)
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
-	return c.DoRaw(ctx, req.Op.RoutingKey(), body)
+	return c.send(ctx, event, req.Op.RoutingKey(), body)
 }
 
 // DoRaw sends an already encoded request body with the given routing key.
 // It is for tools and tests that must send bodies Do would never produce.
 func (c *Client) DoRaw(ctx context.Context, routingKey string, body []byte) (*wire.Reply, error) {
+	return c.send(ctx, c.ids.New(), routingKey, body)
+}
+
+func (c *Client) send(ctx context.Context, event, routingKey string, body []byte) (*wire.Reply, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		var cancel context.CancelFunc
@@ -280,7 +299,6 @@ func (c *Client) DoRaw(ctx context.Context, routingKey string, body []byte) (*wi
 	if time.Until(deadline) <= 0 {
 		return nil, wire.Errorf(wire.CodeTimeout, "deadline passed before the request was sent")
 	}
-	event := c.ids.New()
 	backoff := 50 * time.Millisecond
 	for {
 		reply, err := c.attempt(ctx, deadline, event, routingKey, body)

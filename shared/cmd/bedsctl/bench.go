@@ -105,6 +105,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&b.MaxConns, "baseline-conns", 16, "baseline database connections (the adapter's)")
 	fs.StringVar(&b.Stmt, "baseline-stmt", bench.StmtPrepared, "baseline statements: prepared | interpolate | plain")
 	fs.BoolVar(&b.Durable, "baseline-durable", false, "declare the baseline queue durable, as beds.events is")
+	fs.BoolVar(&b.Confirm, "baseline-confirm", false, "baseline waits for the broker to confirm write replies before acking, as the dispatcher does")
 	fs.BoolVar(&bf.json, "json", false, "print the report as JSON, without the progress bar")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -204,6 +205,7 @@ func cmdServeBaseline(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.IntVar(&c.MaxConns, "conns", 16, "database connections")
 	fs.StringVar(&c.Stmt, "stmt", bench.StmtPrepared, "prepared | interpolate | plain")
 	fs.BoolVar(&c.Durable, "durable", false, "declare the queue durable")
+	fs.BoolVar(&c.Confirm, "confirm", false, "confirm write replies before acking")
 	if _, err := parse(fs, args); err != nil {
 		return 2
 	}

@@ -1,0 +1,110 @@
+package crud_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/beds-project/beds/shared/crud"
+	"github.com/beds-project/beds/shared/dispatch"
+	"github.com/beds-project/beds/shared/ipl"
+	"github.com/beds-project/beds/shared/lineage"
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// rowStore answers every query with one users row as the MariaDB adapter
+// builds it, without a database.
+type rowStore struct{ created time.Time }
+
+func (s rowStore) Exec(_ context.Context, q *store.Query) (*store.Result, error) {
+	row := make(wire.Row, len(q.Fields))
+	for _, f := range q.Fields {
+		switch f.Name {
+		case "id":
+			row["id"] = int64(12345)
+		case "email":
+			row["email"] = "ann@example.com"
+		case "name":
+			row["name"] = "Ann Example"
+		case "age":
+			row["age"] = int64(34)
+		case "score":
+			row["score"] = 2.5
+		case "active":
+			row["active"] = true
+		case "created":
+			row["created"] = s.created
+		default:
+			row[f.Name] = nil
+		}
+	}
+	return &store.Result{Rows: []wire.Row{row}, Count: 1}, nil
+}
+func (rowStore) Ping(context.Context) error { return nil }
+func (rowStore) Close() error               { return nil }
+
+// BenchmarkDispatchPointRead is what a node does for one point read besides
+// the network and the database: what dispatch.Broker.serve does before
+// publishing (the Message, the event's logger), the appserver's middleware
+// (log, metrics, deadline, decode, recover), crud.Handler (template lookup,
+// store.Build), a store answering one row, and the reply's encoding.
+//
+//	go test -run '^$' -bench DispatchPointRead -benchmem ./shared/crud
+func BenchmarkDispatchPointRead(b *testing.B) {
+	file := filepath.Join(testenv.Root(b), "templates", "users_rec.toml")
+	src, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tpl, err := template.Parse(file, src, map[string]string{"mariadb": template.StoreMariaDB})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := template.NewRegistry(tpl)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := crud.New(reg, map[string]store.Store{"mariadb": rowStore{created: time.Now().UTC()}}, store.DefaultLimits, crud.Retry{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The node logs at info: the per-request debug line is skipped.
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	handler := dispatch.Standard(h, ipl.NewMetrics(prometheus.NewRegistry()), 1<<20, 30*time.Second)
+	ids := lineage.NewGenerator()
+	event := ids.New()
+	d := &amqp.Delivery{
+		Body: []byte(`{"template":"users","op":"read","filter":{"id":12345}}`), ContentType: wire.ContentType,
+		MessageId: event, CorrelationId: event, ReplyTo: wire.DirectReplyTo, Expiration: "30000", RoutingKey: wire.RouteRead,
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		m := &dispatch.Message{Delivery: d, Received: time.Now(), Event: d.MessageId, Request: &wire.Request{}}
+		if !lineage.Valid(m.Event) {
+			m.Event = ids.New()
+		}
+		if p, ok := d.Headers[wire.HeaderParent].(string); ok {
+			m.Parent = p
+		}
+		m.Log = log.With("event", m.Event)
+		reply := handler.Handle(ctx, m)
+		if !reply.OK {
+			b.Fatal(reply.Error)
+		}
+		reply.Event, reply.Node = m.Event, "appserver@bench"
+		if _, err := reply.MarshalJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
