@@ -3,11 +3,18 @@ SHELL := /bin/bash
 MODULES := $(shell go list -m -f '{{.Dir}}/...')
 ROLES := appserver admin segundo tercero
 
-.PHONY: test lint build run servers schema
+.PHONY: test lint build run servers schema faults
 
-## test: format and vet checks, then every module's tests with the race detector
+## test: format and vet checks, every module's tests with the race detector,
+## then the fault tests alone (they restart the machine's RabbitMQ and MariaDB)
 test: lint
 	go test -race -count=1 -timeout 15m $(MODULES)
+	cd deploy/check && GOWORK=off go test -race -count=1 -timeout 10m ./...
+	$(MAKE) faults
+
+## faults: kill, restart and SIGTERM under load; prints what was lost or duplicated
+faults:
+	go test -tags faults -count=1 -p 1 -timeout 15m -run '^TestFault' -v ./services/appserver/
 
 ## lint: gofmt and go vet over the workspace
 lint:
