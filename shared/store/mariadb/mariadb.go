@@ -81,6 +81,13 @@ func openDB(dsn string, maxConns int) (*sql.DB, error) {
 		// The driver's message quotes no secrets, but say where it failed.
 		return nil, fmt.Errorf("dsn: %w", err)
 	}
+	// One round trip per statement: the driver binds values client-side
+	// (escaped for the connection's character set) instead of preparing,
+	// executing and closing a server-side statement each time. A DSN that
+	// says interpolateParams=false keeps server-side binding.
+	if !strings.Contains(dsn, "interpolateParams=") {
+		c.InterpolateParams = true
+	}
 	// Times travel as UTC time.Time values both ways.
 	c.ParseTime = true
 	c.Loc = time.UTC
