@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -88,8 +89,17 @@ func healthcheck() int {
 		fmt.Fprintln(os.Stderr, "healthcheck: the ops endpoint is disabled (http.addr is empty)")
 		return 1
 	}
+	// A node listening on every interface is probed on loopback.
+	host, port, err := net.SplitHostPort(cfg.HTTP.Addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck: http.addr:", err)
+		return 1
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
 	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + cfg.HTTP.Addr + "/healthz")
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "healthcheck:", err)
 		return 1

@@ -1,0 +1,392 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/beds-project/beds/shared/config"
+	"github.com/beds-project/beds/shared/template"
+)
+
+var infra = []string{"rabbitmq", "mariadb", "mongo"}
+
+// loadCompose loads docker-compose.yml as `docker compose` does, with env
+// as the whole environment (no .env file, no OS variables).
+func loadCompose(t *testing.T, env map[string]string) *types.Project {
+	t.Helper()
+	root := repoRoot(t)
+	var kv []string
+	for k, v := range env {
+		kv = append(kv, k+"="+v)
+	}
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root), cli.WithEnv(kv), cli.WithInterpolation(true), cli.WithResolvedPaths(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+// envExample reads .env.example with compose-go's own .env parser.
+func envExample(t *testing.T) map[string]string {
+	t.Helper()
+	m, err := dotenv.GetEnvFromFile(map[string]string{}, []string{filepath.Join(repoRoot(t), ".env.example")})
+	if err != nil {
+		t.Fatalf(".env.example: %v", err)
+	}
+	return m
+}
+
+func envOf(s types.ServiceConfig) map[string]string {
+	m := map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			m[k] = *v
+		}
+	}
+	return m
+}
+
+// interpolations finds ${VAR...} in the raw compose file ($$ escapes one).
+var interpolation = regexp.MustCompile(`(^|[^$])\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+]?)([^}]*)\}`)
+
+// TestComposeInterpolation checks the compose file's variables against
+// .env.example: every one documented there, with the same default, and
+// every one with a default so `docker compose up` needs no .env.
+func TestComposeInterpolation(t *testing.T) {
+	root := repoRoot(t)
+	raw, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := envExample(t)
+	used := map[string]bool{}
+	var lines []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			lines = append(lines, line)
+		}
+	}
+	for _, m := range interpolation.FindAllStringSubmatch(strings.Join(lines, "\n"), -1) {
+		name, op, def := m[2], m[3], m[4]
+		used[name] = true
+		if op != ":-" {
+			t.Errorf("${%s%s%s}: give every variable a default (${%s:-...}) so no .env is needed", name, op, def, name)
+			continue
+		}
+		ex, ok := example[name]
+		if !ok {
+			t.Errorf("${%s} is not documented in .env.example", name)
+		} else if ex != def {
+			t.Errorf("${%s}: default %q in docker-compose.yml, %q in .env.example", name, def, ex)
+		}
+	}
+	for name := range example {
+		if !used[name] {
+			t.Errorf(".env.example documents %s, which docker-compose.yml does not use", name)
+		}
+	}
+
+	// .env.example read as .env gives the same project as no .env at all.
+	withExample := loadCompose(t, example)
+	bare := loadCompose(t, nil)
+	a, _ := withExample.MarshalYAML()
+	b, _ := bare.MarshalYAML()
+	if !bytes.Equal(a, b) {
+		t.Errorf("the project with .env.example differs from the one without a .env:\n%s\n---\n%s", a, b)
+	}
+}
+
+// TestCompose checks the loaded project: what must hold for `docker compose
+// up` to bring up a cluster that answers.
+func TestCompose(t *testing.T) {
+	root := repoRoot(t)
+	p := loadCompose(t, nil)
+	known := knownVars(t)
+	roleNames := roles(t)
+
+	for _, name := range append(slices.Clone(infra), roleNames...) {
+		if _, ok := p.Services[name]; !ok {
+			t.Errorf("no service %s", name)
+		}
+	}
+	for name, s := range p.Services {
+		t.Run(name, func(t *testing.T) {
+			hc := s.HealthCheck
+			if hc == nil || hc.Disable || len(hc.Test) < 2 || (hc.Test[0] != "CMD" && hc.Test[0] != "CMD-SHELL") {
+				t.Errorf("no usable healthcheck: %+v", hc)
+			} else if hc.Interval == nil || hc.Timeout == nil || hc.Retries == nil {
+				t.Errorf("healthcheck without interval, timeout and retries")
+			}
+			for _, v := range s.Volumes {
+				if v.Type != types.VolumeTypeBind {
+					if _, ok := p.Volumes[v.Source]; v.Type == types.VolumeTypeVolume && !ok {
+						t.Errorf("volume %s is not declared", v.Source)
+					}
+					continue
+				}
+				if _, err := os.Stat(v.Source); err != nil {
+					t.Errorf("bind mount %s -> %s: %v", v.Source, v.Target, err)
+				}
+				if !v.ReadOnly {
+					t.Errorf("bind mount %s -> %s: mount the checkout read-only", v.Source, v.Target)
+				}
+			}
+			for k := range s.Environment {
+				if strings.HasPrefix(k, "BEDS_") && !known[k] {
+					t.Errorf("environment %s: not a variable shared/config knows (%v)", k, slices.Sorted(maps.Keys(known)))
+				}
+			}
+			if slices.Contains(infra, name) {
+				img, tag, _ := strings.Cut(s.Image, ":")
+				if s.Build != nil || img == "" || tag == "" || tag == "latest" {
+					t.Errorf("infrastructure runs an official image with a pinned tag, not %q", s.Image)
+				}
+				if len(s.DependsOn) > 0 {
+					t.Errorf("infrastructure depends on %v", slices.Sorted(maps.Keys(s.DependsOn)))
+				}
+			}
+		})
+	}
+
+	// Roles: built from their Dockerfile in the repository root, started once
+	// the infrastructure is healthy, checked with the image's healthcheck.
+	for _, role := range roleNames {
+		s, ok := p.Services[role]
+		if !ok {
+			continue
+		}
+		t.Run("role-"+role, func(t *testing.T) {
+			if s.Build == nil {
+				t.Fatalf("not built from services/%s/Dockerfile", role)
+			}
+			if filepath.Clean(s.Build.Context) != root {
+				t.Errorf("build context %s, want the repository root", s.Build.Context)
+			}
+			dockerfile := s.Build.Dockerfile
+			if !filepath.IsAbs(dockerfile) {
+				dockerfile = filepath.Join(s.Build.Context, dockerfile)
+			}
+			if want := filepath.Join(root, "services", role, "Dockerfile"); dockerfile != want {
+				t.Errorf("dockerfile %s, want %s", dockerfile, want)
+			}
+			if _, err := os.Stat(dockerfile); err != nil {
+				t.Fatal(err)
+			}
+			for _, dep := range infra {
+				d, ok := s.DependsOn[dep]
+				if !ok || d.Condition != types.ServiceConditionHealthy {
+					t.Errorf("depends_on %s: %+v, want condition service_healthy", dep, d)
+				}
+			}
+			df := parseDockerfile(t, dockerfile)
+			final := df.final()
+			var entry []string
+			for _, in := range final.all("ENTRYPOINT") {
+				entry = in.Exec
+			}
+			if want := []string{"CMD", entry[0], "healthcheck"}; s.HealthCheck == nil || !slices.Equal(s.HealthCheck.Test, want) {
+				t.Errorf("healthcheck %v, want %v (the image's binary)", s.HealthCheck.Test, want)
+			}
+			checkRoleConfig(t, p, s, role, final.env(t), copies(t, df))
+		})
+	}
+
+	if s := p.Services["appserver"]; s.GetScale() != 2 {
+		t.Errorf("appserver runs %d replicas, want 2", s.GetScale())
+	}
+	published := false
+	for _, port := range p.Services["rabbitmq"].Ports {
+		if port.Target == 5672 && port.Published == "5672" {
+			published = true
+		}
+	}
+	if !published {
+		t.Errorf("rabbitmq does not publish 5672: bedsctl on the host cannot reach the cluster")
+	}
+	for _, name := range []string{"mariadb", "mongo"} {
+		for _, v := range p.Services[name].Volumes {
+			if v.Target == "/docker-entrypoint-initdb.d" && v.Type != types.VolumeTypeBind {
+				t.Errorf("%s: init scripts are not a bind mount of deploy/", name)
+			}
+		}
+	}
+	mariaInit := mountSource(p.Services["mariadb"], "/docker-entrypoint-initdb.d")
+	if sqls, _ := filepath.Glob(filepath.Join(mariaInit, "*.sql")); mariaInit == "" || len(sqls) == 0 {
+		t.Errorf("mariadb: /docker-entrypoint-initdb.d is not a folder of *.sql (%q)", mariaInit)
+	}
+	mongoInit := mountSource(p.Services["mongo"], "/docker-entrypoint-initdb.d")
+	for _, f := range []string{"init.js", "indexes.json"} {
+		if _, err := os.Stat(filepath.Join(mongoInit, f)); mongoInit == "" || err != nil {
+			t.Errorf("mongo: /docker-entrypoint-initdb.d lacks %s (%q)", f, mongoInit)
+		}
+	}
+}
+
+func mountSource(s types.ServiceConfig, target string) string {
+	for _, v := range s.Volumes {
+		if v.Target == target {
+			return v.Source
+		}
+	}
+	return ""
+}
+
+// copies maps the final stage's COPY destinations (from the context) to
+// their sources in the repository.
+func copies(t *testing.T, df *dockerfile) map[string]string {
+	t.Helper()
+	root := repoRoot(t)
+	m := map[string]string{}
+	for _, in := range df.final().all("COPY") {
+		if in.Flags["from"] != "" {
+			continue
+		}
+		f := strings.Fields(in.Args)
+		if len(f) == 2 {
+			m[path.Clean(f[1])] = filepath.Join(root, filepath.FromSlash(path.Clean(f[0])))
+		}
+	}
+	return m
+}
+
+// checkRoleConfig resolves the role container's configuration as the node
+// would: the image's ENV, then the service's environment; the container's
+// paths mapped to the host through the service's mounts (or the image's
+// files); then config.LoadEnv and the template registry must accept it, and
+// the servers it names must be the compose services with the accounts they
+// create.
+func checkRoleConfig(t *testing.T, p *types.Project, s types.ServiceConfig, role string, imageEnv map[string]string, baked map[string]string) {
+	t.Helper()
+	env := maps.Clone(imageEnv)
+	maps.Copy(env, envOf(s))
+	toHost := func(p string) string {
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind && (p == v.Target || strings.HasPrefix(p, v.Target+"/")) {
+				return filepath.Join(v.Source, strings.TrimPrefix(p, v.Target))
+			}
+		}
+		for dst, src := range baked {
+			if p == dst || strings.HasPrefix(p, dst+"/") {
+				return filepath.Join(src, strings.TrimPrefix(p, dst))
+			}
+		}
+		return p
+	}
+	for _, k := range []string{"BEDS_CONFIG_DIR", "BEDS_TEMPLATE_DIR"} {
+		if v := env[k]; v != "" {
+			env[k] = toHost(v)
+		}
+	}
+	cfg, err := config.LoadEnv(role, env)
+	if err != nil {
+		t.Fatalf("the container's configuration does not load: %v", err)
+	}
+	if _, err := template.Load(cfg.Templates.Dir, cfg.StoreKinds()); err != nil {
+		t.Errorf("the container's templates do not load: %v", err)
+	}
+
+	rabbit, maria, mongo := envOf(p.Services["rabbitmq"]), envOf(p.Services["mariadb"]), envOf(p.Services["mongo"])
+	u, err := url.Parse(cfg.AMQP.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	if u.Host != "rabbitmq:5672" || u.User.Username() != rabbit["RABBITMQ_DEFAULT_USER"] || pw != rabbit["RABBITMQ_DEFAULT_PASS"] {
+		t.Errorf("BEDS_AMQP_URL does not name the rabbitmq service with the account it creates")
+	}
+	dsn, err := mysql.ParseDSN(cfg.Stores[config.KindMariaDB].DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dsn.Addr != "mariadb:3306" || dsn.User != maria["MARIADB_USER"] || dsn.Passwd != maria["MARIADB_PASSWORD"] || dsn.DBName != maria["MARIADB_DATABASE"] {
+		t.Errorf("BEDS_MARIADB_DSN does not name the mariadb service, its database and the account it creates")
+	}
+	mu, err := url.Parse(cfg.Stores[config.KindMongo].URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpw, _ := mu.User.Password()
+	if mu.Host != "mongo:27017" || mu.User.Username() != mongo["MONGO_INITDB_ROOT_USERNAME"] || mpw != mongo["MONGO_INITDB_ROOT_PASSWORD"] ||
+		strings.TrimPrefix(mu.Path, "/") != mongo["MONGO_INITDB_DATABASE"] || mu.Query().Get("authSource") != "admin" {
+		t.Errorf("BEDS_MONGO_URI does not name the mongo service, its database and its root account (authSource=admin)")
+	}
+	// Docker's default 10s between SIGTERM and SIGKILL would cut a drain short.
+	if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= cfg.Shutdown.Timeout.D() {
+		t.Errorf("stop_grace_period %v: want more than shutdown.timeout (%s)", s.StopGracePeriod, cfg.Shutdown.Timeout.D())
+	}
+	if _, port, _ := strings.Cut(cfg.HTTP.Addr, ":"); !strings.HasPrefix(cfg.HTTP.Addr, "0.0.0.0:") || port == "" {
+		t.Errorf("ops endpoint %s is not reachable from outside the container", cfg.HTTP.Addr)
+	}
+}
+
+// TestComposeSecrets checks that every credential comes from an
+// interpolation that .env can override: with every variable of
+// .env.example set to a marker, every password the file hands out (in an
+// environment variable or inside a URL or DSN) is a marker.
+func TestComposeSecrets(t *testing.T) {
+	example := envExample(t)
+	over := map[string]string{}
+	for k, v := range example {
+		over[k] = v
+		if strings.Contains(k, "PASSWORD") || strings.HasSuffix(k, "_USER") {
+			over[k] = "marker" + strings.ToLower(strings.ReplaceAll(k, "_", ""))
+		}
+	}
+	isMarker := func(s string) bool { return strings.HasPrefix(s, "marker") }
+	p := loadCompose(t, over)
+	secretKey := regexp.MustCompile(`(?i)pass|secret|token|key$`)
+	checked := 0
+	for name, s := range p.Services {
+		for k, v := range envOf(s) {
+			if secretKey.MatchString(k) {
+				checked++
+				if !isMarker(v) {
+					t.Errorf("%s: %s is a literal, not overridable from .env", name, k)
+				}
+			}
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				checked++
+				if pw, ok := u.User.Password(); !ok || !isMarker(pw) || !isMarker(u.User.Username()) {
+					t.Errorf("%s: %s holds an account that .env cannot override", name, k)
+				}
+			}
+			if strings.HasSuffix(k, "_DSN") {
+				checked++
+				d, err := mysql.ParseDSN(v)
+				if err != nil || !isMarker(d.Passwd) || !isMarker(d.User) {
+					t.Errorf("%s: %s holds an account that .env cannot override", name, k)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d credentials found: is the check still looking at the right things?", checked)
+	}
+	// And the markers reach the servers' accounts consistently.
+	for _, role := range roles(t) {
+		df := parseDockerfile(t, filepath.Join(repoRoot(t), "services", role, "Dockerfile"))
+		t.Run(role, func(t *testing.T) {
+			checkRoleConfig(t, p, p.Services[role], role, df.final().env(t), copies(t, df))
+		})
+	}
+}
