@@ -18,8 +18,9 @@ faults:
 
 ## lint: gofmt and go vet over the workspace
 lint:
-	@out=$$(gofmt -l shared services); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l shared services deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet $(MODULES)
+	cd deploy/check && GOWORK=off go vet ./...
 
 ## build: the four role binaries and bedsctl into bin/
 build:
