@@ -134,11 +134,13 @@ func (fg figures) String() string {
 		fg.sent, fg.replied, fg.attempts, strings.Join(codes, " "), fg.applied, fg.duplicates, fg.lost, fg.recovery.Round(time.Millisecond))
 }
 
-// load sends total ledger writes from clients clients with workers
-// goroutines each. Every write has its own event ID and is sent again with
-// it after a system error, until it is answered ok. fault runs once a
-// third of the writes are answered; it returns when the fault is over,
-// and the time from then to the next ok reply is the recovery time.
+// load sends ledger writes from clients clients with workers goroutines
+// each: at least total of them, and on until the fault is over and a write
+// has succeeded after it, so the fault always strikes mid-load. Every
+// write has its own event ID and is sent again with it after a system
+// error, until it is answered ok. fault runs once a third of total are
+// answered; it returns when the fault is over, and the time from then to
+// the next ok reply is the recovery time.
 func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fault func()) figures {
 	t.Helper()
 	fg := figures{codes: map[wire.Code]int64{}}
@@ -167,10 +169,10 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fa
 			go func() {
 				defer wg.Done()
 				for {
-					i := next.Add(1)
-					if i > int64(total) {
+					if next.Load() >= int64(total) && recovered.Load() != 0 {
 						return
 					}
+					i := next.Add(1)
 					event := fmt.Sprintf("%s-%d", run, i)
 					req := &wire.Request{Template: "ledger", Op: wire.OpCreate,
 						Data: []byte(fmt.Sprintf(`{"ref":%q,"amount":%d}`, event, i))}
@@ -201,6 +203,10 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fa
 						}
 						time.Sleep(100 * time.Millisecond)
 					}
+					if ctx.Err() != nil {
+						t.Errorf("write %s: no ok reply before the test's deadline", event)
+						return
+					}
 					mu.Lock()
 					fg.replied++
 					mu.Unlock()
@@ -214,15 +220,15 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fa
 	wg.Wait()
 	once.Do(func() { close(faultStarted) })
 	<-faultOver
-	fg.sent = int64(total)
+	fg.sent = next.Load()
 	if r, h := recovered.Load(), healed.Load(); r > h && h != 0 {
 		fg.recovery = time.Duration(r - h)
 	}
 	var rows, distinct int64
 	must(t, f.db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT led_ref) FROM tbl_led WHERE led_ref LIKE ?", run+"-%").Scan(&rows, &distinct))
-	fg.applied, fg.duplicates, fg.lost = rows, rows-distinct, int64(total)-distinct
+	fg.applied, fg.duplicates, fg.lost = rows, rows-distinct, fg.sent-distinct
 	t.Logf("%s: %s", run, fg)
-	if fg.duplicates != 0 || fg.lost != 0 || fg.replied != int64(total) {
+	if fg.duplicates != 0 || fg.lost != 0 || fg.replied != fg.sent {
 		t.Errorf("%s: want every write replied and applied exactly once", run)
 	}
 	return fg
