@@ -49,7 +49,8 @@ import (
 type Options struct {
 	// Name identifies the application in RabbitMQ's tools.
 	Name string
-	// Channels is how many AMQP channels carry requests (default 4).
+	// Channels is how many AMQP channels carry reads, and as many again
+	// (in confirm mode) carry writes (default 4).
 	Channels int
 	// Timeout bounds a request whose context has no deadline (default 30s).
 	Timeout time.Duration
@@ -76,8 +77,9 @@ type Client struct {
 // session is one connection and its channels.
 type session struct {
 	conn    *amqp.Connection
-	chans   []*replyChannel
-	blocked atomic.Bool // the broker blocked publishing (memory or disk alarm)
+	reads   []*replyChannel // plain channels: reads, counts, pings
+	writes  []*replyChannel // confirm-mode channels: create, update, delete
+	blocked atomic.Bool     // the broker blocked publishing (memory or disk alarm)
 }
 
 // replyChannel is one channel with its callers waiting for replies.
@@ -119,12 +121,17 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 	}
 	s := &session{conn: conn}
 	for i := 0; i < c.opts.Channels; i++ {
-		rc, err := c.openChannel(conn)
+		r, err := c.openChannel(conn, false)
 		if err != nil {
 			conn.Close()
 			return nil, err
 		}
-		s.chans = append(s.chans, rc)
+		w, err := c.openChannel(conn, true)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		s.reads, s.writes = append(s.reads, r), append(s.writes, w)
 	}
 	return s, nil
 }
@@ -197,13 +204,15 @@ func (c *Client) reconnect() {
 	}
 }
 
-func (c *Client) openChannel(conn *amqp.Connection) (*replyChannel, error) {
+func (c *Client) openChannel(conn *amqp.Connection, confirm bool) (*replyChannel, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
-	if err := ch.Confirm(false); err != nil {
-		return nil, fmt.Errorf("confirm mode: %w", err)
+	if confirm {
+		if err := ch.Confirm(false); err != nil {
+			return nil, fmt.Errorf("confirm mode: %w", err)
+		}
 	}
 	// Direct reply-to requires no-ack consumption.
 	deliveries, err := ch.Consume(wire.DirectReplyTo, "", true, false, false, false, nil)
@@ -363,7 +372,12 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	rc := s.chans[c.next.Add(1)%uint64(len(s.chans))]
+	write := routingKey == wire.RouteWrite
+	chans := s.reads
+	if write {
+		chans = s.writes
+	}
+	rc := chans[c.next.Add(1)%uint64(len(chans))]
 	w := make(chan amqp.Delivery, 1)
 	rc.mu.Lock()
 	if rc.closed {
@@ -378,17 +392,22 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		rc.mu.Unlock()
 	}
 
-	write := routingKey == wire.RouteWrite
 	mode := amqp.Transient
 	if write {
 		mode = amqp.Persistent
 	}
 	wait := time.Until(deadline)
-	conf, err := rc.ch.PublishWithDeferredConfirmWithContext(ctx, wire.Exchange, routingKey, false, false, amqp.Publishing{
+	msg := amqp.Publishing{
 		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event,
 		ReplyTo: wire.DirectReplyTo, Expiration: strconv.FormatInt(max(wait.Milliseconds(), 1), 10),
 		Timestamp: time.Now(), Body: body,
-	})
+	}
+	var conf *amqp.DeferredConfirmation
+	if write {
+		conf, err = rc.ch.PublishWithDeferredConfirmWithContext(ctx, wire.Exchange, routingKey, false, false, msg)
+	} else {
+		err = rc.ch.PublishWithContext(ctx, wire.Exchange, routingKey, false, false, msg)
+	}
 	if err != nil {
 		forget()
 		if errors.Is(err, amqp.ErrClosed) {

@@ -77,7 +77,7 @@ func (h *Handler) exec(ctx context.Context, m *dispatch.Message, s store.Store, 
 		if err == nil || attempt >= h.retry.Attempts || !errors.As(err, &we) || we.Code != wire.CodeUnavailable {
 			return res, err
 		}
-		m.Log.Warn("store unavailable; trying again", "store", q.Template.Store, "attempt", attempt, "err", err)
+		m.Log().Warn("store unavailable; trying again", "store", q.Template.Store, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, err
@@ -92,7 +92,7 @@ func (h *Handler) exec(ctx context.Context, m *dispatch.Message, s store.Store, 
 func (h *Handler) fail(m *dispatch.Message, err error) *wire.Reply {
 	we, known := wire.AsError(err)
 	if !known {
-		m.Log.Error("store failed", "template", m.Request.Template, "op", m.Request.Op, "err", err)
+		m.Log().Error("store failed", "template", m.Request.Template, "op", m.Request.Op, "err", err)
 	}
 	return wire.ErrorReply(m.Event, we)
 }

@@ -90,14 +90,7 @@ func BenchmarkDispatchPointRead(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		m := &dispatch.Message{Delivery: d, Received: time.Now(), Event: d.MessageId, Request: &wire.Request{}}
-		if !lineage.Valid(m.Event) {
-			m.Event = ids.New()
-		}
-		if p, ok := d.Headers[wire.HeaderParent].(string); ok {
-			m.Parent = p
-		}
-		m.Log = log.With("event", m.Event)
+		m := dispatch.NewMessage(d, log, ids)
 		reply := handler.Handle(ctx, m)
 		if !reply.OK {
 			b.Fatal(reply.Error)

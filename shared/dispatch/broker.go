@@ -108,14 +108,22 @@ func (b *Broker) session(ctx context.Context) error {
 	if err := ch.Qos(b.cfg.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("qos: %w", err)
 	}
-	pub, err := conn.Channel()
+	// Replies to reads go out on a plain channel; replies to writes on one
+	// in confirm mode, so a write is acked only once the broker has its
+	// reply. Confirming read replies would cost the broker a frame each
+	// for nothing.
+	replies, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open reply channel: %w", err)
 	}
-	// Replies to writes are confirmed before their request is acked.
-	if err := pub.Confirm(false); err != nil {
+	confirmed, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open write-reply channel: %w", err)
+	}
+	if err := confirmed.Confirm(false); err != nil {
 		return fmt.Errorf("confirm mode: %w", err)
 	}
+	pub := publishers{plain: replies, confirmed: confirmed}
 	tag := fmt.Sprintf("%s/%s", b.cfg.Node, b.cfg.Name)
 	deliveries, err := ch.Consume(b.cfg.Queue, tag, false, false, false, false, nil)
 	if err != nil {
@@ -162,15 +170,8 @@ func (b *Broker) session(ctx context.Context) error {
 }
 
 // serve handles one delivery: decode, handle, reply, ack.
-func (b *Broker) serve(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery) {
-	m := &Message{Delivery: d, Received: time.Now(), Event: d.MessageId, Request: &wire.Request{}}
-	if !lineage.Valid(m.Event) {
-		m.Event = b.ids.New()
-	}
-	if p, ok := d.Headers[wire.HeaderParent].(string); ok {
-		m.Parent = p
-	}
-	m.Log = b.log.With("event", m.Event)
+func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) {
+	m := NewMessage(d, b.log, b.ids)
 
 	reply := b.handler.Handle(ctx, m)
 	if reply == nil {
@@ -182,17 +183,23 @@ func (b *Broker) serve(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery)
 	if err := b.answer(ctx, pub, d, m, reply); err != nil {
 		// Not acknowledged: the delivery goes back to the queue when this
 		// channel closes, and another consumer answers it.
-		m.Log.Error("reply not published; leaving the request unacknowledged", "err", err)
+		m.Log().Error("reply not published; leaving the request unacknowledged", "err", err)
 		return
 	}
 	if err := d.Ack(false); err != nil {
-		m.Log.Error("ack failed", "err", err)
+		m.Log().Error("ack failed", "err", err)
 	}
 }
 
 // answer publishes the reply, or dead-letters a failed request nobody
 // waits for.
-func (b *Broker) answer(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery, m *Message, reply *wire.Reply) error {
+// publishers are a session's reply channels.
+type publishers struct {
+	plain     *amqp.Channel // replies to reads, counts, pings, errors
+	confirmed *amqp.Channel // replies to writes, in confirm mode
+}
+
+func (b *Broker) answer(ctx context.Context, pub publishers, d *amqp.Delivery, m *Message, reply *wire.Reply) error {
 	if d.ReplyTo == "" {
 		if reply.OK {
 			return nil
@@ -204,8 +211,8 @@ func (b *Broker) answer(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery
 		headers[wire.HeaderError] = string(reply.Error.Code)
 		headers["x-beds-error-message"] = reply.Error.Message
 		headers["x-beds-event"] = m.Event
-		m.Log.Warn("failed request with no reply_to; dead-lettering", "code", reply.Error.Code)
-		return pub.PublishWithContext(ctx, wire.DeadExchange, d.RoutingKey, false, false, amqp.Publishing{
+		m.Log().Warn("failed request with no reply_to; dead-lettering", "code", reply.Error.Code)
+		return pub.plain.PublishWithContext(ctx, wire.DeadExchange, d.RoutingKey, false, false, amqp.Publishing{
 			Headers: headers, ContentType: d.ContentType, Body: d.Body, MessageId: m.Event,
 			CorrelationId: d.CorrelationId, DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
 		})
@@ -216,14 +223,22 @@ func (b *Broker) answer(ctx context.Context, pub *amqp.Channel, d *amqp.Delivery
 	}
 	// Replies go to the default exchange, routed by queue name; direct
 	// reply-to names work the same way.
-	conf, err := pub.PublishWithDeferredConfirmWithContext(ctx, "", d.ReplyTo, false, false, amqp.Publishing{
+	msg := amqp.Publishing{
 		ContentType: wire.ContentType, CorrelationId: d.CorrelationId, MessageId: m.Event,
 		Body: body, Timestamp: time.Now(),
-	})
+	}
+	if !m.Request.Op.Writes() {
+		err := pub.plain.PublishWithContext(ctx, "", d.ReplyTo, false, false, msg)
+		if errors.Is(err, amqp.ErrClosed) {
+			return fmt.Errorf("reply channel closed: %w", err)
+		}
+		return err
+	}
+	conf, err := pub.confirmed.PublishWithDeferredConfirmWithContext(ctx, "", d.ReplyTo, false, false, msg)
 	if errors.Is(err, amqp.ErrClosed) {
 		return fmt.Errorf("reply channel closed: %w", err)
 	}
-	if err != nil || conf == nil || !m.Request.Op.Writes() {
+	if err != nil {
 		return err
 	}
 	// A write's reply is confirmed before its request is acknowledged; a

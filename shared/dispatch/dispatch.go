@@ -29,6 +29,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/wire"
 )
 
@@ -44,8 +45,32 @@ type Message struct {
 	// Decode, or when decoding failed, it is an empty Request.
 	Request  *wire.Request
 	Received time.Time
-	// Log carries the event ID; use it for every line about the request.
-	Log *slog.Logger
+
+	base *slog.Logger // the broker's logger
+	log  *slog.Logger // base with the event ID, made on first use
+}
+
+// NewMessage starts handling delivery d: its event ID is the delivery's
+// message_id when valid, otherwise a new one from ids.
+func NewMessage(d *amqp.Delivery, log *slog.Logger, ids *lineage.Generator) *Message {
+	m := &Message{Delivery: d, Received: time.Now(), Event: d.MessageId, Request: &wire.Request{}, base: log}
+	if !lineage.Valid(m.Event) {
+		m.Event = ids.New()
+	}
+	if p, ok := d.Headers[wire.HeaderParent].(string); ok {
+		m.Parent = p
+	}
+	return m
+}
+
+// Log returns the request's logger, which carries the event ID: use it for
+// every line about the request. It is made on first use, so a request
+// that logs nothing costs nothing.
+func (m *Message) Log() *slog.Logger {
+	if m.log == nil {
+		m.log = m.base.With("event", m.Event)
+	}
+	return m.log
 }
 
 // Handler answers one request. It returns the reply body; a nil reply is

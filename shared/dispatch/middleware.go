@@ -19,7 +19,7 @@ func Recover() Middleware {
 		return HandlerFunc(func(ctx context.Context, m *Message) (reply *wire.Reply) {
 			defer func() {
 				if p := recover(); p != nil {
-					m.Log.Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					m.Log().Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 					reply = wire.ErrorReply(m.Event, wire.Errorf(wire.CodeInternal, "internal error: the node's log has the details under this event ID"))
 				}
 			}()
@@ -43,8 +43,8 @@ func Log() Middleware {
 					level = slog.LevelWarn
 				}
 			}
-			if m.Log.Enabled(ctx, level) {
-				m.Log.Log(ctx, level, "request",
+			if m.Log().Enabled(ctx, level) {
+				m.Log().Log(ctx, level, "request",
 					"template", req.Template, "op", req.Op, "code", code,
 					"took", time.Since(m.Received), "redelivered", m.Delivery.Redelivered)
 			}
