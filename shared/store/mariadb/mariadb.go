@@ -41,7 +41,8 @@ type Config struct {
 // Store is a MariaDB store. It is safe for concurrent use.
 type Store struct {
 	primary   *sql.DB
-	secondary *sql.DB // nil: reads go to primary
+	secondary *sql.DB    // nil: reads go to primary
+	reads     *stmtCache // prepared reads and counts, on the reading server
 }
 
 var _ store.Store = (*Store)(nil)
@@ -62,6 +63,7 @@ func Open(cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("mariadb secondary: %w", err)
 		}
 	}
+	s.reads = newStmtCache(s.reader())
 	return s, nil
 }
 
@@ -132,6 +134,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.reads.close()
 	err := s.primary.Close()
 	if s.secondary != nil {
 		err = errors.Join(err, s.secondary.Close())
@@ -168,7 +171,7 @@ func (s *Store) reader() *sql.DB {
 
 func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error) {
 	stmt, args := selectSQL(q, q.Fields, false)
-	rows, err := s.reader().QueryContext(ctx, stmt, args...)
+	rows, err := s.reads.query(ctx, stmt, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", q.Template.Objects.Read, err)
 	}
@@ -184,8 +187,19 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	b.WriteString("SELECT COUNT(*) FROM ")
 	b.WriteString(quote(q.Template.Objects.Read))
 	args := where(&b, q.Filter)
+	rows, err := s.reads.query(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("count %s: %w", q.Template.Objects.Read, err)
+	}
+	defer rows.Close()
 	var n int64
-	if err := s.reader().QueryRowContext(ctx, b.String(), args...).Scan(&n); err != nil {
+	if rows.Next() {
+		err = rows.Scan(&n)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("count %s: %w", q.Template.Objects.Read, err)
 	}
 	return &store.Result{Count: n}, nil
