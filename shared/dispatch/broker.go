@@ -147,9 +147,15 @@ func (b *Broker) session(ctx context.Context) error {
 			}
 		}()
 	}
+	// Deliveries also end when only the channel dies, or the broker
+	// cancels the consumer (queue deleted): that is a lost session too.
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
 
 	var cause error
 	select {
+	case <-stopped:
+		cause = errors.New("consumer stopped by the broker (channel closed or consumer cancelled)")
 	case <-ctx.Done():
 		b.ready.Store(false)
 		b.log.Info("draining", "queue", b.cfg.Queue)
@@ -181,9 +187,12 @@ func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) {
 	reply.Node = b.cfg.Node
 
 	if err := b.answer(ctx, pub, d, m, reply); err != nil {
-		// Not acknowledged: the delivery goes back to the queue when this
-		// channel closes, and another consumer answers it.
-		m.Log().Error("reply not published; leaving the request unacknowledged", "err", err)
+		// Not acknowledged but handed back: it is delivered again (to this
+		// node or another), and a write is answered from its record
+		// instead of applying twice. If the channel is gone, RabbitMQ
+		// requeues it anyway.
+		m.Log().Error("reply not published; requeueing the request", "err", err)
+		_ = d.Nack(false, true)
 		return
 	}
 	if err := d.Ack(false); err != nil {

@@ -265,3 +265,41 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("answered %d + queued %d != sent %d", answered, q.Messages, n)
 	}
 }
+
+// TestQueueDeleted: when the broker cancels the consumer (its queue was
+// deleted), the broker starts a new session, declares the topology again
+// and serves.
+func TestQueueDeleted(t *testing.T) {
+	url := testenv.AMQP(t)
+	b, _ := startBroker(t, url, nil)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDelete(wire.EventsQueue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, client.Options{Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		r, err := c.Do(rctx, &wire.Request{Template: "back", Op: wire.OpRead})
+		rcancel()
+		if err == nil && r.Rows[0]["template"] == "back" && b.Ready() {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("broker did not come back after its queue was deleted: %v", err)
+		}
+	}
+}
