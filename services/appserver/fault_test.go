@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,5 +308,64 @@ func startMariaDB(t *testing.T) {
 			t.Fatal("MariaDB did not come back within 60s")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestFaultMemoryAlarm sets off RabbitMQ's memory alarm, which blocks
+// every publishing connection: a client's request must end at its
+// deadline instead of hanging, and everything must work again once the
+// alarm clears.
+func TestFaultMemoryAlarm(t *testing.T) {
+	f := newFixture(t, 1)
+	out, err := exec.Command("rabbitmqctl", "-q", "eval", "vm_memory_monitor:get_vm_memory_high_watermark().").Output()
+	must(t, err)
+	watermark := strings.TrimSpace(string(out))
+	if _, perr := strconv.ParseFloat(watermark, 64); perr != nil {
+		t.Skipf("memory watermark %q is not a plain ratio; not changing it", watermark)
+	}
+	t.Cleanup(func() { ctl(t, "rabbitmqctl", "set_vm_memory_high_watermark", watermark) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: "alarm"})
+	must(t, err)
+	defer c.Close()
+	write := func(event string, within time.Duration) error {
+		rctx, rcancel := context.WithTimeout(ctx, within)
+		defer rcancel()
+		_, err := c.Send(rctx, event, &wire.Request{Template: "ledger", Op: wire.OpCreate,
+			Data: []byte(fmt.Sprintf(`{"ref":%q}`, event))})
+		return err
+	}
+	must(t, write("alarm-0", 10*time.Second))
+
+	ctl(t, "rabbitmqctl", "set_vm_memory_high_watermark", "0.0000001")
+	time.Sleep(2 * time.Second) // the alarm is raised on the broker's next memory check
+	start := time.Now()
+	err = write("alarm-1", 2*time.Second)
+	took := time.Since(start)
+	var we *wire.Error
+	if err == nil || !errors.As(err, &we) || !we.Code.Retryable() {
+		t.Fatalf("write under a memory alarm: %v, want timeout or unavailable", err)
+	}
+	if took > 4*time.Second {
+		t.Fatalf("write under a memory alarm took %s with a 2s deadline", took)
+	}
+	t.Logf("under the alarm: %s after %s", we.Code, took.Round(time.Millisecond))
+
+	ctl(t, "rabbitmqctl", "set_vm_memory_high_watermark", watermark)
+	start = time.Now()
+	for {
+		if err := write("alarm-1", 5*time.Second); err == nil {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("no write succeeded within 30s of the alarm clearing")
+		}
+	}
+	t.Logf("recovered %s after the alarm cleared", time.Since(start).Round(time.Millisecond))
+	var rows int
+	must(t, f.db.QueryRow("SELECT COUNT(*) FROM tbl_led WHERE led_ref LIKE 'alarm-%'").Scan(&rows))
+	if rows != 2 {
+		t.Fatalf("%d ledger rows, want 2 (alarm-0 and alarm-1 once)", rows)
 	}
 }
