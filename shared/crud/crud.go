@@ -63,6 +63,7 @@ func (h *Handler) Handle(ctx context.Context, m *dispatch.Message) *wire.Reply {
 	}
 	return &wire.Reply{
 		OK: true, Event: m.Event, Rows: res.Rows, Count: res.Count, Affected: res.Affected, Key: res.Key,
+		Columns: columns(t, q),
 	}
 }
 
@@ -85,6 +86,21 @@ func (h *Handler) exec(ctx context.Context, m *dispatch.Message, s store.Store, 
 		}
 		pause *= 2
 	}
+}
+
+// columns orders the reply's row keys as the template declares them.
+func columns(t *template.Template, q *store.Query) []string {
+	if q.Op != wire.OpRead {
+		return nil
+	}
+	if len(q.Fields) == len(t.Fields) && &q.Fields[0] == &t.Fields[0] {
+		return t.Names()
+	}
+	names := make([]string, len(q.Fields))
+	for i, f := range q.Fields {
+		names[i] = f.Name
+	}
+	return names
 }
 
 // fail turns an error into a reply; errors the contract does not name are

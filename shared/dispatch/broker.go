@@ -40,6 +40,9 @@ type Broker struct {
 	log     *slog.Logger
 	ids     *lineage.Generator
 	ready   atomic.Bool
+	// buffers recycles encoded replies: amqp091 has copied a body into its
+	// socket buffer by the time Publish returns, so the slice is free.
+	buffers sync.Pool
 }
 
 // NewBroker returns a broker; Run starts it.
@@ -56,7 +59,8 @@ func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 	if cfg.ConfirmTimeout <= 0 {
 		cfg.ConfirmTimeout = 10 * time.Second
 	}
-	return &Broker{cfg: cfg, handler: h, log: log.With("broker", cfg.Name), ids: lineage.NewGenerator()}
+	return &Broker{cfg: cfg, handler: h, log: log.With("broker", cfg.Name), ids: lineage.NewGenerator(),
+		buffers: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
 }
 
 // Name returns the broker type.
@@ -226,10 +230,13 @@ func (b *Broker) answer(ctx context.Context, pub publishers, d *amqp.Delivery, m
 			CorrelationId: d.CorrelationId, DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
 		})
 	}
-	body, err := reply.MarshalJSON()
+	buf := b.buffers.Get().(*[]byte)
+	defer b.buffers.Put(buf)
+	body, err := reply.AppendJSON((*buf)[:0])
 	if err != nil {
 		return fmt.Errorf("encode reply: %w", err)
 	}
+	*buf = body // keep a grown buffer for the next reply
 	// Replies go to the default exchange, routed by queue name; direct
 	// reply-to names work the same way.
 	msg := amqp.Publishing{

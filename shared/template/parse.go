@@ -147,6 +147,7 @@ func Parse(file string, src []byte, stores map[string]string) (*Template, error)
 			t.Key = f
 		}
 		t.Fields = append(t.Fields, f)
+		t.names = append(t.names, name)
 		t.byName[name] = f
 	}
 	if len(t.Fields) == 0 {

@@ -94,9 +94,14 @@ type Template struct {
 	Objects   Objects
 
 	byName map[string]*Field
+	names  []string // plain field names in declaration order
 	allow  map[wire.Op]bool
 	params map[wire.Op][]*Field
 }
+
+// Names returns the plain field names in declaration order. The slice is
+// shared: do not modify it.
+func (t *Template) Names() []string { return t.names }
 
 // Field returns the field with the plain name name, or nil.
 func (t *Template) Field(name string) *Field { return t.byName[name] }

@@ -160,20 +160,9 @@ type Reply struct {
 	// Key is the key of the record a create made.
 	Key   any    `json:"key,omitempty"`
 	Error *Error `json:"error,omitempty"`
-}
-
-// MarshalJSON writes rows as [] rather than omitting them when a read
-// matched nothing, so a caller can tell "no rows" from "not a read".
-func (r Reply) MarshalJSON() ([]byte, error) {
-	type plain Reply
-	out := struct {
-		plain
-		Rows *[]Row `json:"rows,omitempty"`
-	}{plain: plain(r)}
-	if r.Rows != nil {
-		out.Rows = &r.Rows
-	}
-	return json.Marshal(out)
+	// Columns, when set, orders the keys of every row in the encoded
+	// reply (the template's field order); it is not sent itself.
+	Columns []string `json:"-"`
 }
 
 // ErrorReply builds the reply for a failed request.
