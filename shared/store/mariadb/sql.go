@@ -1,15 +1,19 @@
 package mariadb
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -180,14 +184,14 @@ func bindValue(f *template.Field, v any) any {
 func scanRows(rows *sql.Rows, fields []*template.Field) ([]wire.Row, error) {
 	defer rows.Close()
 	out := []wire.Row{}
-	dest := scanDest(fields)
+	cells, dest := scanDest(fields)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		row := make(wire.Row, len(fields))
 		for i, f := range fields {
-			row[f.Name] = fromScan(f, dest[i])
+			row[f.Name] = cells[i].v
 		}
 		out = append(out, row)
 	}
@@ -198,72 +202,122 @@ func scanRows(rows *sql.Rows, fields []*template.Field) ([]wire.Row, error) {
 func scanValues(rows *sql.Rows, fields []*template.Field) ([][]any, error) {
 	defer rows.Close()
 	var out [][]any
-	dest := scanDest(fields)
+	cells, dest := scanDest(fields)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		vals := make([]any, len(fields))
 		for i, f := range fields {
-			vals[i] = bindValue(f, fromScan(f, dest[i]))
+			vals[i] = bindValue(f, cells[i].v)
 		}
 		out = append(out, vals)
 	}
 	return out, rows.Err()
 }
 
-func scanDest(fields []*template.Field) []any {
+// scanDest returns one cell per field and the Scan destinations pointing
+// at them: two allocations per query, whatever the number of columns.
+func scanDest(fields []*template.Field) ([]cell, []any) {
+	cells := make([]cell, len(fields))
 	dest := make([]any, len(fields))
 	for i, f := range fields {
-		switch f.Type {
-		case template.TypeInt:
-			dest[i] = new(sql.NullInt64)
-		case template.TypeFloat:
-			dest[i] = new(sql.NullFloat64)
-		case template.TypeBool:
-			dest[i] = new(sql.NullBool)
-		case template.TypeDatetime:
-			dest[i] = new(sql.NullTime)
-		case template.TypeJSON:
-			dest[i] = new(sql.Null[[]byte])
-		default:
-			dest[i] = new(sql.NullString)
-		}
+		cells[i].f = f
+		dest[i] = &cells[i]
 	}
-	return dest
+	return cells, dest
 }
 
-func fromScan(f *template.Field, d any) any {
-	switch v := d.(type) {
-	case *sql.NullInt64:
-		if v.Valid {
-			return v.Int64
+// cell receives one column and converts it to its field's Go type at once
+// (the driver reuses its buffers after Scan returns). It accepts what the
+// driver hands over in both protocols: typed values from prepared
+// statements, text from plain queries.
+type cell struct {
+	f *template.Field
+	v any
+}
+
+// Scan implements sql.Scanner.
+func (c *cell) Scan(src any) error {
+	if src == nil {
+		c.v = nil
+		return nil
+	}
+	v, err := convertColumn(c.f, src)
+	if err != nil {
+		return fmt.Errorf("column %s (field %s, %s): %w", c.f.Stored, c.f.Name, c.f.Type, err)
+	}
+	c.v = v
+	return nil
+}
+
+func convertColumn(f *template.Field, src any) (any, error) {
+	switch f.Type {
+	case template.TypeString:
+		switch x := src.(type) {
+		case []byte:
+			return string(x), nil
+		case string:
+			return x, nil
+		case int64:
+			return strconv.FormatInt(x, 10), nil
+		case time.Time:
+			return x.UTC().Format(time.RFC3339Nano), nil
 		}
-	case *sql.NullFloat64:
-		if v.Valid {
-			return v.Float64
-		}
-	case *sql.NullBool:
-		if v.Valid {
-			return v.Bool
-		}
-	case *sql.NullTime:
-		if v.Valid {
-			return v.Time.UTC()
-		}
-	case *sql.Null[[]byte]:
-		if v.Valid {
-			if json.Valid(v.V) {
-				return json.RawMessage(append([]byte(nil), v.V...))
+	case template.TypeInt:
+		switch x := src.(type) {
+		case int64:
+			return x, nil
+		case uint64:
+			if x <= math.MaxInt64 {
+				return int64(x), nil
 			}
-			return string(v.V)
+		case []byte:
+			return strconv.ParseInt(string(x), 10, 64)
 		}
-	case *sql.NullString:
-		if v.Valid {
-			return v.String
+	case template.TypeFloat:
+		switch x := src.(type) {
+		case float64:
+			return x, nil
+		case float32:
+			return float64(x), nil
+		case int64:
+			return float64(x), nil
+		case []byte:
+			return strconv.ParseFloat(string(x), 64)
+		}
+	case template.TypeBool:
+		switch x := src.(type) {
+		case int64:
+			return x != 0, nil
+		case bool:
+			return x, nil
+		case []byte:
+			n, err := strconv.ParseInt(string(x), 10, 64)
+			return n != 0, err
+		}
+	case template.TypeDatetime:
+		switch x := src.(type) {
+		case time.Time:
+			return x.UTC(), nil
+		case []byte:
+			return time.ParseInLocation("2006-01-02 15:04:05.999999", string(x), time.UTC)
+		}
+	case template.TypeJSON:
+		switch x := src.(type) {
+		case []byte:
+			if json.Valid(x) {
+				return json.RawMessage(bytes.Clone(x)), nil
+			}
+			return string(x), nil
+		case string:
+			if json.Valid([]byte(x)) {
+				return json.RawMessage(x), nil
+			}
+			return x, nil
 		}
 	}
-	return nil
+	return nil, fmt.Errorf("cannot hold a %T", src)
 }
 
 // keyValue converts a generated key to the key field's type.
