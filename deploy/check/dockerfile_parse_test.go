@@ -49,16 +49,6 @@ type dockerfile struct {
 	Stages []*stage
 }
 
-// stage returns the stage named name (or with that index).
-func (d *dockerfile) stage(name string) *stage {
-	for i, s := range d.Stages {
-		if s.Name == name || fmt.Sprint(i) == name {
-			return s
-		}
-	}
-	return nil
-}
-
 // final is the last stage: the image.
 func (d *dockerfile) final() *stage { return d.Stages[len(d.Stages)-1] }
 

@@ -251,10 +251,9 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	type target struct {
-		name   string
-		t      Target
-		cpu    func() (CPU, error)
-		prefix string
+		name string
+		t    Target
+		cpu  func() (CPU, error)
 	}
 	targets := []target{{name: TargetBEDS, t: beds, cpu: nodeCPU(ctx, cfg.NodeMetrics)}}
 	if cfg.Baseline != nil {

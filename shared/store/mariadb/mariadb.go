@@ -67,30 +67,15 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// ParseDSN validates dsn and returns its address (host:port) for messages
-// that must never show the password.
-func ParseDSN(dsn string) (addr string, err error) {
-	c, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return "", fmt.Errorf("dsn: %w", err)
-	}
-	return c.Addr, nil
-}
-
-func openDB(dsn string, maxConns int) (*sql.DB, error) {
+// driverConfig parses dsn into the driver configuration every BEDS
+// connection uses: times travel as UTC time.Time values both ways, and the
+// session's time zone is UTC unless the DSN sets one.
+func driverConfig(dsn string) (*mysql.Config, error) {
 	c, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// The driver's message quotes no secrets, but say where it failed.
 		return nil, fmt.Errorf("dsn: %w", err)
 	}
-	// One round trip per statement: the driver binds values client-side
-	// (escaped for the connection's character set) instead of preparing,
-	// executing and closing a server-side statement each time. A DSN that
-	// says interpolateParams=false keeps server-side binding.
-	if !strings.Contains(dsn, "interpolateParams=") {
-		c.InterpolateParams = true
-	}
-	// Times travel as UTC time.Time values both ways.
 	c.ParseTime = true
 	c.Loc = time.UTC
 	if c.Params == nil {
@@ -98,6 +83,21 @@ func openDB(dsn string, maxConns int) (*sql.DB, error) {
 	}
 	if _, ok := c.Params["time_zone"]; !ok {
 		c.Params["time_zone"] = "'+00:00'"
+	}
+	return c, nil
+}
+
+func openDB(dsn string, maxConns int) (*sql.DB, error) {
+	c, err := driverConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	// One round trip per statement: the driver binds values client-side
+	// (escaped for the connection's character set) instead of preparing,
+	// executing and closing a server-side statement each time. A DSN that
+	// says interpolateParams=false keeps server-side binding.
+	if !strings.Contains(dsn, "interpolateParams=") {
+		c.InterpolateParams = true
 	}
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
