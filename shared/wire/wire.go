@@ -1,12 +1,8 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"unicode/utf8"
 )
 
 // Version is the wire contract version this package implements.
@@ -73,8 +69,10 @@ func (op Op) RoutingKey() string {
 
 // Request is the body of a data request.
 //
-// Filter is kept raw here and parsed against the template by package store,
-// because only the template knows which names and value types are valid.
+// Filter and Data are kept raw here and parsed against the template by
+// package store, because only the template knows which names and value
+// types are valid. A decoded request's Filter and Data are slices of the
+// body it was decoded from: the body must outlive the request.
 type Request struct {
 	Template string          `json:"template,omitempty"`
 	Op       Op              `json:"op"`
@@ -84,31 +82,6 @@ type Request struct {
 	Limit    int             `json:"limit,omitempty"`
 	Offset   int             `json:"offset,omitempty"`
 	Data     json.RawMessage `json:"data,omitempty"`
-}
-
-// DecodeRequest parses a request body. It rejects bodies that are not one
-// JSON object of the contract's shape, unknown top-level keys and invalid
-// UTF-8, and checks only what needs no template.
-func DecodeRequest(body []byte) (*Request, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, Errorf(CodeBadRequest, "empty body: a request is a JSON object")
-	}
-	if !utf8.Valid(body) {
-		return nil, Errorf(CodeBadRequest, "body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	var req Request
-	if err := dec.Decode(&req); err != nil {
-		return nil, Errorf(CodeBadRequest, "body is not a valid request: %s", jsonProblem(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, Errorf(CodeBadRequest, "body holds more than one JSON value")
-	}
-	if err := req.Check(); err != nil {
-		return nil, err
-	}
-	return &req, nil
 }
 
 // Check validates what a request must satisfy whatever its template.
@@ -126,24 +99,6 @@ func (r *Request) Check() error {
 		return &Error{Code: CodeBadValue, Message: "offset must not be negative", Field: "offset"}
 	}
 	return nil
-}
-
-// jsonProblem turns a decoding error into a short reason a caller can act on.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("%s at byte %d", syn.Error(), syn.Offset)
-	case errors.As(err, &typ):
-		if typ.Field != "" {
-			return fmt.Sprintf("%s must be %s, not %s", typ.Field, typ.Type, typ.Value)
-		}
-		return fmt.Sprintf("expected %s, got %s", typ.Type, typ.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return "truncated JSON"
-	}
-	return err.Error()
 }
 
 // Row is one record of a reply, keyed by the template's plain field names.
