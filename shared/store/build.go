@@ -3,12 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"math"
 	"slices"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
@@ -79,17 +75,6 @@ func opList(t *template.Template) string {
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
 
-// decodeJSON decodes raw keeping numbers exact.
-func decodeJSON(raw json.RawMessage, what string) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, wire.FieldError(wire.CodeBadRequest, what, "%s is not valid JSON: %v", what, err)
-	}
-	return v, nil
-}
-
 func unknownField(t *template.Template, name string) *wire.Error {
 	return wire.FieldError(wire.CodeBadField, name, "template %s has no field %q", t.Name, name)
 }
@@ -143,47 +128,56 @@ func parseData(t *template.Template, op wire.Op, raw json.RawMessage) ([]Assign,
 		}
 		return nil, nil
 	}
-	v, err := decodeJSON(raw, "data")
-	if err != nil {
-		return nil, err
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
+	d := openDoc(raw, "data")
+	defer d.close()
+	if d.peek() != '{' {
+		if err := d.check(); err != nil {
+			return nil, err
+		}
 		return nil, wire.FieldError(wire.CodeBadRequest, "data", "data must be an object of field names to values")
 	}
-	settable := settableFields(t, op)
-	out := make([]Assign, 0, len(obj))
-	// Sorted, so a request with several bad fields always names the same one.
-	names := make([]string, 0, len(obj))
-	for name := range obj {
-		names = append(names, name)
+	if _, err := d.token(); err != nil {
+		return nil, err
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		val := obj[name]
-		f := t.Field(name)
+	settable := settableFields(t, op)
+	var out []Assign
+	for {
+		name, err := d.token()
+		if err != nil {
+			return nil, err
+		}
+		if name.Kind() == '}' {
+			break
+		}
+		f := t.Field(name.String())
 		switch {
 		case f == nil:
-			return nil, unknownField(t, name)
+			return nil, unknownField(t, name.String())
 		case f.Readonly:
-			return nil, wire.FieldError(wire.CodeBadField, name, "field %s is read-only", name)
+			return nil, wire.FieldError(wire.CodeBadField, f.Name, "field %s is read-only", f.Name)
 		case f.Key && op == wire.OpUpdate:
-			return nil, wire.FieldError(wire.CodeBadField, name, "field %s is the key and cannot be changed; select the record with the filter", name)
+			return nil, wire.FieldError(wire.CodeBadField, f.Name, "field %s is the key and cannot be changed; select the record with the filter", f.Name)
 		case !slices.Contains(settable, f):
-			return nil, wire.FieldError(wire.CodeBadField, name, "field %s cannot be set by %s on template %s", name, op, t.Name)
+			return nil, wire.FieldError(wire.CodeBadField, f.Name, "field %s cannot be set by %s on template %s", f.Name, op, t.Name)
 		}
-		if val == nil {
+		if d.peek() == 'n' {
 			if f.Required || f.Key {
-				return nil, wire.FieldError(wire.CodeBadValue, name, "field %s is required and cannot be null", name)
+				return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s is required and cannot be null", f.Name)
+			}
+			if _, err := d.token(); err != nil {
+				return nil, err
 			}
 			out = append(out, Assign{Field: f})
 			continue
 		}
-		cv, err := convert(f, val)
+		cv, err := convert(f, d)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, Assign{Field: f, Value: cv})
+	}
+	if err := d.end(); err != nil {
+		return nil, err
 	}
 	if op == wire.OpCreate {
 		if err := missingRequired(t, out); err != nil {
@@ -224,291 +218,4 @@ func missingRequired(t *template.Template, data []Assign) error {
 		}
 	}
 	return nil
-}
-
-func parseFilter(t *template.Template, raw json.RawMessage, lim Limits) (*Expr, error) {
-	if len(raw) == 0 || isNull(raw) {
-		return nil, nil
-	}
-	v, err := decodeJSON(raw, "filter")
-	if err != nil {
-		return nil, err
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "filter must be an object of field names to conditions")
-	}
-	e, err := parseObject(t, obj, lim, 1)
-	if err != nil {
-		return nil, err
-	}
-	if e.Cond == nil && len(e.And) == 0 && len(e.Or) == 0 {
-		return nil, nil
-	}
-	return e, nil
-}
-
-// parseObject reads {field: cond, ..., "and": [...], "or": [...]}: all
-// entries must hold. Keys are visited in sorted order so the same filter
-// always yields the same statement.
-func parseObject(t *template.Template, obj map[string]any, lim Limits, depth int) (*Expr, error) {
-	if depth > lim.MaxDepth {
-		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "filter nests deeper than %d levels", lim.MaxDepth)
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var all []*Expr
-	for _, k := range keys {
-		switch k {
-		case "and", "or":
-			list, ok := obj[k].([]any)
-			if !ok || len(list) == 0 {
-				return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s must be a non-empty array of filter objects", k)
-			}
-			subs := make([]*Expr, 0, len(list))
-			for _, item := range list {
-				o, ok := item.(map[string]any)
-				if !ok {
-					return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s must hold filter objects", k)
-				}
-				sub, err := parseObject(t, o, lim, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				subs = append(subs, sub)
-			}
-			if k == "and" {
-				all = append(all, &Expr{And: subs})
-			} else {
-				all = append(all, &Expr{Or: subs})
-			}
-		default:
-			f := t.Field(k)
-			if f == nil {
-				return nil, unknownField(t, k)
-			}
-			conds, err := parseConds(f, obj[k], lim)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range conds {
-				all = append(all, &Expr{Cond: c})
-			}
-		}
-	}
-	if len(all) == 0 && depth > 1 {
-		// An empty object inside and/or would be an empty condition, which
-		// SQL cannot express and MongoDB reads as "match everything".
-		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "and/or hold an empty filter object")
-	}
-	if len(all) == 1 {
-		return all[0], nil
-	}
-	return &Expr{And: all}, nil
-}
-
-var operators = map[string]Operator{
-	"eq": OpEq, "ne": OpNe, "gt": OpGt, "gte": OpGte, "lt": OpLt, "lte": OpLte,
-	"in": OpIn, "nin": OpNin, "like": OpLike, "null": OpNull,
-}
-
-// parseConds reads a field's condition: a bare value (eq) or an object of
-// operators, all of which must hold.
-func parseConds(f *template.Field, v any, lim Limits) ([]*Cond, error) {
-	ops, ok := v.(map[string]any)
-	if !ok {
-		c, err := parseCond(f, OpEq, v, lim)
-		if err != nil {
-			return nil, err
-		}
-		return []*Cond{c}, nil
-	}
-	if len(ops) == 0 {
-		return nil, wire.FieldError(wire.CodeBadRequest, f.Name, "condition on %s is empty", f.Name)
-	}
-	names := make([]string, 0, len(ops))
-	for k := range ops {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	out := make([]*Cond, 0, len(ops))
-	for _, name := range names {
-		op, ok := operators[name]
-		if !ok {
-			return nil, wire.FieldError(wire.CodeBadRequest, f.Name, "unknown operator %q on %s (eq ne gt gte lt lte in nin like null)", name, f.Name)
-		}
-		c, err := parseCond(f, op, ops[name], lim)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-func parseCond(f *template.Field, op Operator, v any, lim Limits) (*Cond, error) {
-	c := &Cond{Field: f, Op: op}
-	if f.Type == template.TypeJSON && op != OpNull && !((op == OpEq || op == OpNe) && v == nil) {
-		return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s is json: filter it with null only", f.Name)
-	}
-	switch op {
-	case OpNull:
-		b, ok := v.(bool)
-		if !ok {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "null on %s takes true or false", f.Name)
-		}
-		c.Value = b
-	case OpIn, OpNin:
-		list, ok := v.([]any)
-		if !ok {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "%s on %s takes an array", op, f.Name)
-		}
-		if len(list) == 0 {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "%s on %s takes at least one value", op, f.Name)
-		}
-		if len(list) > lim.MaxInList {
-			return nil, wire.FieldError(wire.CodeTooLarge, f.Name, "%s on %s has %d values: at most %d", op, f.Name, len(list), lim.MaxInList)
-		}
-		vals := make([]any, len(list))
-		for i, item := range list {
-			if item == nil {
-				return nil, wire.FieldError(wire.CodeBadValue, f.Name, "%s on %s cannot hold null: use null", op, f.Name)
-			}
-			cv, err := convert(f, item)
-			if err != nil {
-				return nil, err
-			}
-			vals[i] = cv
-		}
-		c.Value = vals
-	case OpLike:
-		s, ok := v.(string)
-		if !ok || f.Type != template.TypeString {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "like takes a string pattern on a string field")
-		}
-		c.Value = s
-	case OpEq, OpNe:
-		if v == nil {
-			return c, nil
-		}
-		fallthrough
-	default:
-		if v == nil {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "%s on %s cannot compare with null: use null", op, f.Name)
-		}
-		if f.Type == template.TypeBool && op != OpEq && op != OpNe {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s is bool: use eq or ne", f.Name)
-		}
-		cv, err := convert(f, v)
-		if err != nil {
-			return nil, err
-		}
-		c.Value = cv
-	}
-	return c, nil
-}
-
-// convert checks a JSON value against a field's type and returns it as the
-// Go type the adapters bind.
-func convert(f *template.Field, v any) (any, error) {
-	bad := func(want string) error {
-		return wire.FieldError(wire.CodeBadValue, f.Name, "field %s takes %s, not %s", f.Name, want, jsonKind(v))
-	}
-	switch f.Type {
-	case template.TypeString:
-		s, ok := v.(string)
-		if !ok {
-			return nil, bad("a string")
-		}
-		if f.Max > 0 && utf8.RuneCountInString(s) > f.Max {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s is longer than %d characters", f.Name, f.Max)
-		}
-		if strings.IndexByte(s, 0) >= 0 {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s holds a NUL character", f.Name)
-		}
-		return s, nil
-	case template.TypeInt:
-		n, ok := v.(json.Number)
-		if !ok {
-			return nil, bad("an integer")
-		}
-		i, err := n.Int64()
-		if err != nil {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s takes a 64-bit integer, not %s", f.Name, n)
-		}
-		return i, nil
-	case template.TypeFloat:
-		n, ok := v.(json.Number)
-		if !ok {
-			return nil, bad("a number")
-		}
-		x, err := n.Float64()
-		if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s takes a finite number, not %s", f.Name, n)
-		}
-		return x, nil
-	case template.TypeBool:
-		b, ok := v.(bool)
-		if !ok {
-			return nil, bad("true or false")
-		}
-		return b, nil
-	case template.TypeDatetime:
-		s, ok := v.(string)
-		if !ok {
-			return nil, bad("an RFC 3339 time string")
-		}
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-			if ts, err := time.Parse(layout, s); err == nil {
-				return ts.UTC(), nil
-			}
-		}
-		return nil, wire.FieldError(wire.CodeBadValue, f.Name, "field %s takes an RFC 3339 time such as 2026-01-02T15:04:05Z, not %q", f.Name, s)
-	case template.TypeJSON:
-		return plainJSON(v), nil
-	}
-	return nil, fmt.Errorf("field %s: unhandled type %s", f.Name, f.Type)
-}
-
-// plainJSON replaces json.Number with int64 or float64 throughout v, so
-// every adapter can encode it natively.
-func plainJSON(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = plainJSON(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = plainJSON(e)
-		}
-	}
-	return v
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -200,6 +200,11 @@ func TestBuildFilter(t *testing.T) {
 		// Several operators on one field, several fields: all hold, in sorted order.
 		{`{"age":{"lt":65,"gte":18}}`, `and(age gte int64(18), age lt int64(65))`},
 		{`{"name":"x","age":3}`, `and(age eq int64(3), name eq string("x"))`},
+		{`{"age":3,"name":"x"}`, `and(age eq int64(3), name eq string("x"))`},
+		{`{"age":{"lte":9,"gt":1,"ne":5}}`, `and(age gt int64(1), age lte int64(9), age ne int64(5))`},
+		{`{"or":[{"age":1}],"email":"a"}`, `and(email eq string("a"), or(age eq int64(1)))`},
+		{`{"n\u0061me":"\u00e9\"\\"}`, `name eq string("é\"\\")`},
+		{`{"age":-0}`, `age eq int64(0)`},
 		// and / or, nested.
 		{`{"or":[{"email":"a"},{"email":"b"}]}`, `or(email eq string("a"), email eq string("b"))`},
 		{`{"and":[{"age":{"gt":1}},{"active":true}]}`, `and(age gt int64(1), active eq bool(true))`},
@@ -289,6 +294,10 @@ func TestBuildFilterErrors(t *testing.T) {
 		{"too deep", nest(8), store.DefaultLimits, wire.CodeBadRequest, "filter"},
 		{"too deep small", nest(3), small, wire.CodeBadRequest, "filter"},
 		{"in too long", `{"age":{"in":[1,2,3,4]}}`, small, wire.CodeTooLarge, "age"},
+		{"in too long with junk after", `{"age":{"in":[1,2,3,"x",[5]]}}`, small, wire.CodeTooLarge, "age"},
+		{"in holding null", `{"age":{"in":[1,null]}}`, store.DefaultLimits, wire.CodeBadValue, "age"},
+		{"object for a string", `{"email":{"like":{"x":1}}}`, store.DefaultLimits, wire.CodeBadValue, "email"},
+		{"float overflow", `{"score":1e999}`, store.DefaultLimits, wire.CodeBadValue, "score"},
 		{"nin too long", `{"email":{"nin":["a","b","c","d"]}}`, small, wire.CodeTooLarge, "email"},
 		// Values must fit the field's type.
 		{"string for int", `{"age":"abc"}`, store.DefaultLimits, wire.CodeBadValue, "age"},
@@ -689,6 +698,11 @@ func TestBuildRawJSON(t *testing.T) {
 	}{
 		{"broken filter", wire.Request{Op: wire.OpRead, Filter: json.RawMessage(`{"id":`)}, wire.CodeBadRequest, "filter"},
 		{"broken data", wire.Request{Op: wire.OpCreate, Data: json.RawMessage(`{"email":`)}, wire.CodeBadRequest, "data"},
+		{"repeated field", wire.Request{Op: wire.OpRead, Filter: json.RawMessage(`{"age":1,"age":2}`)}, wire.CodeBadRequest, "filter"},
+		{"repeated operator", wire.Request{Op: wire.OpRead, Filter: json.RawMessage(`{"age":{"gt":1,"gt":2}}`)}, wire.CodeBadRequest, "filter"},
+		{"repeated data field", wire.Request{Op: wire.OpCreate, Data: json.RawMessage(`{"email":"a","email":"b"}`)}, wire.CodeBadRequest, "data"},
+		{"trailing value", wire.Request{Op: wire.OpRead, Filter: json.RawMessage(`{"age":1} {}`)}, wire.CodeBadRequest, "filter"},
+		{"invalid UTF-8", wire.Request{Op: wire.OpRead, Filter: json.RawMessage("{\"name\":\"\xff\"}")}, wire.CodeBadRequest, "filter"},
 	} {
 		_, err := store.Build(users, "ev", &tc.req, store.DefaultLimits)
 		checkErr(t, err, tc.code, tc.fld)
@@ -696,7 +710,8 @@ func TestBuildRawJSON(t *testing.T) {
 }
 
 // The same bad request always gets the same error: the first bad name in
-// sorted order.
+// the order sent (the filter and data are read as a stream, never through
+// a map).
 func TestBuildErrorsDeterministic(t *testing.T) {
 	users := parse(t, usersTOML)
 	for _, tc := range []struct {
@@ -704,9 +719,10 @@ func TestBuildErrorsDeterministic(t *testing.T) {
 		code  wire.Code
 		field string
 	}{
-		{`{"template":"users","op":"create","data":{"zz":1,"email":"a","mm":2,"aa":3}}`, wire.CodeBadField, "aa"},
-		{`{"template":"users","op":"update","filter":{"id":1},"data":{"created":"2026-01-01","age":"x","id":2}}`, wire.CodeBadValue, "age"},
-		{`{"template":"users","op":"read","filter":{"zz":1,"aa":2,"mm":3}}`, wire.CodeBadField, "aa"},
+		{`{"template":"users","op":"create","data":{"zz":1,"email":"a","mm":2,"aa":3}}`, wire.CodeBadField, "zz"},
+		{`{"template":"users","op":"update","filter":{"id":1},"data":{"created":"2026-01-01","age":"x","id":2}}`, wire.CodeBadField, "created"},
+		{`{"template":"users","op":"update","filter":{"id":1},"data":{"age":"x","created":"2026-01-01","id":2}}`, wire.CodeBadValue, "age"},
+		{`{"template":"users","op":"read","filter":{"zz":1,"aa":2,"mm":3}}`, wire.CodeBadField, "zz"},
 	} {
 		for range 30 {
 			_, err := build(t, users, tc.body, store.DefaultLimits)
