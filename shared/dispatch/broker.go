@@ -141,13 +141,16 @@ func (b *Broker) session(ctx context.Context) error {
 	// the channel dies. Handlers get a context that outlives ctx so that a
 	// drain finishes in-flight work instead of failing it.
 	work := context.WithoutCancel(ctx)
+	acks := newAcker(ch, b.cfg.Prefetch, b.log)
+	acked := make(chan struct{})
+	go func() { acks.run(); close(acked) }()
 	var wg sync.WaitGroup
 	for i := 0; i < b.cfg.Instances; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range deliveries {
-				b.serve(work, pub, &d)
+				acks.in <- b.serve(work, pub, &d)
 			}
 		}()
 	}
@@ -173,14 +176,17 @@ func (b *Broker) session(ctx context.Context) error {
 		cause = e
 	}
 	wg.Wait()
+	close(acks.in)
+	<-acked
 	if cause == nil && ctx.Err() != nil {
 		b.log.Info("drained", "queue", b.cfg.Queue)
 	}
 	return cause
 }
 
-// serve handles one delivery: decode, handle, reply, ack.
-func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) {
+// serve handles one delivery: decode, handle, reply; it returns how the
+// delivery is to be settled, which the session's acker does.
+func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) settlement {
 	m := NewMessage(d, b.log, b.ids)
 
 	reply := b.handler.Handle(ctx, m)
@@ -196,22 +202,19 @@ func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) {
 		// instead of applying twice. If the channel is gone, RabbitMQ
 		// requeues it anyway.
 		m.Log().Error("reply not published; requeueing the request", "err", err)
-		_ = d.Nack(false, true)
-		return
+		return settlement{tag: d.DeliveryTag, requeue: true}
 	}
-	if err := d.Ack(false); err != nil {
-		m.Log().Error("ack failed", "err", err)
-	}
+	return settlement{tag: d.DeliveryTag}
 }
 
-// answer publishes the reply, or dead-letters a failed request nobody
-// waits for.
 // publishers are a session's reply channels.
 type publishers struct {
 	plain     *amqp.Channel // replies to reads, counts, pings, errors
 	confirmed *amqp.Channel // replies to writes, in confirm mode
 }
 
+// answer publishes the reply, or dead-letters a failed request nobody
+// waits for.
 func (b *Broker) answer(ctx context.Context, pub publishers, d *amqp.Delivery, m *Message, reply *wire.Reply) error {
 	if d.ReplyTo == "" {
 		if reply.OK {

@@ -303,3 +303,63 @@ func TestQueueDeleted(t *testing.T) {
 		}
 	}
 }
+
+// One request held by its handler must not hold back the others: their
+// acknowledgements may not wait behind its own for long, or the prefetch
+// window fills with finished but unacknowledged deliveries and the broker
+// stops delivering.
+func TestLongRequestDoesNotStallTheChannel(t *testing.T) {
+	url := testenv.AMQP(t)
+	holding, release := make(chan struct{}), make(chan struct{})
+	h := dispatch.Standard(dispatch.HandlerFunc(func(ctx context.Context, m *dispatch.Message) *wire.Reply {
+		if m.Request.Template == "hold" {
+			close(holding)
+			<-release
+		}
+		return &wire.Reply{OK: true, Rows: []wire.Row{{"template": m.Request.Template}}}
+	}), nil, 1024, 30*time.Second)
+	b := dispatch.NewBroker(dispatch.Config{
+		Name: "dispatcher", Node: "test-node", Queue: wire.EventsQueue,
+		Dial: mq.DialConfig{URL: url, Name: "test"}, Instances: 4, Prefetch: 4,
+	}, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	bctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(bctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !b.Ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("broker not ready")
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, client.Options{Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	held := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctx, &wire.Request{Template: "hold", Op: wire.OpRead})
+		held <- err
+	}()
+	<-holding
+	// 40 requests, ten times the prefetch, while the first is held.
+	for i := range 40 {
+		name := fmt.Sprintf("r%d", i)
+		r, err := c.Do(ctx, &wire.Request{Template: name, Op: wire.OpRead})
+		if err != nil || r.Rows[0]["template"] != name {
+			t.Fatalf("request %d behind a held one: %v %v", i, r, err)
+		}
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatalf("held request: %v", err)
+	}
+}

@@ -11,7 +11,13 @@
 //
 //   - A delivery is acknowledged only after its handler returned and its
 //     reply was published. If the reply cannot be published the delivery
-//     is not acknowledged, so RabbitMQ gives it to another consumer.
+//     is handed back (nack, requeue), so RabbitMQ gives it to another
+//     consumer.
+//   - Acknowledgements are batched without waiting: one ack with
+//     multiple=true covers every finished delivery below the oldest one
+//     still being handled, whatever was finished since the last ack. A
+//     long request holds back at most half the prefetch window; past that
+//     the deliveries behind it are acknowledged one by one.
 //   - Every reply carries the request's correlation_id and event ID.
 //   - A failed request that nobody can be answered for (no reply_to) is
 //     republished to the dead-letter exchange with the error code and
