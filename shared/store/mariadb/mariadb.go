@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -43,6 +44,7 @@ type Store struct {
 	primary   *sql.DB
 	secondary *sql.DB    // nil: reads go to primary
 	reads     *stmtCache // prepared reads and counts, on the reading server
+	bufs      sync.Pool  // *readBuf
 }
 
 var _ store.Store = (*Store)(nil)
@@ -56,15 +58,21 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mariadb primary: %w", err)
 	}
-	s := &Store{primary: p}
+	var sec *sql.DB
 	if cfg.SecondaryDSN != "" {
-		if s.secondary, err = openDB(cfg.SecondaryDSN, cfg.MaxConns); err != nil {
+		if sec, err = openDB(cfg.SecondaryDSN, cfg.MaxConns); err != nil {
 			p.Close()
 			return nil, fmt.Errorf("mariadb secondary: %w", err)
 		}
 	}
+	return newStore(p, sec), nil
+}
+
+// newStore returns a store on open pools; secondary may be nil.
+func newStore(primary, secondary *sql.DB) *Store {
+	s := &Store{primary: primary, secondary: secondary}
 	s.reads = newStmtCache(s.reader())
-	return s, nil
+	return s
 }
 
 // driverConfig parses dsn into the driver configuration every BEDS
@@ -169,13 +177,36 @@ func (s *Store) reader() *sql.DB {
 	return s.primary
 }
 
+// readBuf is the scratch of one read or count: its statement, its values
+// and its scan cells, reused from query to query.
+type readBuf struct {
+	text []byte
+	args []any
+	scan scanner
+}
+
+func (s *Store) getBuf() *readBuf {
+	if rb, ok := s.bufs.Get().(*readBuf); ok {
+		return rb
+	}
+	return &readBuf{text: make([]byte, 0, 256)}
+}
+
+func (s *Store) putBuf(rb *readBuf) {
+	clear(rb.args) // values of the request
+	rb.text, rb.args = rb.text[:0], rb.args[:0]
+	s.bufs.Put(rb)
+}
+
 func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error) {
-	stmt, args := selectSQL(q, q.Fields, false)
-	rows, err := s.reads.query(ctx, stmt, args...)
+	rb := s.getBuf()
+	defer s.putBuf(rb)
+	rb.text, rb.args = appendSelect(rb.text, rb.args, q, q.Fields, false)
+	rows, err := s.reads.query(ctx, rb.text, rb.args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", q.Template.Objects.Read, err)
 	}
-	out, err := scanRows(rows, q.Fields)
+	out, err := scanRows(rows, q.Fields, &rb.scan)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", q.Template.Objects.Read, err)
 	}
@@ -183,11 +214,10 @@ func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error)
 }
 
 func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error) {
-	var b strings.Builder
-	b.WriteString("SELECT COUNT(*) FROM ")
-	b.WriteString(quote(q.Template.Objects.Read))
-	args := where(&b, q.Filter)
-	rows, err := s.reads.query(ctx, b.String(), args...)
+	rb := s.getBuf()
+	defer s.putBuf(rb)
+	rb.text, rb.args = appendCount(rb.text, rb.args, q)
+	rows, err := s.reads.query(ctx, rb.text, rb.args...)
 	if err != nil {
 		return nil, fmt.Errorf("count %s: %w", q.Template.Objects.Read, err)
 	}

@@ -21,9 +21,11 @@ import (
 )
 
 // The in-process point read on MariaDB, without network: decode the body,
-// validate and build the query (store.Build), build the SQL, run it through
-// database/sql on a driver that answers one users row from memory, scan it
-// into a reply row, and encode the reply. Sub-benchmarks split the steps.
+// validate and build the query (store.Build), then Store.Exec as in
+// production (the statement built into a pooled buffer, the cached
+// prepared statement, database/sql on a driver that answers one users row
+// from memory, the scan into a reply row), and encode the reply into a
+// reused buffer as the dispatcher does. Sub-benchmarks split the steps.
 //
 //	go test -run '^$' -bench PointRead -benchmem ./shared/store/mariadb
 
@@ -45,19 +47,31 @@ func benchUsers(b *testing.B) *template.Template {
 	return tpl
 }
 
-// memDriver answers every query with the same users row, as go-sql-driver
-// would deliver it with parseTime (ints as int64, strings as []byte, the
-// datetime as time.Time).
+// memConnector's connections answer every query with the same users row,
+// as go-sql-driver delivers it from a prepared statement with parseTime
+// (ints as int64, strings as []byte, the datetime as time.Time).
+type memConnector struct{}
+
+func (memConnector) Connect(context.Context) (driver.Conn, error) { return memConn{}, nil }
+func (memConnector) Driver() driver.Driver                        { return memDriver{} }
+
 type memDriver struct{}
 
 func (memDriver) Open(string) (driver.Conn, error) { return memConn{}, nil }
 
 type memConn struct{}
 
-func (memConn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip }
+func (memConn) Prepare(string) (driver.Stmt, error) { return memStmt{}, nil }
 func (memConn) Close() error                        { return nil }
 func (memConn) Begin() (driver.Tx, error)           { return nil, driver.ErrSkip }
-func (memConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+
+type memStmt struct{}
+
+func (memStmt) Close() error                               { return nil }
+func (memStmt) NumInput() int                              { return -1 }
+func (memStmt) Exec([]driver.Value) (driver.Result, error) { return nil, driver.ErrSkip }
+func (memStmt) Query([]driver.Value) (driver.Rows, error)  { return &memRows{}, nil }
+func (memStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows, error) {
 	return &memRows{}, nil
 }
 
@@ -86,15 +100,11 @@ func (r *memRows) Next(dest []driver.Value) error {
 	return nil
 }
 
-type memConnector struct{}
-
-func (memConnector) Connect(context.Context) (driver.Conn, error) { return memConn{}, nil }
-func (memConnector) Driver() driver.Driver                        { return memDriver{} }
-
 func BenchmarkPointRead(b *testing.B) {
 	tpl := benchUsers(b)
 	db := sql.OpenDB(memConnector{})
-	defer db.Close()
+	s := newStore(db, nil)
+	defer s.Close()
 	body := []byte(pointReadBody)
 	ctx := context.Background()
 
@@ -112,29 +122,25 @@ func BenchmarkPointRead(b *testing.B) {
 	if stmt, _ := selectSQL(fquery, fquery.Fields, false); stmt != bench.FilteredReadSQL {
 		b.Fatalf("the adapter's filtered read is\n%s\nbut bench.FilteredReadSQL is\n%s", stmt, bench.FilteredReadSQL)
 	}
+	buf := make([]byte, 0, 1024)
 
 	b.Run("all", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			req, err := wire.DecodeRequest(body)
+			var req wire.Request
+			if err := req.Decode(body); err != nil {
+				b.Fatal(err)
+			}
+			q, err := store.Build(tpl, benchEvent, &req, store.DefaultLimits)
 			if err != nil {
 				b.Fatal(err)
 			}
-			q, err := store.Build(tpl, benchEvent, req, store.DefaultLimits)
-			if err != nil {
-				b.Fatal(err)
+			res, err := s.Exec(ctx, q)
+			if err != nil || len(res.Rows) != 1 {
+				b.Fatal(err, res)
 			}
-			stmt, args := selectSQL(q, q.Fields, false)
-			rows, err := db.QueryContext(ctx, stmt, args...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out, err := scanRows(rows, q.Fields)
-			if err != nil || len(out) != 1 {
-				b.Fatal(err, len(out))
-			}
-			reply := &wire.Reply{OK: true, Event: benchEvent, Node: "appserver@bench", Rows: out, Count: 1}
-			if _, err := reply.MarshalJSON(); err != nil {
+			reply := wire.Reply{OK: true, Event: benchEvent, Node: "appserver@bench", Rows: res.Rows, Count: res.Count}
+			if buf, err = reply.AppendJSON(buf[:0]); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -142,7 +148,8 @@ func BenchmarkPointRead(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := wire.DecodeRequest(body); err != nil {
+			var req wire.Request
+			if err := req.Decode(body); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -157,30 +164,26 @@ func BenchmarkPointRead(b *testing.B) {
 	})
 	b.Run("sql", func(b *testing.B) {
 		b.ReportAllocs()
+		var text []byte
+		var args []any
 		for b.Loop() {
-			selectSQL(q, q.Fields, false)
+			text, args = appendSelect(text[:0], args[:0], q, q.Fields, false)
 		}
 	})
-	stmt, args := selectSQL(q, q.Fields, false)
-	b.Run("query+scan", func(b *testing.B) {
+	b.Run("exec", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			rows, err := db.QueryContext(ctx, stmt, args...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := scanRows(rows, q.Fields); err != nil {
+			if _, err := s.Exec(ctx, q); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	rows, _ := db.QueryContext(ctx, stmt, args...)
-	out, _ := scanRows(rows, q.Fields)
+	res, _ := s.Exec(ctx, q)
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			reply := &wire.Reply{OK: true, Event: benchEvent, Node: "appserver@bench", Rows: out, Count: 1}
-			if _, err := reply.MarshalJSON(); err != nil {
+			reply := wire.Reply{OK: true, Event: benchEvent, Node: "appserver@bench", Rows: res.Rows, Count: res.Count}
+			if buf, err = reply.AppendJSON(buf[:0]); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -248,7 +251,7 @@ func BenchmarkPointReadServer(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if out, err := scanRows(rows, q.Fields); err != nil || len(out) != 1 {
+			if out, err := scanRows(rows, q.Fields, &scanner{}); err != nil || len(out) != 1 {
 				b.Fatal(err)
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,144 +21,158 @@ import (
 	"github.com/beds-project/beds/shared/wire"
 )
 
-// quote quotes an identifier. Identifiers are validated by the template
-// package to [A-Za-z0-9_], so no backtick can occur; quoting still keeps
-// reserved words usable as names.
-func quote(ident string) string { return "`" + ident + "`" }
+// appendQuoted appends an identifier, quoted. Identifiers are validated by
+// the template package to [A-Za-z0-9_], so no backtick can occur; quoting
+// still keeps reserved words usable as names.
+func appendQuoted(b []byte, ident string) []byte {
+	b = append(b, '`')
+	b = append(b, ident...)
+	return append(b, '`')
+}
 
 // selectSQL builds the SELECT of a read, or the locking read of a change.
 func selectSQL(q *store.Query, cols []*template.Field, forUpdate bool) (string, []any) {
-	var b strings.Builder
-	b.Grow(128)
-	b.WriteString("SELECT ")
+	b, args := appendSelect(make([]byte, 0, 128), nil, q, cols, forUpdate)
+	return string(b), args
+}
+
+// appendSelect appends selectSQL's statement to b and its values to args.
+func appendSelect(b []byte, args []any, q *store.Query, cols []*template.Field, forUpdate bool) ([]byte, []any) {
+	b = append(b, "SELECT "...)
 	for i, f := range cols {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(quote(f.Stored))
+		b = appendQuoted(b, f.Stored)
 	}
-	b.WriteString(" FROM ")
-	b.WriteString(quote(q.Template.Objects.Read))
-	args := where(&b, q.Filter)
+	b = append(b, " FROM "...)
+	b = appendQuoted(b, q.Template.Objects.Read)
+	b, args = appendWhere(b, args, q.Filter)
 	for i, s := range q.Sort {
 		if i == 0 {
-			b.WriteString(" ORDER BY ")
+			b = append(b, " ORDER BY "...)
 		} else {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(quote(s.Field.Stored))
+		b = appendQuoted(b, s.Field.Stored)
 		if s.Desc {
-			b.WriteString(" DESC")
+			b = append(b, " DESC"...)
 		}
 	}
 	if q.Op == wire.OpRead {
-		b.WriteString(" LIMIT ? OFFSET ?")
+		b = append(b, " LIMIT ? OFFSET ?"...)
 		args = append(args, q.Limit, q.Offset)
 	}
 	if forUpdate {
-		b.WriteString(" FOR UPDATE")
+		b = append(b, " FOR UPDATE"...)
 	}
-	return b.String(), args
+	return b, args
 }
 
-// where appends " WHERE ..." for e, if any, and returns the bound values.
-func where(b *strings.Builder, e *store.Expr) []any {
+// appendCount appends the SELECT COUNT(*) of a count to b and its values
+// to args.
+func appendCount(b []byte, args []any, q *store.Query) ([]byte, []any) {
+	b = append(b, "SELECT COUNT(*) FROM "...)
+	b = appendQuoted(b, q.Template.Objects.Read)
+	return appendWhere(b, args, q.Filter)
+}
+
+// appendWhere appends " WHERE ..." for e, if any, and its bound values.
+func appendWhere(b []byte, args []any, e *store.Expr) ([]byte, []any) {
 	if e == nil {
-		return nil
+		return b, args
 	}
-	var args []any
-	b.WriteString(" WHERE ")
-	writeExpr(b, e, &args)
-	return args
+	b = append(b, " WHERE "...)
+	return appendExpr(b, args, e)
 }
 
-func writeExpr(b *strings.Builder, e *store.Expr, args *[]any) {
+func appendExpr(b []byte, args []any, e *store.Expr) ([]byte, []any) {
 	switch {
 	case e.Cond != nil:
-		writeCond(b, e.Cond, args)
+		return appendCond(b, args, e.Cond)
 	case len(e.And) > 0:
-		writeList(b, e.And, " AND ", args)
+		return appendList(b, args, e.And, " AND ")
 	case len(e.Or) > 0:
-		writeList(b, e.Or, " OR ", args)
+		return appendList(b, args, e.Or, " OR ")
 	}
+	return b, args
 }
 
-func writeList(b *strings.Builder, list []*store.Expr, sep string, args *[]any) {
-	b.WriteByte('(')
+func appendList(b []byte, args []any, list []*store.Expr, sep string) ([]byte, []any) {
+	b = append(b, '(')
 	for i, sub := range list {
 		if i > 0 {
-			b.WriteString(sep)
+			b = append(b, sep...)
 		}
-		writeExpr(b, sub, args)
+		b, args = appendExpr(b, args, sub)
 	}
-	b.WriteByte(')')
+	return append(b, ')'), args
 }
 
-// sqlOps maps the comparison operators to fixed SQL tokens.
-var sqlOps = map[store.Operator]string{
-	store.OpEq: " = ?", store.OpNe: " <> ?", store.OpGt: " > ?", store.OpGte: " >= ?",
-	store.OpLt: " < ?", store.OpLte: " <= ?", store.OpLike: " LIKE ?",
+// sqlOp maps a comparison operator to its fixed SQL token.
+func sqlOp(op store.Operator) string {
+	switch op {
+	case store.OpEq:
+		return " = ?"
+	case store.OpNe:
+		return " <> ?"
+	case store.OpGt:
+		return " > ?"
+	case store.OpGte:
+		return " >= ?"
+	case store.OpLt:
+		return " < ?"
+	case store.OpLte:
+		return " <= ?"
+	case store.OpLike:
+		return " LIKE ?"
+	}
+	panic("mariadb: no SQL for operator " + string(op))
 }
 
-func writeCond(b *strings.Builder, c *store.Cond, args *[]any) {
-	col := quote(c.Field.Stored)
+func appendCond(b []byte, args []any, c *store.Cond) ([]byte, []any) {
+	b = appendQuoted(b, c.Field.Stored)
 	switch c.Op {
 	case store.OpNull:
-		b.WriteString(col)
 		if c.Value.(bool) {
-			b.WriteString(" IS NULL")
-		} else {
-			b.WriteString(" IS NOT NULL")
+			return append(b, " IS NULL"...), args
 		}
+		return append(b, " IS NOT NULL"...), args
+	case store.OpIn, store.OpNin:
+		if c.Op == store.OpNin {
+			b = append(b, " NOT"...)
+		}
+		b = append(b, " IN ("...)
+		for i, v := range c.Value.([]any) {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, '?')
+			args = append(args, bindValue(c.Field, v))
+		}
+		return append(b, ')'), args
 	case store.OpEq, store.OpNe:
 		if c.Value == nil {
-			b.WriteString(col)
 			if c.Op == store.OpEq {
-				b.WriteString(" IS NULL")
-			} else {
-				b.WriteString(" IS NOT NULL")
+				return append(b, " IS NULL"...), args
 			}
-			return
+			return append(b, " IS NOT NULL"...), args
 		}
-		b.WriteString(col)
-		b.WriteString(sqlOps[c.Op])
-		*args = append(*args, bindValue(c.Field, c.Value))
-	case store.OpIn, store.OpNin:
-		list := c.Value.([]any)
-		b.WriteString(col)
-		if c.Op == store.OpNin {
-			b.WriteString(" NOT")
-		}
-		b.WriteString(" IN (")
-		for i, v := range list {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('?')
-			*args = append(*args, bindValue(c.Field, v))
-		}
-		b.WriteByte(')')
-	default:
-		b.WriteString(col)
-		b.WriteString(sqlOps[c.Op])
-		*args = append(*args, bindValue(c.Field, c.Value))
 	}
+	return append(b, sqlOp(c.Op)...), append(args, bindValue(c.Field, c.Value))
 }
 
 // callSQL builds CALL `proc`(?, ?, ...).
 func callSQL(proc string, n int) string {
-	var b strings.Builder
-	b.WriteString("CALL ")
-	b.WriteString(quote(proc))
-	b.WriteByte('(')
+	b := append(make([]byte, 0, 16+len(proc)+3*n), "CALL "...)
+	b = append(appendQuoted(b, proc), '(')
 	for i := 0; i < n; i++ {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteByte('?')
+		b = append(b, '?')
 	}
-	b.WriteByte(')')
-	return b.String()
+	return string(append(b, ')'))
 }
 
 // bindValue converts a query value to what the driver binds.
@@ -181,17 +194,18 @@ func bindValue(f *template.Field, v any) any {
 }
 
 // scanRows reads rows into reply rows keyed by plain field names.
-func scanRows(rows *sql.Rows, fields []*template.Field) ([]wire.Row, error) {
+func scanRows(rows *sql.Rows, fields []*template.Field, sc *scanner) ([]wire.Row, error) {
 	defer rows.Close()
+	defer sc.release()
 	out := []wire.Row{}
-	cells, dest := scanDest(fields)
+	sc.reset(fields)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(sc.dest...); err != nil {
 			return nil, err
 		}
 		row := make(wire.Row, len(fields))
 		for i, f := range fields {
-			row[f.Name] = cells[i].v
+			row[f.Name] = sc.cells[i].v
 		}
 		out = append(out, row)
 	}
@@ -202,31 +216,42 @@ func scanRows(rows *sql.Rows, fields []*template.Field) ([]wire.Row, error) {
 func scanValues(rows *sql.Rows, fields []*template.Field) ([][]any, error) {
 	defer rows.Close()
 	var out [][]any
-	cells, dest := scanDest(fields)
+	var sc scanner
+	sc.reset(fields)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(sc.dest...); err != nil {
 			return nil, err
 		}
 		vals := make([]any, len(fields))
 		for i, f := range fields {
-			vals[i] = bindValue(f, cells[i].v)
+			vals[i] = bindValue(f, sc.cells[i].v)
 		}
 		out = append(out, vals)
 	}
 	return out, rows.Err()
 }
 
-// scanDest returns one cell per field and the Scan destinations pointing
-// at them: two allocations per query, whatever the number of columns.
-func scanDest(fields []*template.Field) ([]cell, []any) {
-	cells := make([]cell, len(fields))
-	dest := make([]any, len(fields))
-	for i, f := range fields {
-		cells[i].f = f
-		dest[i] = &cells[i]
-	}
-	return cells, dest
+// scanner holds one cell per field and the Scan destinations pointing at
+// them, reusable from query to query.
+type scanner struct {
+	cells []cell
+	dest  []any
 }
+
+func (sc *scanner) reset(fields []*template.Field) {
+	if cap(sc.cells) < len(fields) {
+		sc.cells = make([]cell, len(fields))
+		sc.dest = make([]any, len(fields))
+	}
+	sc.cells, sc.dest = sc.cells[:len(fields)], sc.dest[:len(fields)]
+	for i, f := range fields {
+		sc.cells[i].f = f
+		sc.dest[i] = &sc.cells[i]
+	}
+}
+
+// release drops the last row's values, which now belong to a reply.
+func (sc *scanner) release() { clear(sc.cells) }
 
 // cell receives one column and converts it to its field's Go type at once
 // (the driver reuses its buffers after Scan returns). It accepts what the

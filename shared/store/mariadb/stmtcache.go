@@ -25,20 +25,21 @@ func newStmtCache(db *sql.DB) *stmtCache {
 	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
 }
 
-// query runs text with args, prepared when the cache has room.
-func (c *stmtCache) query(ctx context.Context, text string, args ...any) (*sql.Rows, error) {
+// query runs text with args, prepared when the cache has room. text is
+// only read during the call.
+func (c *stmtCache) query(ctx context.Context, text []byte, args ...any) (*sql.Rows, error) {
 	c.mu.RLock()
-	st := c.m[text]
+	st := c.m[string(text)]
 	full := len(c.m) >= maxStatements
 	c.mu.RUnlock()
 	if st == nil && !full {
 		var err error
-		if st, err = c.prepare(ctx, text); err != nil {
+		if st, err = c.prepare(ctx, string(text)); err != nil {
 			return nil, err
 		}
 	}
 	if st == nil {
-		return c.db.QueryContext(ctx, text, args...)
+		return c.db.QueryContext(ctx, string(text), args...)
 	}
 	return st.QueryContext(ctx, args...)
 }

@@ -329,11 +329,7 @@ func TestFromBSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byStored := map[string]*template.Field{}
-	for _, f := range tpl.Fields {
-		byStored[f.Stored] = f
-	}
-	row, err := decodeRow(doc, tpl.Fields, byStored)
+	row, err := decodeRow(doc, tpl.Fields)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -318,12 +318,8 @@ func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error)
 		return nil, fmt.Errorf("read %s: %w", coll, err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	byStored := make(map[string]*template.Field, len(q.Fields))
-	for _, f := range q.Fields {
-		byStored[f.Stored] = f
-	}
 	for cur.Next(ctx) {
-		row, err := decodeRow(cur.Current, q.Fields, byStored)
+		row, err := decodeRow(cur.Current, q.Fields)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", coll, err)
 		}
