@@ -47,11 +47,12 @@ type Message struct {
 	// Parent is the parent event's ID for a child event.
 	Parent   string
 	Delivery *amqp.Delivery
-	// Request is the decoded body, set by the Decode middleware. Before
+	// Request is the decoded body, filled by the Decode middleware. Before
 	// Decode, or when decoding failed, it is an empty Request.
 	Request  *wire.Request
 	Received time.Time
 
+	req  wire.Request // what Request points to: one allocation for both
 	base *slog.Logger // the broker's logger
 	log  *slog.Logger // base with the event ID, made on first use
 }
@@ -59,7 +60,8 @@ type Message struct {
 // NewMessage starts handling delivery d: its event ID is the delivery's
 // message_id when valid, otherwise a new one from ids.
 func NewMessage(d *amqp.Delivery, log *slog.Logger, ids *lineage.Generator) *Message {
-	m := &Message{Delivery: d, Received: time.Now(), Event: d.MessageId, Request: &wire.Request{}, base: log}
+	m := &Message{Delivery: d, Received: time.Now(), Event: d.MessageId, base: log}
+	m.Request = &m.req
 	if !lineage.Valid(m.Event) {
 		m.Event = ids.New()
 	}

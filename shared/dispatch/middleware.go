@@ -43,7 +43,7 @@ func Log() Middleware {
 					level = slog.LevelWarn
 				}
 			}
-			if m.Log().Enabled(ctx, level) {
+			if m.base.Enabled(ctx, level) { // without making the event's logger
 				m.Log().Log(ctx, level, "request",
 					"template", req.Template, "op", req.Op, "code", code,
 					"took", time.Since(m.Received), "redelivered", m.Delivery.Redelivered)
@@ -116,26 +116,24 @@ func expiration(s string) (time.Duration, bool) {
 func Decode(maxBody int) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m *Message) *wire.Reply {
-			req, err := decode(m.Delivery, maxBody)
-			if err != nil {
+			if err := decode(m.Request, m.Delivery, maxBody); err != nil {
 				we, _ := wire.AsError(err)
 				return wire.ErrorReply(m.Event, we)
 			}
-			m.Request = req
 			return next.Handle(ctx, m)
 		})
 	}
 }
 
-func decode(d *amqp.Delivery, maxBody int) (*wire.Request, error) {
+func decode(req *wire.Request, d *amqp.Delivery, maxBody int) error {
 	if maxBody > 0 && len(d.Body) > maxBody {
-		return nil, wire.Errorf(wire.CodeTooLarge, "body is %d bytes: at most %d", len(d.Body), maxBody)
+		return wire.Errorf(wire.CodeTooLarge, "body is %d bytes: at most %d", len(d.Body), maxBody)
 	}
 	if d.ContentType != "" && d.ContentType != wire.ContentType {
-		return nil, wire.Errorf(wire.CodeBadRequest, "content type %q: requests are %s", d.ContentType, wire.ContentType)
+		return wire.Errorf(wire.CodeBadRequest, "content type %q: requests are %s", d.ContentType, wire.ContentType)
 	}
 	if d.ContentEncoding != "" && d.ContentEncoding != "identity" {
-		return nil, wire.Errorf(wire.CodeBadRequest, "content encoding %q is not supported", d.ContentEncoding)
+		return wire.Errorf(wire.CodeBadRequest, "content encoding %q is not supported", d.ContentEncoding)
 	}
-	return wire.DecodeRequest(d.Body)
+	return req.Decode(d.Body)
 }
