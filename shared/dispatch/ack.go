@@ -3,6 +3,7 @@ package dispatch
 import (
 	"log/slog"
 	"slices"
+	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -14,23 +15,29 @@ type settlement struct {
 	requeue bool
 }
 
-// acker settles one channel's deliveries for the workers. Workers finish
+// acker settles one channel's deliveries for its workers. Workers finish
 // deliveries out of order; the acker acknowledges with multiple=true up to
-// the highest tag below which every delivery is settled, once for all the
-// settlements it finds waiting. A busy channel so sends one ack frame for
-// many deliveries (a frame, a write system call and broker work saved on
-// each of the others), and an idle one acks each delivery as it comes.
+// the highest tag below which every delivery is settled. The worker that
+// settles a delivery sends the frames itself, unless another worker is
+// already sending: then it leaves its settlement for that worker, which
+// takes everything left to it before it returns. A busy channel so sends
+// one ack frame for many deliveries (a frame, a write system call and
+// broker work saved on each of the others), and an idle one acks each
+// delivery as it comes, with no hand-off to another goroutine.
 //
 // A delivery that takes long would hold back the acks of everything
 // delivered after it, and with them the channel's prefetch window; once
-// more than stall settled deliveries wait behind one, they are
-// acknowledged one by one instead.
+// more than half the window's worth of settled deliveries wait behind one,
+// they are acknowledged one by one instead.
 type acker struct {
 	ch  *amqp.Channel
-	in  chan settlement
 	log *slog.Logger
-	win window
-	// failed is set after the first failed ack: the channel is gone and
+
+	mu      sync.Mutex
+	win     window
+	nacks   []uint64 // to hand back, before any ack covering them
+	sending bool     // a worker is sending frames
+	// failed is set after the first failed frame: the channel is gone and
 	// RabbitMQ requeues whatever it had not been told.
 	failed bool
 }
@@ -40,49 +47,52 @@ func newAcker(ch *amqp.Channel, prefetch int, log *slog.Logger) *acker {
 	if prefetch <= 0 {
 		stall = 256
 	}
-	return &acker{ch: ch, in: make(chan settlement, max(prefetch, 64)), log: log, win: newWindow(max(stall, 1))}
+	return &acker{ch: ch, log: log, win: newWindow(max(stall, 1))}
 }
 
-// run settles until in is closed and everything received is sent.
-func (a *acker) run() {
-	for s := range a.in {
-		a.take(s)
-		for more := true; more; {
-			select {
-			case s, ok := <-a.in:
-				if !ok {
-					more = false
-					break
-				}
-				a.take(s)
-			default:
-				more = false
-			}
-		}
-		a.flush()
-	}
-	a.flush()
-}
-
-func (a *acker) take(s settlement) {
-	if !s.requeue {
+// settle records a worker's verdict and sends what can be sent.
+func (a *acker) settle(s settlement) {
+	a.mu.Lock()
+	if s.requeue {
+		a.nacks = append(a.nacks, s.tag)
+	} else {
 		a.win.settle(s.tag, false)
+	}
+	if a.sending {
+		a.mu.Unlock()
 		return
 	}
-	// A nack goes out at once, before any multiple ack covering its tag.
-	a.check(a.ch.Nack(s.tag, false, true), "nack", s.tag)
-	a.win.settle(s.tag, true)
+	a.sending = true
+	for {
+		if nacks := a.nacks; len(nacks) > 0 {
+			a.nacks = nil
+			a.mu.Unlock()
+			for _, tag := range nacks {
+				a.check(a.ch.Nack(tag, false, true), "nack", tag)
+			}
+			a.mu.Lock()
+			for _, tag := range nacks {
+				a.win.settle(tag, true)
+			}
+		}
+		top, stalled := a.win.advance(), a.win.stalled()
+		if top == 0 && len(stalled) == 0 && len(a.nacks) == 0 {
+			a.sending = false
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+		if top > 0 {
+			a.check(a.ch.Ack(top, true), "ack", top)
+		}
+		for _, tag := range stalled {
+			a.check(a.ch.Ack(tag, false), "ack", tag)
+		}
+		a.mu.Lock()
+	}
 }
 
-func (a *acker) flush() {
-	if top := a.win.advance(); top > 0 {
-		a.check(a.ch.Ack(top, true), "ack", top)
-	}
-	for _, tag := range a.win.stalled() {
-		a.check(a.ch.Ack(tag, false), "ack", tag)
-	}
-}
-
+// check logs the first failed frame; called by the one sending worker.
 func (a *acker) check(err error, what string, tag uint64) {
 	if err != nil && !a.failed {
 		a.failed = true

@@ -142,15 +142,13 @@ func (b *Broker) session(ctx context.Context) error {
 	// drain finishes in-flight work instead of failing it.
 	work := context.WithoutCancel(ctx)
 	acks := newAcker(ch, b.cfg.Prefetch, b.log)
-	acked := make(chan struct{})
-	go func() { acks.run(); close(acked) }()
 	var wg sync.WaitGroup
 	for i := 0; i < b.cfg.Instances; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range deliveries {
-				acks.in <- b.serve(work, pub, &d)
+				acks.settle(b.serve(work, pub, &d))
 			}
 		}()
 	}
@@ -176,8 +174,6 @@ func (b *Broker) session(ctx context.Context) error {
 		cause = e
 	}
 	wg.Wait()
-	close(acks.in)
-	<-acked
 	if cause == nil && ctx.Err() != nil {
 		b.log.Info("drained", "queue", b.cfg.Queue)
 	}
