@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs `bedsctl bench` against a freshly built appserver on this machine's
+# servers, the way the README's Performance table was measured: its own
+# database (beds_bench, from deploy/mariadb) and vhost (beds-bench), only the
+# users template, the ops endpoint on :18081 for the node's CPU. Everything
+# it creates is removed on exit. Arguments go to bedsctl bench; the default
+# is the 64-client point read against the baseline.
+#
+#   scripts/bench.sh                                   # 64 clients, point read
+#   scripts/bench.sh --op point-read --clients 1 --rounds 3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=$(mktemp -d)
+db=beds_bench
+vhost=beds-bench
+http=127.0.0.1:18081
+dsn="root@tcp(127.0.0.1:3306)/$db"
+url="amqp://guest:guest@127.0.0.1:5672/$vhost"
+
+cleanup() {
+  [[ -n ${node:-} ]] && kill "$node" 2>/dev/null && wait "$node" 2>/dev/null
+  mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db" || true
+  rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/appserver" ./services/appserver
+go build -o "$work/bedsctl" ./shared/cmd/bedsctl
+
+mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db"
+for f in deploy/mariadb/*.sql; do mariadb -uroot -h127.0.0.1 "$db" <"$f"; done
+rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+rabbitmqctl -q add_vhost "$vhost"
+rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
+mkdir "$work/templates"
+cp templates/users_rec.toml "$work/templates/"
+
+(cd "$work" && BEDS_CONFIG_DIR="$root/deploy/config" BEDS_TEMPLATE_DIR="$work/templates" \
+  BEDS_AMQP_URL="$url" BEDS_MARIADB_DSN="$dsn" BEDS_HTTP_ADDR="$http" BEDS_LOG_LEVEL=warn \
+  exec ./appserver) &
+node=$!
+for _ in $(seq 100); do
+  curl -fs "http://$http/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fs "http://$http/readyz" >/dev/null || { echo "bench: the appserver did not get ready" >&2; exit 1; }
+
+args=("$@")
+[[ ${#args[@]} -eq 0 ]] && args=(--op point-read --clients 64 --rounds 3 --duration 8s)
+"$work/bedsctl" bench --url "$url" --baseline --dsn "$dsn" \
+  --node-metrics "http://$http/metrics" "${args[@]}"
