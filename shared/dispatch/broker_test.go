@@ -48,14 +48,20 @@ func (c *counter) Observe(_ string, _ wire.Op, code wire.Code, _ time.Duration) 
 	c.mu.Unlock()
 }
 
-// startBroker runs a broker until the test ends; stop drains it early and
-// returns Run's result (it may be called more than once).
+// startBroker runs a broker answering with echo until the test ends; stop
+// drains it early and returns Run's result (it may be called more than
+// once).
 func startBroker(t *testing.T, url string, obs dispatch.Observer) (b *dispatch.Broker, stop func() error) {
 	t.Helper()
-	h := dispatch.Standard(dispatch.HandlerFunc(echo), obs, 1024, 5*time.Second)
+	return runBroker(t, url, dispatch.Standard(dispatch.HandlerFunc(echo), obs, 1024, 5*time.Second), 8)
+}
+
+// runBroker is startBroker with any handler and prefetch.
+func runBroker(t *testing.T, url string, h dispatch.Handler, prefetch int) (b *dispatch.Broker, stop func() error) {
+	t.Helper()
 	b = dispatch.NewBroker(dispatch.Config{
 		Name: "dispatcher", Node: "test-node", Queue: wire.EventsQueue,
-		Dial: mq.DialConfig{URL: url, Name: "test"}, Instances: 4, Prefetch: 8,
+		Dial: mq.DialConfig{URL: url, Name: "test"}, Instances: 4, Prefetch: prefetch,
 	}, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -318,24 +324,12 @@ func TestLongRequestDoesNotStallTheChannel(t *testing.T) {
 		}
 		return &wire.Reply{OK: true, Rows: []wire.Row{{"template": m.Request.Template}}}
 	}), nil, 1024, 30*time.Second)
-	b := dispatch.NewBroker(dispatch.Config{
-		Name: "dispatcher", Node: "test-node", Queue: wire.EventsQueue,
-		Dial: mq.DialConfig{URL: url, Name: "test"}, Instances: 4, Prefetch: 4,
-	}, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	bctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(bctx) }()
+	_, stop := runBroker(t, url, h, 4)
 	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	for deadline := time.Now().Add(10 * time.Second); !b.Ready(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("broker not ready")
-		}
-	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
