@@ -130,13 +130,10 @@ func parseData(t *template.Template, op wire.Op, raw json.RawMessage) ([]Assign,
 	}
 	d := openDoc(raw, "data")
 	defer d.close()
-	if d.peek() != '{' {
-		if err := d.check(); err != nil {
-			return nil, err
+	if ok, err := d.open('{'); !ok {
+		if err == nil {
+			err = wire.FieldError(wire.CodeBadRequest, "data", "data must be an object of field names to values")
 		}
-		return nil, wire.FieldError(wire.CodeBadRequest, "data", "data must be an object of field names to values")
-	}
-	if _, err := d.token(); err != nil {
 		return nil, err
 	}
 	settable := settableFields(t, op)

@@ -69,13 +69,18 @@ func (d *doc) skip() error {
 	return nil
 }
 
-// check reports a syntax error at the next token, if there is one.
-func (d *doc) check() error {
-	if d.peek() == 0 {
-		_, err := d.token()
-		return err
+// open reads the next token if it starts a value of kind k ('{' or '['),
+// and reports whether it did; err is a syntax error at the next token.
+func (d *doc) open(k jsontext.Kind) (ok bool, err error) {
+	switch d.peek() {
+	case k:
+		_, err = d.token()
+		return err == nil, err
+	case 0:
+		_, err = d.token()
+		return false, err
 	}
-	return nil
+	return false, nil
 }
 
 // end checks that nothing follows the document's value.

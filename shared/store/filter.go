@@ -18,13 +18,10 @@ func parseFilter(t *template.Template, raw json.RawMessage, lim Limits) (*Expr, 
 	}
 	d := openDoc(raw, "filter")
 	defer d.close()
-	if d.peek() != '{' {
-		if err := d.check(); err != nil {
-			return nil, err
+	if ok, err := d.open('{'); !ok {
+		if err == nil {
+			err = wire.FieldError(wire.CodeBadRequest, "filter", "filter must be an object of field names to conditions")
 		}
-		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "filter must be an object of field names to conditions")
-	}
-	if _, err := d.token(); err != nil {
 		return nil, err
 	}
 	e, err := parseObject(t, d, lim, 1)
@@ -107,24 +104,18 @@ func parseObject(t *template.Template, d *doc, lim Limits, depth int) (*Expr, er
 
 // parseList reads the non-empty array of filter objects of an and/or.
 func parseList(t *template.Template, d *doc, lim Limits, depth int, key string) ([]*Expr, error) {
-	if d.peek() != '[' {
-		if err := d.check(); err != nil {
-			return nil, err
+	if ok, err := d.open('['); !ok {
+		if err == nil {
+			err = wire.FieldError(wire.CodeBadRequest, "filter", "%s must be a non-empty array of filter objects", key)
 		}
-		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s must be a non-empty array of filter objects", key)
-	}
-	if _, err := d.token(); err != nil {
 		return nil, err
 	}
 	var subs []*Expr
 	for d.peek() != ']' {
-		if d.peek() != '{' {
-			if err := d.check(); err != nil {
-				return nil, err
+		if ok, err := d.open('{'); !ok {
+			if err == nil {
+				err = wire.FieldError(wire.CodeBadRequest, "filter", "%s must hold filter objects", key)
 			}
-			return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s must hold filter objects", key)
-		}
-		if _, err := d.token(); err != nil {
 			return nil, err
 		}
 		sub, err := parseObject(t, d, lim, depth+1)
@@ -201,11 +192,11 @@ func parseCond(f *template.Field, op Operator, d *doc, lim Limits) (*Cond, error
 		}
 		c.Value = s.kind == 't'
 	case OpIn, OpNin:
-		if next != '[' {
-			if err := d.check(); err != nil {
-				return nil, err
+		if ok, err := d.open('['); !ok {
+			if err == nil {
+				err = wire.FieldError(wire.CodeBadValue, f.Name, "%s on %s takes an array", op, f.Name)
 			}
-			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "%s on %s takes an array", op, f.Name)
+			return nil, err
 		}
 		vals, err := parseIn(f, op, d, lim)
 		if err != nil {
@@ -243,12 +234,9 @@ func parseCond(f *template.Field, op Operator, d *doc, lim Limits) (*Cond, error
 	return c, nil
 }
 
-// parseIn reads the array of an in or nin: at least one value, at most
-// lim.MaxInList, none null.
+// parseIn reads the values of an in or nin after the array's '[': at
+// least one, at most lim.MaxInList, none null.
 func parseIn(f *template.Field, op Operator, d *doc, lim Limits) ([]any, error) {
-	if _, err := d.token(); err != nil {
-		return nil, err
-	}
 	var vals []any
 	for n := 0; d.peek() != ']'; n++ {
 		if n == lim.MaxInList {
