@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -304,4 +305,31 @@ func ApplyIndexes(ctx context.Context, db *mongo.Database, file string) error {
 		}
 	}
 	return nil
+}
+
+// Channel opens a connection to url and a channel on it, both closed when
+// the test ends: what a test needs to publish, get or declare by hand.
+func Channel(t testing.TB, url string) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatalf("testenv: amqp %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("testenv: open channel: %v", err)
+	}
+	return ch
+}
+
+// TemplateFile returns the text of templates/<file> in the repository, so
+// tests use the shipped templates instead of copies of them.
+func TemplateFile(t testing.TB, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(Root(t), "templates", file))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return string(b)
 }
