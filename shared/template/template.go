@@ -148,7 +148,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Reason)
 }
 
-// defaultParams builds the calling convention of the design.
+// defaultParams builds the parameter lists Params returns where a template
+// has no [params] entry for the operation.
 func defaultParams(t *Template) map[wire.Op][]*Field {
 	var writable []*Field
 	for _, f := range t.Fields {

@@ -6,11 +6,15 @@
 // every value is a bound parameter; filter operators map to fixed SQL
 // tokens. Nothing from a request is ever spliced into a statement.
 //
-// Calling convention (see the design): create takes the template's create
-// parameters and may return the new key as the first column of a result
-// set; update takes the key then the writable fields; delete takes the key.
-// An update or delete selects the matching rows through the view FOR
-// UPDATE, then calls the procedure once per row, all in one transaction.
+// Calling convention: each procedure takes the parameters
+// [template.Template.Params] lists for its operation, by default the
+// writable fields for create, the key then the writable fields for update,
+// and the key for delete. Create may return the new key as the first column
+// of a result set. An update or delete selects the matching rows through
+// the view FOR UPDATE, then calls the procedure once per row, all in one
+// transaction; an update passes each row's stored values merged with the
+// request's data. A SIGNAL SQLSTATE '45000' in a procedure reaches the
+// caller as bad_value with its message.
 package mariadb
 
 import (
