@@ -46,70 +46,115 @@ type objectsFormat struct {
 
 // Parse validates one template file's contents. stores maps every store
 // name known to the node to its kind (StoreMariaDB or StoreMongo).
+//
+// The steps run in a fixed order and each stops at its first problem, so a
+// file with several problems always reports the same one.
 func Parse(file string, src []byte, stores map[string]string) (*Template, error) {
-	lines := locate(src)
-	fail := func(key, format string, args ...any) error {
-		return &Error{File: file, Line: lineOf(lines, key), Reason: fmt.Sprintf(format, args...)}
+	p := &parser{file: file, lines: locate(src)}
+	if err := p.decode(src); err != nil {
+		return nil, err
 	}
+	t, err := p.identity(stores)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.fields(t); err != nil {
+		return nil, err
+	}
+	if err := p.ops(t); err != nil {
+		return nil, err
+	}
+	if err := p.objects(t); err != nil {
+		return nil, err
+	}
+	if err := p.params(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
 
-	var ff fileFormat
-	md, err := toml.Decode(string(src), &ff)
+// parser holds one file through the steps of Parse.
+type parser struct {
+	file  string
+	lines map[string]int // key path -> line, from locate
+	ff    fileFormat
+	md    toml.MetaData
+}
+
+// fail returns a validation error at the line of key.
+func (p *parser) fail(key, format string, args ...any) error {
+	return &Error{File: p.file, Line: lineOf(p.lines, key), Reason: fmt.Sprintf(format, args...)}
+}
+
+// decode reads the TOML and rejects any key the format does not have.
+func (p *parser) decode(src []byte) error {
+	md, err := toml.Decode(string(src), &p.ff)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Line: pe.Position.Line, Reason: pe.Message}
+			return &Error{File: p.file, Line: pe.Position.Line, Reason: pe.Message}
 		}
-		return nil, &Error{File: file, Reason: err.Error()}
+		return &Error{File: p.file, Reason: err.Error()}
 	}
+	p.md = md
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
-		return nil, fail(k, "unknown key %q", k)
+		return p.fail(k, "unknown key %q", k)
 	}
+	return nil
+}
 
+// identity checks the name, tla, kind and store, and starts the template.
+func (p *parser) identity(stores map[string]string) (*Template, error) {
+	ff := &p.ff
 	t := &Template{
-		Name: ff.Name, TLA: ff.TLA, Kind: Kind(ff.Kind), Store: ff.Store, File: file,
+		Name: ff.Name, TLA: ff.TLA, Kind: Kind(ff.Kind), Store: ff.Store, File: p.file,
 		byName: map[string]*Field{}, allow: map[wire.Op]bool{},
 	}
 	switch {
 	case t.Name == "":
-		return nil, fail("", "name is missing")
+		return nil, p.fail("", "name is missing")
 	case !nameRE.MatchString(t.Name):
-		return nil, fail("name", "name %q: use lowercase letters, digits and _, starting with a letter", t.Name)
+		return nil, p.fail("name", "name %q: use lowercase letters, digits and _, starting with a letter", t.Name)
 	case !tlaRE.MatchString(t.TLA):
-		return nil, fail("tla", "tla %q: must be three lowercase letters", t.TLA)
+		return nil, p.fail("tla", "tla %q: must be three lowercase letters", t.TLA)
 	}
 	switch t.Kind {
 	case KindRec:
 	case "":
-		return nil, fail("", "kind is missing: rec or rel")
+		return nil, p.fail("", "kind is missing: rec or rel")
 	case KindRel:
-		return nil, fail("kind", "kind rel: relation templates are reserved for include reads, which this version does not serve yet")
+		return nil, p.fail("kind", "kind rel: relation templates are reserved for include reads, which this version does not serve yet")
 	default:
-		return nil, fail("kind", "kind %q: must be rec or rel", ff.Kind)
+		return nil, p.fail("kind", "kind %q: must be rec or rel", ff.Kind)
 	}
 	if t.Store == "" {
-		return nil, fail("", "store is missing")
+		return nil, p.fail("", "store is missing")
 	}
 	kind, ok := stores[t.Store]
 	if !ok {
-		return nil, fail("store", "store %q is not configured (known: %s)", t.Store, strings.Join(sortedKeys(stores), ", "))
+		return nil, p.fail("store", "store %q is not configured (known: %s)", t.Store, strings.Join(sortedKeys(stores), ", "))
 	}
 	t.StoreKind = kind
+	return t, nil
+}
 
-	// Fields, in declaration order: the TOML metadata lists keys as they
-	// appear, which a Go map would lose.
-	for _, k := range md.Keys() {
+// fields adds the fields in declaration order: the TOML metadata lists keys
+// as they appear, which a Go map would lose.
+func (p *parser) fields(t *Template) error {
+	kind := t.StoreKind
+	for _, k := range p.md.Keys() {
 		if len(k) != 2 || k[0] != "fields" {
 			continue
 		}
 		name := k[1]
-		spec := ff.Fields[name]
+		spec := p.ff.Fields[name]
 		at := "fields." + name
 		if !nameRE.MatchString(name) {
-			return nil, fail(at, "field %q: use lowercase letters, digits and _, starting with a letter", name)
+			return p.fail(at, "field %q: use lowercase letters, digits and _, starting with a letter", name)
 		}
 		if name == "and" || name == "or" {
-			return nil, fail(at, "field %q: and and or are reserved by the filter language, which combines conditions with them; choose another name", name)
+			return p.fail(at, "field %q: and and or are reserved by the filter language, which combines conditions with them; choose another name", name)
 		}
 		f := &Field{
 			Name: name, Type: Type(spec.Type), Key: spec.Key, Required: spec.Required,
@@ -123,24 +168,24 @@ func Parse(file string, src []byte, stores map[string]string) (*Template, error)
 		}
 		switch {
 		case spec.Type == "":
-			return nil, fail(at, "field %s: type is missing (string, int, float, bool, datetime, json)", name)
+			return p.fail(at, "field %s: type is missing (string, int, float, bool, datetime, json)", name)
 		case !f.Type.Valid():
-			return nil, fail(at, "field %s: type %q is unknown (string, int, float, bool, datetime, json)", name, spec.Type)
+			return p.fail(at, "field %s: type %q is unknown (string, int, float, bool, datetime, json)", name, spec.Type)
 		case f.Max < 0:
-			return nil, fail(at, "field %s: max must not be negative", name)
+			return p.fail(at, "field %s: max must not be negative", name)
 		case f.Max > 0 && f.Type != TypeString:
-			return nil, fail(at, "field %s: max applies to string fields only", name)
+			return p.fail(at, "field %s: max applies to string fields only", name)
 		case f.Key && f.Type != TypeInt && f.Type != TypeString:
-			return nil, fail(at, "field %s: a key must be int or string", name)
+			return p.fail(at, "field %s: a key must be int or string", name)
 		case f.Key && t.Key != nil:
-			return nil, fail(at, "field %s: %s is already the key; a template has one key", name, t.Key.Name)
+			return p.fail(at, "field %s: %s is already the key; a template has one key", name, t.Key.Name)
 		}
 		if err := checkStoredName(kind, f); err != nil {
-			return nil, fail(at, "field %s: %v", name, err)
+			return p.fail(at, "field %s: %v", name, err)
 		}
 		for _, g := range t.Fields {
 			if g.Stored == f.Stored {
-				return nil, fail(at, "field %s: stored name %s is already used by field %s", name, f.Stored, g.Name)
+				return p.fail(at, "field %s: stored name %s is already used by field %s", name, f.Stored, g.Name)
 			}
 		}
 		if f.Key {
@@ -151,51 +196,12 @@ func Parse(file string, src []byte, stores map[string]string) (*Template, error)
 		t.byName[name] = f
 	}
 	if len(t.Fields) == 0 {
-		return nil, fail("fields", "no fields: declare them under [fields]")
+		return p.fail("fields", "no fields: declare them under [fields]")
 	}
 	if t.Key == nil {
-		return nil, fail("fields", "no key field: mark one field with key = true")
+		return p.fail("fields", "no key field: mark one field with key = true")
 	}
-
-	if len(ff.Ops.Allow) == 0 {
-		return nil, fail("ops", "ops.allow is empty: list the operations callers may run")
-	}
-	for _, op := range ff.Ops.Allow {
-		o := wire.Op(op)
-		if !o.Valid() || o == wire.OpPing {
-			return nil, fail("ops.allow", "ops.allow: %q is not an operation (create, read, update, delete, count)", op)
-		}
-		t.allow[o] = true
-	}
-
-	t.Objects = Objects(ff.Objects)
-	if err := checkObjects(t, kind, fail); err != nil {
-		return nil, err
-	}
-
-	t.params = defaultParams(t)
-	for op, names := range ff.Params {
-		o := wire.Op(op)
-		if !o.Writes() {
-			return nil, fail("params."+op, "params.%s: only create, update and delete take parameters", op)
-		}
-		if kind != StoreMariaDB {
-			return nil, fail("params."+op, "params apply to MariaDB procedures only")
-		}
-		list := make([]*Field, 0, len(names))
-		for _, n := range names {
-			f := t.byName[n]
-			if f == nil {
-				return nil, fail("params."+op, "params.%s: field %q is not declared", op, n)
-			}
-			list = append(list, f)
-		}
-		if (o == wire.OpUpdate || o == wire.OpDelete) && (len(list) == 0 || list[0] != t.Key) {
-			return nil, fail("params."+op, "params.%s: the first parameter must be the key %s", op, t.Key.Name)
-		}
-		t.params[o] = list
-	}
-	return t, nil
+	return nil
 }
 
 func checkStoredName(kind string, f *Field) error {
@@ -214,22 +220,40 @@ func checkStoredName(kind string, f *Field) error {
 	return nil
 }
 
-func checkObjects(t *Template, kind string, fail func(key, format string, args ...any) error) error {
+// ops reads the operations callers may run.
+func (p *parser) ops(t *Template) error {
+	if len(p.ff.Ops.Allow) == 0 {
+		return p.fail("ops", "ops.allow is empty: list the operations callers may run")
+	}
+	for _, op := range p.ff.Ops.Allow {
+		o := wire.Op(op)
+		if !o.Valid() || o == wire.OpPing {
+			return p.fail("ops.allow", "ops.allow: %q is not an operation (create, read, update, delete, count)", op)
+		}
+		t.allow[o] = true
+	}
+	return nil
+}
+
+// objects checks the objects that serve the template: a MongoDB template's
+// collection, or the MariaDB view and procedures its operations need.
+func (p *parser) objects(t *Template) error {
+	t.Objects = Objects(p.ff.Objects)
 	o := t.Objects
-	if kind == StoreMongo {
+	if t.StoreKind == StoreMongo {
 		if o.Read != "" || o.Create != "" || o.Update != "" || o.Delete != "" {
-			return fail("objects", "objects: a MongoDB template names only its collection")
+			return p.fail("objects", "objects: a MongoDB template names only its collection")
 		}
 		if o.Collection == "" {
-			return fail("objects", "objects.collection is missing: name the MongoDB collection")
+			return p.fail("objects", "objects.collection is missing: name the MongoDB collection")
 		}
 		if !collRE.MatchString(o.Collection) || strings.HasPrefix(o.Collection, "system.") {
-			return fail("objects.collection", "objects.collection %q is not a usable collection name", o.Collection)
+			return p.fail("objects.collection", "objects.collection %q is not a usable collection name", o.Collection)
 		}
 		return nil
 	}
 	if o.Collection != "" {
-		return fail("objects.collection", "objects.collection applies to MongoDB templates; this one uses store %s", t.Store)
+		return p.fail("objects.collection", "objects.collection applies to MongoDB templates; this one uses store %s", t.Store)
 	}
 	need := map[string]string{} // object key -> ops needing it
 	add := func(key string, op wire.Op) {
@@ -249,13 +273,41 @@ func checkObjects(t *Template, kind string, fail func(key, format string, args .
 		key, name := kv[0], kv[1]
 		if name == "" {
 			if ops, ok := need[key]; ok {
-				return fail("objects", "objects.%s is missing: ops%s need it", key, ops)
+				return p.fail("objects", "objects.%s is missing: ops%s need it", key, ops)
 			}
 			continue
 		}
 		if !identRE.MatchString(name) {
-			return fail("objects."+key, "objects.%s %q: letters, digits and _ only, at most 64", key, name)
+			return p.fail("objects."+key, "objects.%s %q: letters, digits and _ only, at most 64", key, name)
 		}
+	}
+	return nil
+}
+
+// params sets the procedure parameter lists: the defaults, each replaced
+// by the template's [params] entry for its operation, if any.
+func (p *parser) params(t *Template) error {
+	t.params = defaultParams(t)
+	for op, names := range p.ff.Params {
+		o := wire.Op(op)
+		if !o.Writes() {
+			return p.fail("params."+op, "params.%s: only create, update and delete take parameters", op)
+		}
+		if t.StoreKind != StoreMariaDB {
+			return p.fail("params."+op, "params apply to MariaDB procedures only")
+		}
+		list := make([]*Field, 0, len(names))
+		for _, n := range names {
+			f := t.byName[n]
+			if f == nil {
+				return p.fail("params."+op, "params.%s: field %q is not declared", op, n)
+			}
+			list = append(list, f)
+		}
+		if (o == wire.OpUpdate || o == wire.OpDelete) && (len(list) == 0 || list[0] != t.Key) {
+			return p.fail("params."+op, "params.%s: the first parameter must be the key %s", op, t.Key.Name)
+		}
+		t.params[o] = list
 	}
 	return nil
 }
