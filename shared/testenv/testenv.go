@@ -8,8 +8,13 @@
 //	BEDS_TEST_MARIADB_DSN  root@tcp(127.0.0.1:3306)/
 //	BEDS_TEST_MONGO_URI    mongodb://127.0.0.1:27017/
 //
-// A server that does not answer fails the test with a message saying how to
-// start it; under -short the test is skipped instead.
+// A server named by its variable is the one used, with no fallback.
+// Otherwise the local default is used if it answers; if it does not and a
+// Docker engine answers, the server runs in a container started through
+// dockertest (docker.go); the rule is [choose]. A server found nowhere fails
+// the test with a message saying how to start it; under -short the test is
+// skipped instead, and -short never starts containers. This project's CI
+// has no Docker engine: it exercises the local path only.
 package testenv
 
 import (
@@ -72,19 +77,77 @@ func Root(t testing.TB) string {
 
 func need(t testing.TB, what, addr, howto string) {
 	t.Helper()
+	if err := dial(addr); err != nil {
+		unreachable(t, what, addr, err, howto)
+	}
+}
+
+func dial(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err == nil {
 		c.Close()
-		return
 	}
+	return err
+}
+
+func unreachable(t testing.TB, what, addr string, err error, howto string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skipf("%s at %s is not reachable (-short): %v", what, addr, err)
 	}
 	t.Fatalf("%s at %s is not reachable: %v\nStart it: %s", what, addr, err, howto)
 }
 
+// source is where a test's server comes from.
+type source int
+
+const (
+	fromEnv    source = iota // its environment variable names it
+	fromLocal                // the local default answers
+	fromDocker               // a container started through dockertest
+	missing                  // nowhere: fail, or skip under -short
+)
+
+// choose picks where a server comes from: the environment variable if it
+// is set, else the local default if it answers, else a container if a
+// Docker engine answers and the run is not -short, else nowhere.
+func choose(configured, localReachable, short, dockerAvailable bool) source {
+	switch {
+	case configured:
+		return fromEnv
+	case localReachable:
+		return fromLocal
+	case !short && dockerAvailable:
+		return fromDocker
+	default:
+		return missing
+	}
+}
+
+// locate applies choose to the server at addr, probing only what the choice
+// needs. It fails or skips t as need does when the server is nowhere.
+func locate(t testing.TB, key, what, addr, howto string) source {
+	t.Helper()
+	configured := os.Getenv(key) != ""
+	var err error
+	if !configured {
+		err = dial(addr)
+	}
+	short := testing.Short()
+	docker := !configured && err != nil && !short && dockerUp()
+	from := choose(configured, !configured && err == nil, short, docker)
+	switch from {
+	case fromEnv:
+		need(t, what, addr, howto)
+	case missing:
+		unreachable(t, what, addr, err, howto+"\nOr start a Docker engine: testenv then runs it in a container.")
+	}
+	return from
+}
+
 // AMQP returns the URL of a new RabbitMQ virtual host for this test, made
-// with rabbitmqctl and deleted when the test ends.
+// with rabbitmqctl (inside the container on the Docker path) and deleted
+// when the test ends.
 func AMQP(t testing.TB) string {
 	t.Helper()
 	base := env("BEDS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -92,19 +155,25 @@ func AMQP(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("BEDS_TEST_AMQP_URL: %v", err)
 	}
-	need(t, "RabbitMQ", u.Host, "rabbitmq-server -detached (or set BEDS_TEST_AMQP_URL)")
+	var ctl func(args ...string) error
+	if locate(t, "BEDS_TEST_AMQP_URL", "RabbitMQ", u.Host, "rabbitmq-server -detached (or set BEDS_TEST_AMQP_URL)") == fromDocker {
+		var c started
+		u, c = rabbitMQ(t)
+		ctl = c.rabbitmqctl
+	} else {
+		if _, err := exec.LookPath("rabbitmqctl"); err != nil {
+			t.Fatalf("testenv: rabbitmqctl is needed to make a vhost per test: %v", err)
+		}
+		ctl = func(args ...string) error {
+			out, err := exec.Command("rabbitmqctl", append([]string{"-q"}, args...)...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("rabbitmqctl %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+			return nil
+		}
+	}
 	vhost := Name("beds-test-")
 	user := u.User.Username()
-	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
-		t.Fatalf("testenv: rabbitmqctl is needed to make a vhost per test: %v", err)
-	}
-	ctl := func(args ...string) error {
-		out, err := exec.Command("rabbitmqctl", append([]string{"-q"}, args...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("rabbitmqctl %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
 	if err := ctl("add_vhost", vhost); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +199,9 @@ func MariaDB(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("BEDS_TEST_MARIADB_DSN: %v", err)
 	}
-	need(t, "MariaDB", cfg.Addr, "see the README (start-stop-daemon ... mariadbd), or set BEDS_TEST_MARIADB_DSN")
+	if locate(t, "BEDS_TEST_MARIADB_DSN", "MariaDB", cfg.Addr, "see the README (start-stop-daemon ... mariadbd), or set BEDS_TEST_MARIADB_DSN") == fromDocker {
+		cfg = mariaDB(t)
+	}
 	name := Name("beds_test_")
 	admin, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
@@ -245,7 +316,9 @@ func Mongo(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("BEDS_TEST_MONGO_URI: %v", err)
 	}
-	need(t, "MongoDB (FerretDB here)", strings.Split(u.Host, ",")[0], "bash deploy/ferretdb/run.sh start (or set BEDS_TEST_MONGO_URI)")
+	if locate(t, "BEDS_TEST_MONGO_URI", "MongoDB (FerretDB here)", strings.Split(u.Host, ",")[0], "bash deploy/ferretdb/run.sh start (or set BEDS_TEST_MONGO_URI)") == fromDocker {
+		u = mongoDB(t)
+	}
 	name := Name("beds_test_")
 	u.Path = "/" + name
 	uri := u.String()
