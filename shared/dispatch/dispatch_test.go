@@ -101,3 +101,30 @@ func TestMessageLogCarriesTheEvent(t *testing.T) {
 		t.Fatalf("log line %q lacks event=%s", buf.String(), m.Event)
 	}
 }
+
+// Writes decides which replies are confirmed: by the op Decode read.
+func TestMessageWrites(t *testing.T) {
+	for _, tc := range []struct {
+		body   string
+		writes bool
+	}{
+		{`{"template":"t","op":"create","data":{}}`, true},
+		{`{"template":"t","op":"update","data":{}}`, true},
+		{`{"template":"t","op":"delete"}`, true},
+		{`{"template":"t","op":"read"}`, false},
+		{`{"template":"t","op":"count"}`, false},
+		{`{"op":"ping"}`, false},
+		{`not json`, false},
+		{`{"template":"t","op":"create","sql":"x"}`, false}, // unreadable: no op
+		{`{"op":"create"}`, true},                           // read but rejected: keeps its op
+	} {
+		m := message(&amqp.Delivery{Body: []byte(tc.body)})
+		if m.Writes() {
+			t.Errorf("%s: Writes before Decode", tc.body)
+		}
+		dispatch.Decode(0)(&next{reply: ok()}).Handle(context.Background(), m)
+		if m.Writes() != tc.writes {
+			t.Errorf("%s: Writes = %v, want %v", tc.body, m.Writes(), tc.writes)
+		}
+	}
+}
