@@ -175,15 +175,7 @@ func TestBroker(t *testing.T) {
 func TestNoReplyTo(t *testing.T) {
 	url := testenv.AMQP(t)
 	startBroker(t, url, nil)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.Channel(t, url)
 	ctx := context.Background()
 	for _, body := range []string{`{"template":"ok","op":"read"}`, `{"template":"fail","op":"read"}`} {
 		if err := ch.PublishWithContext(ctx, wire.Exchange, wire.RouteRead, false, false,
@@ -255,12 +247,7 @@ func TestDrain(t *testing.T) {
 	if err := stopBroker(); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, _ := conn.Channel()
+	ch := testenv.Channel(t, url)
 	q, err := ch.QueueDeclarePassive(wire.EventsQueue, true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -280,15 +267,7 @@ func TestDrain(t *testing.T) {
 func TestQueueDeleted(t *testing.T) {
 	url := testenv.AMQP(t)
 	b, _ := startBroker(t, url, nil)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.Channel(t, url)
 	if _, err := ch.QueueDelete(wire.EventsQueue, false, false, false); err != nil {
 		t.Fatal(err)
 	}
