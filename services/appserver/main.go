@@ -3,10 +3,11 @@
 //
 // A request's path: ipl.Main boots the node (config, templates, RabbitMQ,
 // stores), then dispatchers below consume beds.events; each delivery runs
-// through dispatch.Standard (log, metrics, deadline, decode, recover) into
-// crud.Handler, which finds the template, builds the validated query and
-// runs it on the template's store; the broker publishes the reply to the
-// caller's reply_to and acknowledges the delivery.
+// through the middleware dispatch.NewBroker wraps the handler in (log,
+// metrics, deadline, decode, recover) into crud.Handler, which finds the
+// template, builds the validated query and runs it on the template's
+// store; the broker publishes the reply to the caller's reply_to and
+// acknowledges the delivery.
 package main
 
 import (
@@ -36,11 +37,11 @@ func services(rt *ipl.Runtime) ([]ipl.Service, error) {
 		return nil, err
 	}
 	bc := cfg.Brokers["dispatcher"]
-	handler := dispatch.Standard(h, ipl.NewMetrics(rt.Metrics), cfg.Limits.MaxBody, cfg.Limits.RequestTimeout.D())
 	d := dispatch.NewBroker(dispatch.Config{
 		Name: "dispatcher", Node: cfg.Node.Name, Queue: wire.EventsQueue,
 		Dial: ipl.DialConfig(rt, "dispatcher"), Topology: rt.Topology(),
 		Instances: bc.Instances, Prefetch: bc.Prefetch,
-	}, handler, rt.Log)
+		MaxBody: cfg.Limits.MaxBody, Timeout: cfg.Limits.RequestTimeout.D(), Observer: ipl.NewMetrics(rt.Metrics),
+	}, h, rt.Log)
 	return []ipl.Service{d}, nil
 }

@@ -80,7 +80,9 @@ func BenchmarkDispatchPointRead(b *testing.B) {
 	}
 	// The node logs at info: the per-request debug line is skipped.
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	handler := dispatch.Standard(h, ipl.NewMetrics(prometheus.NewRegistry()), 1<<20, 30*time.Second)
+	// The chain dispatch.NewBroker wraps a handler in.
+	handler := dispatch.Chain(h, dispatch.Log(), dispatch.Metrics(ipl.NewMetrics(prometheus.NewRegistry())),
+		dispatch.Deadline(30*time.Second), dispatch.Decode(1<<20), dispatch.Recover())
 	ids := lineage.NewGenerator()
 	event := ids.New()
 	d := &amqp.Delivery{

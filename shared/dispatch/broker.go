@@ -25,18 +25,26 @@ type Config struct {
 	Topology  mq.Topology
 	Instances int // worker goroutines
 	Prefetch  int // unacknowledged deliveries held at once
+	// MaxBody is the largest request body in bytes; a larger one is
+	// answered too_large. 0 sets no limit.
+	MaxBody int
+	// Timeout is the handler's deadline when the caller sets no
+	// expiration (default 30s).
+	Timeout time.Duration
+	// Observer, when set, receives one observation per request (metrics).
+	Observer Observer
 	// Retry bounds reconnect backoff (default 100ms doubling to 5s).
 	RetryMin, RetryMax time.Duration
-	// ConfirmTimeout bounds the wait for the broker to confirm a write's
+	// ConfirmTimeout bounds the wait for RabbitMQ to confirm a write's
 	// reply (default 10s).
 	ConfirmTimeout time.Duration
 }
 
-// Broker consumes one queue and answers each delivery with its Handler,
-// which must include Decode (see Standard).
+// Broker consumes one queue and answers each delivery with its handler,
+// wrapped in the standard chain of middleware (see NewBroker).
 type Broker struct {
 	cfg     Config
-	handler Handler
+	handler Handler // h in the standard chain
 	log     *slog.Logger
 	ids     *lineage.Generator
 	ready   atomic.Bool
@@ -45,10 +53,17 @@ type Broker struct {
 	buffers sync.Pool
 }
 
-// NewBroker returns a broker; Run starts it.
+// NewBroker returns a broker answering with h; Run starts it. It wraps h
+// in the middleware every broker runs, outermost first: Log, Metrics (if
+// cfg.Observer is set), Deadline (cfg.Timeout), Decode (cfg.MaxBody),
+// Recover. h sees a decoded, valid Request and a context with the
+// caller's deadline.
 func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 	if cfg.Instances < 1 {
 		cfg.Instances = 1
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 100 * time.Millisecond
@@ -59,8 +74,18 @@ func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 	if cfg.ConfirmTimeout <= 0 {
 		cfg.ConfirmTimeout = 10 * time.Second
 	}
-	return &Broker{cfg: cfg, handler: h, log: log.With("broker", cfg.Name), ids: lineage.NewGenerator(),
+	return &Broker{cfg: cfg, handler: standard(h, cfg), log: log.With("broker", cfg.Name), ids: lineage.NewGenerator(),
 		buffers: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
+}
+
+// standard wraps h in the chain NewBroker documents.
+func standard(h Handler, cfg Config) Handler {
+	mw := []Middleware{Log()}
+	if cfg.Observer != nil {
+		mw = append(mw, Metrics(cfg.Observer))
+	}
+	mw = append(mw, Deadline(cfg.Timeout), Decode(cfg.MaxBody), Recover())
+	return Chain(h, mw...)
 }
 
 // Name returns the broker type.
@@ -113,9 +138,8 @@ func (b *Broker) session(ctx context.Context) error {
 		return fmt.Errorf("qos: %w", err)
 	}
 	// Replies to reads go out on a plain channel; replies to writes on one
-	// in confirm mode, so a write is acked only once the broker has its
-	// reply. Confirming read replies would cost the broker a frame each
-	// for nothing.
+	// in confirm mode, so a write is acked only once RabbitMQ has its
+	// reply (Message.Writes decides which).
 	replies, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open reply channel: %w", err)
@@ -152,7 +176,7 @@ func (b *Broker) session(ctx context.Context) error {
 			}
 		}()
 	}
-	// Deliveries also end when only the channel dies, or the broker
+	// Deliveries also end when only the channel dies, or RabbitMQ
 	// cancels the consumer (queue deleted): that is a lost session too.
 	stopped := make(chan struct{})
 	go func() { wg.Wait(); close(stopped) }()
@@ -160,7 +184,7 @@ func (b *Broker) session(ctx context.Context) error {
 	var cause error
 	select {
 	case <-stopped:
-		cause = errors.New("consumer stopped by the broker (channel closed or consumer cancelled)")
+		cause = errors.New("consumer stopped by RabbitMQ (channel closed or consumer cancelled)")
 	case <-ctx.Done():
 		b.ready.Store(false)
 		b.log.Info("draining", "queue", b.cfg.Queue)
@@ -180,7 +204,8 @@ func (b *Broker) session(ctx context.Context) error {
 	return cause
 }
 
-// serve handles one delivery: decode, handle, reply; it returns how the
+// serve handles one delivery: run the handler chain, then reply to the
+// caller or dead-letter a failure nobody waits for; it returns how the
 // delivery is to be settled, which the session's acker does.
 func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) settlement {
 	m := NewMessage(d, b.log, b.ids)
@@ -192,7 +217,14 @@ func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) se
 	reply.Event = m.Event
 	reply.Node = b.cfg.Node
 
-	if err := b.answer(ctx, pub, d, m, reply); err != nil {
+	var err error
+	switch {
+	case d.ReplyTo != "":
+		err = b.reply(ctx, pub, m, reply)
+	case !reply.OK:
+		err = deadLetter(ctx, pub.plain, m, reply.Error)
+	}
+	if err != nil {
 		// Not acknowledged but handed back: it is delivered again (to this
 		// node or another), and a write is answered from its record
 		// instead of applying twice. If the channel is gone, RabbitMQ
@@ -209,26 +241,30 @@ type publishers struct {
 	confirmed *amqp.Channel // replies to writes, in confirm mode
 }
 
-// answer publishes the reply, or dead-letters a failed request nobody
-// waits for.
-func (b *Broker) answer(ctx context.Context, pub publishers, d *amqp.Delivery, m *Message, reply *wire.Reply) error {
-	if d.ReplyTo == "" {
-		if reply.OK {
-			return nil
-		}
-		headers := amqp.Table{}
-		for k, v := range d.Headers {
-			headers[k] = v
-		}
-		headers[wire.HeaderError] = string(reply.Error.Code)
-		headers["x-beds-error-message"] = reply.Error.Message
-		headers["x-beds-event"] = m.Event
-		m.Log().Warn("failed request with no reply_to; dead-lettering", "code", reply.Error.Code)
-		return pub.plain.PublishWithContext(ctx, wire.DeadExchange, d.RoutingKey, false, false, amqp.Publishing{
-			Headers: headers, ContentType: d.ContentType, Body: d.Body, MessageId: m.Event,
-			CorrelationId: d.CorrelationId, DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
-		})
+// deadLetter republishes the request of m, which failed with e and has no
+// reply_to, to the dead-letter exchange under its own routing key, with
+// the error and event ID in its headers.
+func deadLetter(ctx context.Context, ch *amqp.Channel, m *Message, e *wire.Error) error {
+	d := m.Delivery
+	headers := make(amqp.Table, len(d.Headers)+3)
+	for k, v := range d.Headers {
+		headers[k] = v
 	}
+	headers[wire.HeaderError] = string(e.Code)
+	headers[wire.HeaderErrorMessage] = e.Message
+	headers[wire.HeaderEvent] = m.Event
+	m.Log().Warn("failed request with no reply_to; dead-lettering", "code", e.Code)
+	return ch.PublishWithContext(ctx, wire.DeadExchange, d.RoutingKey, false, false, amqp.Publishing{
+		Headers: headers, ContentType: d.ContentType, Body: d.Body, MessageId: m.Event,
+		CorrelationId: d.CorrelationId, DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
+	})
+}
+
+// reply publishes reply to the request's reply_to: on the confirmed
+// channel, waiting for RabbitMQ's confirm, if the request writes
+// (Message.Writes), otherwise on the plain one.
+func (b *Broker) reply(ctx context.Context, pub publishers, m *Message, reply *wire.Reply) error {
+	d := m.Delivery
 	buf := b.buffers.Get().(*[]byte)
 	defer b.buffers.Put(buf)
 	body, err := reply.AppendJSON((*buf)[:0])
@@ -242,7 +278,7 @@ func (b *Broker) answer(ctx context.Context, pub publishers, d *amqp.Delivery, m
 		ContentType: wire.ContentType, CorrelationId: d.CorrelationId, MessageId: m.Event,
 		Body: body, Timestamp: time.Now(),
 	}
-	if !m.Request.Op.Writes() {
+	if !m.Writes() {
 		err := pub.plain.PublishWithContext(ctx, "", d.ReplyTo, false, false, msg)
 		if errors.Is(err, amqp.ErrClosed) {
 			return fmt.Errorf("reply channel closed: %w", err)
@@ -267,7 +303,7 @@ func (b *Broker) answer(ctx context.Context, pub publishers, d *amqp.Delivery, m
 		return fmt.Errorf("reply not confirmed: %w", err)
 	}
 	if !acked {
-		return errors.New("reply refused by the broker (nack)")
+		return errors.New("reply refused by RabbitMQ (nack)")
 	}
 	return nil
 }

@@ -53,15 +53,17 @@ func (c *counter) Observe(_ string, _ wire.Op, code wire.Code, _ time.Duration) 
 // once).
 func startBroker(t *testing.T, url string, obs dispatch.Observer) (b *dispatch.Broker, stop func() error) {
 	t.Helper()
-	return runBroker(t, url, dispatch.Standard(dispatch.HandlerFunc(echo), obs, 1024, 5*time.Second), 8)
+	return runBroker(t, url, dispatch.HandlerFunc(echo), obs, 8, 5*time.Second)
 }
 
-// runBroker is startBroker with any handler and prefetch.
-func runBroker(t *testing.T, url string, h dispatch.Handler, prefetch int) (b *dispatch.Broker, stop func() error) {
+// runBroker is startBroker with any handler, observer, prefetch and
+// timeout. Bodies are limited to 1024 bytes.
+func runBroker(t *testing.T, url string, h dispatch.Handler, obs dispatch.Observer, prefetch int, timeout time.Duration) (b *dispatch.Broker, stop func() error) {
 	t.Helper()
 	b = dispatch.NewBroker(dispatch.Config{
 		Name: "dispatcher", Node: "test-node", Queue: wire.EventsQueue,
 		Dial: mq.DialConfig{URL: url, Name: "test"}, Instances: 4, Prefetch: prefetch,
+		MaxBody: 1024, Timeout: timeout, Observer: obs,
 	}, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -173,15 +175,7 @@ func TestBroker(t *testing.T) {
 func TestNoReplyTo(t *testing.T) {
 	url := testenv.AMQP(t)
 	startBroker(t, url, nil)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.Channel(t, url)
 	ctx := context.Background()
 	for _, body := range []string{`{"template":"ok","op":"read"}`, `{"template":"fail","op":"read"}`} {
 		if err := ch.PublishWithContext(ctx, wire.Exchange, wire.RouteRead, false, false,
@@ -196,7 +190,7 @@ func TestNoReplyTo(t *testing.T) {
 			t.Fatal(err)
 		}
 		if ok {
-			if d.Headers[wire.HeaderError] != string(wire.CodeUnknownTemplate) || d.Headers["x-beds-event"] != "ev-fa" {
+			if d.Headers[wire.HeaderError] != string(wire.CodeUnknownTemplate) || d.Headers[wire.HeaderEvent] != "ev-fa" {
 				t.Fatalf("dead letter headers %v", d.Headers)
 			}
 			var req wire.Request
@@ -253,12 +247,7 @@ func TestDrain(t *testing.T) {
 	if err := stopBroker(); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, _ := conn.Channel()
+	ch := testenv.Channel(t, url)
 	q, err := ch.QueueDeclarePassive(wire.EventsQueue, true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -272,21 +261,13 @@ func TestDrain(t *testing.T) {
 	}
 }
 
-// TestQueueDeleted: when the broker cancels the consumer (its queue was
+// TestQueueDeleted: when RabbitMQ cancels the consumer (its queue was
 // deleted), the broker starts a new session, declares the topology again
 // and serves.
 func TestQueueDeleted(t *testing.T) {
 	url := testenv.AMQP(t)
 	b, _ := startBroker(t, url, nil)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.Channel(t, url)
 	if _, err := ch.QueueDelete(wire.EventsQueue, false, false, false); err != nil {
 		t.Fatal(err)
 	}
@@ -312,19 +293,19 @@ func TestQueueDeleted(t *testing.T) {
 
 // One request held by its handler must not hold back the others: their
 // acknowledgements may not wait behind its own for long, or the prefetch
-// window fills with finished but unacknowledged deliveries and the broker
+// window fills with finished but unacknowledged deliveries and RabbitMQ
 // stops delivering.
 func TestLongRequestDoesNotStallTheChannel(t *testing.T) {
 	url := testenv.AMQP(t)
 	holding, release := make(chan struct{}), make(chan struct{})
-	h := dispatch.Standard(dispatch.HandlerFunc(func(ctx context.Context, m *dispatch.Message) *wire.Reply {
+	h := dispatch.HandlerFunc(func(ctx context.Context, m *dispatch.Message) *wire.Reply {
 		if m.Request.Template == "hold" {
 			close(holding)
 			<-release
 		}
 		return &wire.Reply{OK: true, Rows: []wire.Row{{"template": m.Request.Template}}}
-	}), nil, 1024, 30*time.Second)
-	_, stop := runBroker(t, url, h, 4)
+	})
+	_, stop := runBroker(t, url, h, nil, 4, 30*time.Second)
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)

@@ -2,10 +2,15 @@
 //
 // A Broker consumes one queue on one channel and hands each delivery to a
 // pool of worker goroutines (one consumer channel feeding N workers costs
-// the broker less than N consumers and is as fast). Each worker runs the
+// RabbitMQ less than N consumers and is as fast). Each worker runs the
 // same steps for every delivery, in this order and no other:
 //
-//	decode -> Handler (wrapped by middleware) -> publish reply -> ack
+//	Log -> Metrics -> Deadline -> Decode -> Recover -> handler -> reply -> ack
+//
+// NewBroker wraps the handler it is given in that chain of middleware
+// itself (Metrics only when the Config has an Observer), so no broker
+// runs without it; each middleware is also usable on its own through
+// Chain.
 //
 // Rules stated once:
 //
@@ -13,6 +18,12 @@
 //     reply was published. If the reply cannot be published the delivery
 //     is handed back (nack, requeue), so RabbitMQ gives it to another
 //     consumer.
+//   - A reply to a write is confirmed, a reply to anything else is not
+//     (Message.Writes decides, from the op Decode read): the reply to a
+//     create, update or delete goes out on a channel in confirm mode, and
+//     its delivery is acknowledged only once RabbitMQ has confirmed the
+//     reply. Confirming the reply to a read, count, ping or unreadable
+//     body would cost RabbitMQ a frame for nothing.
 //   - Acknowledgements are batched without waiting: one ack with
 //     multiple=true covers every finished delivery below the oldest one
 //     still being handled, whatever was finished since the last ack. A
@@ -20,8 +31,10 @@
 //     the deliveries behind it are acknowledged one by one.
 //   - Every reply carries the request's correlation_id and event ID.
 //   - A failed request that nobody can be answered for (no reply_to) is
-//     republished to the dead-letter exchange with the error code and
-//     message in its headers, then acknowledged: nothing vanishes.
+//     republished to the dead-letter exchange with the error code, message
+//     and event ID in its headers (wire.HeaderError, HeaderErrorMessage,
+//     HeaderEvent), then acknowledged: nothing vanishes. A successful one
+//     is simply acknowledged.
 //   - A handler never takes the process down: Recover turns a panic into
 //     an internal reply.
 //   - On shutdown the broker cancels its consumer, finishes every delivery
@@ -48,7 +61,7 @@ type Message struct {
 	Parent   string
 	Delivery *amqp.Delivery
 	// Request is the decoded body, filled by the Decode middleware. Before
-	// Decode, or when decoding failed, it is an empty Request.
+	// Decode, or when the body could not be read, it is an empty Request.
 	Request  *wire.Request
 	Received time.Time
 
@@ -70,6 +83,14 @@ func NewMessage(d *amqp.Delivery, log *slog.Logger, ids *lineage.Generator) *Mes
 	}
 	return m
 }
+
+// Writes reports whether the request's op changes data (create, update,
+// delete): the broker then confirms its reply before acknowledging the
+// delivery. The op is the one Decode read, which every Broker runs before
+// its handler: a body it could not read has none and is answered like a
+// read; one it read but rejected (an op with no template, say) keeps its
+// op.
+func (m *Message) Writes() bool { return m.Request.Op.Writes() }
 
 // Log returns the request's logger, which carries the event ID: use it for
 // every line about the request. It is made on first use, so a request
@@ -102,15 +123,4 @@ func Chain(h Handler, mw ...Middleware) Handler {
 		h = mw[i](h)
 	}
 	return h
-}
-
-// Standard wraps h in the middleware every data broker runs, outermost
-// first: Log, Metrics (if o is not nil), Deadline, Decode, Recover.
-func Standard(h Handler, o Observer, maxBody int, fallbackTimeout time.Duration) Handler {
-	mw := []Middleware{Log()}
-	if o != nil {
-		mw = append(mw, Metrics(o))
-	}
-	mw = append(mw, Deadline(fallbackTimeout), Decode(maxBody), Recover())
-	return Chain(h, mw...)
 }

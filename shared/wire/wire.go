@@ -28,6 +28,12 @@ const (
 	HeaderTraceParent = "traceparent"
 	// HeaderError carries the error code of a dead-lettered request.
 	HeaderError = "x-beds-error"
+	// HeaderErrorMessage carries the error message of a dead-lettered
+	// request.
+	HeaderErrorMessage = "x-beds-error-message"
+	// HeaderEvent carries the event ID of a dead-lettered request, the
+	// one its node logged it under.
+	HeaderEvent = "x-beds-event"
 )
 
 // Op is an operation a request asks for.

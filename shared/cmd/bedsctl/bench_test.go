@@ -103,12 +103,12 @@ var appserver = ipl.Role{Name: "appserver", Services: func(rt *ipl.Runtime) ([]i
 		return nil, err
 	}
 	bc := cfg.Brokers["dispatcher"]
-	handler := dispatch.Standard(h, ipl.NewMetrics(rt.Metrics), cfg.Limits.MaxBody, cfg.Limits.RequestTimeout.D())
 	d := dispatch.NewBroker(dispatch.Config{
 		Name: "dispatcher", Node: cfg.Node.Name, Queue: wire.EventsQueue,
 		Dial: ipl.DialConfig(rt, "dispatcher"), Topology: rt.Topology(),
 		Instances: bc.Instances, Prefetch: bc.Prefetch,
-	}, handler, rt.Log)
+		MaxBody: cfg.Limits.MaxBody, Timeout: cfg.Limits.RequestTimeout.D(), Observer: ipl.NewMetrics(rt.Metrics),
+	}, h, rt.Log)
 	return []ipl.Service{d}, nil
 }}
 
