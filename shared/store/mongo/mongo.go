@@ -170,6 +170,7 @@ type uriParts struct {
 	hosts    string
 	db       string
 	userinfo string // raw, for redaction only
+	srv      bool   // mongodb+srv://: hosts is a DNS name, not servers
 }
 
 // parseURI splits a URI the way the driver does: user information up to
@@ -181,6 +182,7 @@ func parseURI(uri string) (uriParts, error) {
 		if rest, ok = strings.CutPrefix(uri, "mongodb+srv://"); !ok {
 			return p, errors.New(`the URI must start with mongodb:// or mongodb+srv://`)
 		}
+		p.srv = true
 	}
 	if i := strings.IndexByte(rest, '@'); i >= 0 {
 		p.userinfo, rest = rest[:i], rest[i+1:]
