@@ -5,9 +5,10 @@ ROLES := appserver admin segundo tercero
 
 .PHONY: test lint build run servers schema faults
 
-## test: format and vet checks, every module's tests with the race detector,
-## then the fault tests alone (they restart the machine's RabbitMQ and MariaDB)
-test: lint
+## test: start (installing where needed) the servers the tests use, format and
+## vet checks, every module's tests with the race detector, then the fault
+## tests alone (they restart the machine's RabbitMQ and MariaDB)
+test: servers lint
 	go test -race -count=1 -timeout 15m $(MODULES)
 	cd deploy/check && GOWORK=off go test -race -count=1 -timeout 10m ./...
 	$(MAKE) faults
@@ -28,7 +29,8 @@ build:
 	for r in $(ROLES); do CGO_ENABLED=0 go build -trimpath -o bin/$$r ./services/$$r || exit 1; done
 	CGO_ENABLED=0 go build -trimpath -o bin/bedsctl ./shared/cmd/bedsctl
 
-## servers: check (and start where possible) RabbitMQ, MariaDB and the FerretDB stand-in
+## servers: install (from Debian's packages) and start what is missing: RabbitMQ,
+## MariaDB, and the FerretDB stand-in for MongoDB
 servers:
 	bash scripts/servers.sh
 

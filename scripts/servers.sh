@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure the servers the tests talk to are up on this machine, starting
-# the ones that are installed but stopped: RabbitMQ (5672), MariaDB (3306)
-# and the FerretDB stand-in for MongoDB (27017, built from deploy/ferretdb).
+# Makes sure the servers the tests talk to are up on this machine: installs
+# from Debian's packages what is missing (RabbitMQ, MariaDB and its client),
+# starts what is stopped (RabbitMQ on 5672, MariaDB on 3306), and builds and
+# starts the FerretDB stand-in for MongoDB (27017, from deploy/ferretdb).
 # Idempotent; exits non-zero, saying which, if one cannot be brought up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,17 @@ wait_port() { # name port seconds
   echo "servers: $1 did not open port $2 within $3 s" >&2
   return 1
 }
+
+# Debian packages of what the tests run, by the command that shows each.
+missing=()
+command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+[[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
+command -v mariadb >/dev/null || missing+=(mariadb-client)
+if ((${#missing[@]})); then
+  echo "servers: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 if ! port_open 5672; then
   echo "servers: starting RabbitMQ"
