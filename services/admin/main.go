@@ -1,7 +1,7 @@
 // Command admin runs a BEDS admin node (cluster commands, the central log store and metrics graphs).
 //
-// It boots through the same IPL as every role (config, templates,
-// RabbitMQ topology, stores), serves /healthz, /readyz and /metrics, and
+// It boots through the same IPL as every role (config, RabbitMQ topology;
+// no templates or stores yet), serves /healthz, /readyz and /metrics, and
 // waits for SIGTERM. Its own brokers arrive with their own issues; until
 // then it runs none rather than pretending to serve.
 package main
@@ -13,5 +13,9 @@ import (
 )
 
 func main() {
-	os.Exit(ipl.Main(ipl.Role{Name: "admin"}))
+	os.Exit(ipl.Main(role))
 }
+
+// role is the admin role. Until its brokers arrive it needs RabbitMQ only:
+// it serves no templates and opens no store.
+var role = ipl.Role{Name: "admin"}

@@ -79,7 +79,7 @@ func must(t *testing.T, err error) {
 // ends.
 func startNode(t *testing.T, environ map[string]string) *ipl.Node {
 	t.Helper()
-	return ipltest.Start(t, ipl.Role{Name: "appserver", Services: services}, environ)
+	return ipltest.Start(t, role, environ)
 }
 
 func TestDataPath(t *testing.T) {
@@ -433,11 +433,7 @@ func rawCall(t *testing.T, url, key string, pub amqp.Publishing, wait time.Durat
 
 func rawCallBody(t *testing.T, url, key string, pub amqp.Publishing, wait time.Duration) []byte {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	must(t, err)
+	ch := testenv.Channel(t, url)
 	replies, err := ch.Consume(wire.DirectReplyTo, "", true, false, false, false, nil)
 	must(t, err)
 	pub.ReplyTo = wire.DirectReplyTo
@@ -491,12 +487,19 @@ func plainAMQP(t *testing.T, url string) {
 	}
 }
 
-// bedsctl drives the command-line client's binary against the node.
-func bedsctl(t *testing.T, url string) {
+// buildBedsctl builds the command-line client into the test's folder.
+func buildBedsctl(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bedsctl")
 	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(testenv.Root(t), "shared", "cmd", "bedsctl")).CombinedOutput(); err != nil {
 		t.Fatalf("build bedsctl: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// bedsctl drives the command-line client's binary against the node.
+func bedsctl(t *testing.T, url string) {
+	bin := buildBedsctl(t)
 	run := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "BEDS_AMQP_URL="+url)

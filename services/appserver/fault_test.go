@@ -244,7 +244,7 @@ func TestFaultKillNode(t *testing.T) {
 	})
 }
 
-func TestFaultBrokerRestart(t *testing.T) {
+func TestFaultRabbitMQRestart(t *testing.T) {
 	f := newFixture(t, 2)
 	t.Cleanup(func() { ctl(t, "rabbitmqctl", "start_app") })
 	fg := f.load(t, "mqrestart", 2000, 4, 8, func() {
@@ -339,7 +339,7 @@ func TestFaultMemoryAlarm(t *testing.T) {
 	must(t, write("alarm-0", 10*time.Second))
 
 	ctl(t, "rabbitmqctl", "set_vm_memory_high_watermark", "0.0000001")
-	time.Sleep(2 * time.Second) // the alarm is raised on the broker's next memory check
+	time.Sleep(2 * time.Second) // the alarm is raised on RabbitMQ's next memory check
 	start := time.Now()
 	err = write("alarm-1", 2*time.Second)
 	took := time.Since(start)

@@ -1,47 +1,45 @@
 // Command appserver runs a BEDS appserver node: the dispatcher that serves
 // template CRUD from the queue beds.events.
 //
-// A request's path: ipl.Main boots the node (config, templates, RabbitMQ,
-// stores), then dispatchers below consume beds.events; each delivery runs
-// through the middleware dispatch.NewBroker wraps the handler in (log,
-// metrics, deadline, decode, recover) into crud.Handler, which finds the
-// template, builds the validated query and runs it on the template's
-// store; the broker publishes the reply to the caller's reply_to and
-// acknowledges the delivery.
+// A request's path: ipl.Main boots the node as role declares it (config,
+// templates, RabbitMQ, the stores the templates use), then the dispatcher
+// consumes beds.events; each delivery runs through the broker's standard
+// middleware (log, metrics, deadline, decode, recover) into crud.Handler,
+// which finds the template, builds the validated query and runs it on the
+// template's store; the broker publishes the reply to the caller's reply_to
+// and acknowledges the delivery.
 package main
 
 import (
 	"os"
 
 	"github.com/beds-project/beds/shared/crud"
-	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/ipl"
 	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/store/mariadb"
+	"github.com/beds-project/beds/shared/store/mongo"
 	"github.com/beds-project/beds/shared/wire"
 )
 
 func main() {
-	os.Exit(ipl.Main(ipl.Role{Name: "appserver", Services: services}))
+	os.Exit(ipl.Main(role))
 }
 
-// services builds the appserver's brokers: one dispatcher.
+// role is the appserver: it serves every template, on MariaDB and MongoDB
+// stores, with one broker, the dispatcher.
+var role = ipl.Role{
+	Name:      "appserver",
+	Templates: true,
+	Adapters:  []store.Adapter{mariadb.Adapter, mongo.Adapter},
+	Services:  services,
+}
+
+// services builds the dispatcher: crud.Handler behind the standard broker.
 func services(rt *ipl.Runtime) ([]ipl.Service, error) {
-	cfg := rt.Config
-	limits := store.Limits{
-		DefaultLimit: cfg.Limits.DefaultLimit, MaxLimit: cfg.Limits.MaxLimit,
-		MaxInList: cfg.Limits.MaxInList, MaxDepth: store.DefaultLimits.MaxDepth, MaxSort: store.DefaultLimits.MaxSort,
-	}
-	retry := crud.Retry{Attempts: cfg.Retry.Attempts, Backoff: cfg.Retry.Backoff.D()}
-	h, err := crud.New(rt.Templates, rt.Stores, limits, retry)
+	retry := crud.Retry{Attempts: rt.Config.Retry.Attempts, Backoff: rt.Config.Retry.Backoff.D()}
+	h, err := crud.New(rt.Templates, rt.Stores, rt.Limits(), retry)
 	if err != nil {
 		return nil, err
 	}
-	bc := cfg.Brokers["dispatcher"]
-	d := dispatch.NewBroker(dispatch.Config{
-		Name: "dispatcher", Node: cfg.Node.Name, Queue: wire.EventsQueue,
-		Dial: ipl.DialConfig(rt, "dispatcher"), Topology: rt.Topology(),
-		Instances: bc.Instances, Prefetch: bc.Prefetch,
-		MaxBody: cfg.Limits.MaxBody, Timeout: cfg.Limits.RequestTimeout.D(), Observer: ipl.NewMetrics(rt.Metrics),
-	}, h, rt.Log)
-	return []ipl.Service{d}, nil
+	return []ipl.Service{rt.Broker("dispatcher", wire.EventsQueue, h)}, nil
 }

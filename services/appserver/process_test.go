@@ -134,9 +134,9 @@ func TestBootFailures(t *testing.T) {
 	}{
 		{"bad template, dev", []string{"BEDS_TEMPLATE_DIR=" + badTemplates},
 			[]string{"did not start", "IPL step templates", "bad_rec.toml:8", `unknown key "fields.email.tpye"`}},
-		{"broker unreachable, dev", []string{"BEDS_AMQP_URL=amqp://guest:s3cret@" + closed + "/"},
+		{"RabbitMQ unreachable, dev", []string{"BEDS_AMQP_URL=amqp://guest:s3cret@" + closed + "/"},
 			[]string{"IPL step amqp (" + closed + ")", "Is the server at " + closed + " running?"}},
-		{"broker unreachable, prod", []string{"BEDS_ENV=prod", "BEDS_AMQP_URL=amqp://guest:s3cret@" + closed + "/"},
+		{"RabbitMQ unreachable, prod", []string{"BEDS_ENV=prod", "BEDS_AMQP_URL=amqp://guest:s3cret@" + closed + "/"},
 			[]string{`"step":"amqp"`, `"target":"` + closed + `"`, `"level":"ERROR"`}},
 		{"bad env", []string{"BEDS_ENV=staging"}, []string{"staging", "must be dev, qa or prod"}},
 	} {

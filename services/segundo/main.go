@@ -1,7 +1,7 @@
 // Command segundo runs a BEDS segundo node (change history of every write and cool storage).
 //
-// It boots through the same IPL as every role (config, templates,
-// RabbitMQ topology, stores), serves /healthz, /readyz and /metrics, and
+// It boots through the same IPL as every role (config, RabbitMQ topology;
+// no templates or stores yet), serves /healthz, /readyz and /metrics, and
 // waits for SIGTERM. Its own brokers arrive with their own issues; until
 // then it runs none rather than pretending to serve.
 package main
@@ -13,5 +13,9 @@ import (
 )
 
 func main() {
-	os.Exit(ipl.Main(ipl.Role{Name: "segundo"}))
+	os.Exit(ipl.Main(role))
 }
+
+// role is the segundo role. Until its brokers arrive it needs RabbitMQ only:
+// it serves no templates and opens no store.
+var role = ipl.Role{Name: "segundo"}

@@ -71,7 +71,7 @@ type HTTP struct {
 	Addr string `toml:"addr"` // empty disables it
 }
 
-// AMQP configures the broker connection and topology.
+// AMQP configures the connection to RabbitMQ and the topology.
 type AMQP struct {
 	URL            string   `toml:"url"`
 	QueueType      string   `toml:"queue_type"`     // classic or quorum

@@ -80,9 +80,10 @@ func BenchmarkDispatchPointRead(b *testing.B) {
 	}
 	// The node logs at info: the per-request debug line is skipped.
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// The chain dispatch.NewBroker wraps a handler in.
-	handler := dispatch.Chain(h, dispatch.Log(), dispatch.Metrics(ipl.NewMetrics(prometheus.NewRegistry())),
-		dispatch.Deadline(30*time.Second), dispatch.Decode(1<<20), dispatch.Recover())
+	// The broker's own chain, run without RabbitMQ.
+	handler := dispatch.NewBroker(dispatch.Config{
+		Name: "dispatcher", MaxBody: 1 << 20, Timeout: 30 * time.Second, Observer: ipl.NewMetrics(prometheus.NewRegistry()),
+	}, h, log)
 	ids := lineage.NewGenerator()
 	event := ids.New()
 	d := &amqp.Delivery{

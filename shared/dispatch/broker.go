@@ -78,6 +78,12 @@ func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 		buffers: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
 }
 
+// Handle runs the broker's whole chain (the standard middleware and the
+// handler) on m, without RabbitMQ: what a worker does for a delivery
+// before it replies. A Broker is so a Handler too, for in-process use such
+// as benchmarks.
+func (b *Broker) Handle(ctx context.Context, m *Message) *wire.Reply { return b.handler.Handle(ctx, m) }
+
 // standard wraps h in the chain NewBroker documents.
 func standard(h Handler, cfg Config) Handler {
 	mw := []Middleware{Log()}

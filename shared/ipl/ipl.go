@@ -8,12 +8,17 @@
 //	config      layered TOML and BEDS_* variables
 //	logging     slog, text in dev and JSON elsewhere
 //	templates   parse and validate every template file
-//	amqp        TCP reachability of the broker
+//	amqp        TCP reachability of RabbitMQ
 //	topology    log in, declare exchanges and queues
 //	stores      TCP reachability of every store a template uses
-//	pools       open each store's pool and ping it
+//	pools       open each store's pool with its adapter and ping it
 //	brokers     build the role's brokers
 //	ready       serve /healthz, /readyz, /metrics; start the brokers
+//
+// What a node prepares is what its Role declares: a role that serves no
+// templates skips templates, stores and pools, and opens no database. The
+// IPL only sequences the steps; each store adapter owns how its stores are
+// addressed and opened.
 //
 // A running node is ready (/readyz answers 200) once every broker consumes.
 // SIGTERM or SIGINT drains: brokers stop consuming, finish and acknowledge
@@ -23,7 +28,6 @@ package ipl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -46,12 +50,32 @@ type Service interface {
 	Ready() bool
 }
 
-// Role defines what a node of one role runs on top of the shared runtime.
+// Role declares what a node of one role needs from the shared runtime; the
+// IPL prepares exactly that, in its fixed order, and knows no role by name.
 type Role struct {
 	Name string
+	// Templates says the role serves templates: the IPL loads the template
+	// folder and refuses to start without a template file in it. A role
+	// that does not skips the templates, stores and pools steps.
+	Templates bool
+	// Adapters are the store kinds the role links (mariadb.Adapter,
+	// mongo.Adapter). The IPL opens every store the templates use with the
+	// adapter of its kind; a store of a kind the role does not link stops
+	// the IPL.
+	Adapters []store.Adapter
 	// Services builds the role's brokers once the runtime is up. A role
-	// without brokers of its own returns none.
+	// without brokers of its own leaves it nil.
 	Services func(rt *Runtime) ([]Service, error)
+}
+
+// adapter returns the role's adapter for kind, or nil.
+func (r Role) adapter(kind string) store.Adapter {
+	for _, a := range r.Adapters {
+		if a.Kind() == kind {
+			return a
+		}
+	}
+	return nil
 }
 
 // Runtime is what every role shares once the IPL has run.
@@ -62,6 +86,7 @@ type Runtime struct {
 	Templates *template.Registry
 	Stores    map[string]store.Store // the stores templates use, by name
 	Metrics   *prometheus.Registry
+	requests  *Metrics // the request metrics every broker reports to
 }
 
 // StepError is a failed IPL step.
@@ -91,8 +116,6 @@ func step(ctx context.Context, log *slog.Logger, name, target string, fn func(co
 	}
 	return nil
 }
-
-var errNoTemplates = errors.New("no template files: the appserver serves templates; set BEDS_TEMPLATE_DIR")
 
 // Topology returns the queue topology the config asks for.
 func (rt *Runtime) Topology() mq.Topology {

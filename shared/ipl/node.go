@@ -7,22 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/beds-project/beds/shared/config"
 	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/store"
-	"github.com/beds-project/beds/shared/store/mariadb"
-	"github.com/beds-project/beds/shared/store/mongo"
 	"github.com/beds-project/beds/shared/template"
 )
 
@@ -41,7 +37,8 @@ type Node struct {
 // environment) and returns a node ready to Run. On failure it closes
 // whatever it opened.
 func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, err error) {
-	rt := &Runtime{Role: role.Name, Stores: map[string]store.Store{}, Metrics: prometheus.NewRegistry()}
+	reg := prometheus.NewRegistry()
+	rt := &Runtime{Role: role.Name, Stores: map[string]store.Store{}, Metrics: reg, requests: NewMetrics(reg)}
 	n := &Node{rt: rt}
 	defer func() {
 		if err != nil {
@@ -80,13 +77,21 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 	log := rt.Log
 	log.Info("ipl", "step", "config", "config", cfg)
 
-	if err := step(ctx, log, "templates", cfg.Templates.Dir, func(context.Context) error {
+	tplTarget := cfg.Templates.Dir
+	if !role.Templates {
+		tplTarget = "none: the role serves no templates"
+	}
+	if err := step(ctx, log, "templates", tplTarget, func(context.Context) error {
 		var err error
+		if !role.Templates {
+			rt.Templates, err = template.NewRegistry()
+			return err
+		}
 		if rt.Templates, err = template.Load(cfg.Templates.Dir, cfg.StoreKinds()); err != nil {
 			return err
 		}
-		if rt.Templates.Len() == 0 && role.Name == "appserver" {
-			return errNoTemplates
+		if rt.Templates.Len() == 0 {
+			return fmt.Errorf("no template files: the %s serves templates; set BEDS_TEMPLATE_DIR", role.Name)
 		}
 		log.Info("templates loaded", "count", rt.Templates.Len(), "names", rt.Templates.Names())
 		return nil
@@ -118,10 +123,18 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 		return nil, err
 	}
 
+	// The stores the templates use, each with its role's adapter.
 	used := rt.Templates.Stores()
-	for _, name := range used {
+	adapters := make([]store.Adapter, len(used))
+	for i, name := range used {
 		sc := cfg.Stores[name]
-		for _, addr := range storeAddrs(sc) {
+		if adapters[i] = role.adapter(sc.Kind); adapters[i] == nil {
+			return nil, &StepError{Step: "stores", Target: name,
+				Err: fmt.Errorf("store %s is of kind %s, which the %s role does not link", name, sc.Kind, role.Name)}
+		}
+	}
+	for i, name := range used {
+		for _, addr := range adapters[i].Addrs(cfg.Stores[name]) {
 			if err := step(ctx, log, "stores", name+" "+addr, func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, cfg.AMQP.ConnectTimeout.D())
 				defer cancel()
@@ -131,10 +144,10 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 			}
 		}
 	}
-	for _, name := range used {
+	for i, name := range used {
 		sc := cfg.Stores[name]
-		if err := step(ctx, log, "pools", name+" "+strings.Join(storeAddrs(sc), ","), func(ctx context.Context) error {
-			s, err := openStore(ctx, sc)
+		if err := step(ctx, log, "pools", name+" "+strings.Join(adapters[i].Addrs(sc), ","), func(ctx context.Context) error {
+			s, err := adapters[i].Open(ctx, sc)
 			if err != nil {
 				return err
 			}
@@ -331,40 +344,4 @@ func (n *Node) listen(context.Context) error {
 		}
 	}()
 	return nil
-}
-
-func openStore(ctx context.Context, sc config.Store) (store.Store, error) {
-	switch sc.Kind {
-	case config.KindMariaDB:
-		return mariadb.Open(mariadb.Config{DSN: sc.DSN, SecondaryDSN: sc.SecondaryDSN, MaxConns: sc.MaxConns})
-	case config.KindMongo:
-		return mongo.Open(ctx, mongo.Config{URI: sc.URI, MaxConns: uint64(max(sc.MaxConns, 0))})
-	}
-	return nil, fmt.Errorf("store kind %q is unknown", sc.Kind)
-}
-
-// storeAddrs lists host:port of every server a store uses.
-func storeAddrs(sc config.Store) []string {
-	var out []string
-	switch sc.Kind {
-	case config.KindMariaDB:
-		for _, dsn := range []string{sc.DSN, sc.SecondaryDSN} {
-			if dsn == "" {
-				continue
-			}
-			if c, err := mysql.ParseDSN(dsn); err == nil && c.Net == "tcp" {
-				out = append(out, c.Addr)
-			}
-		}
-	case config.KindMongo:
-		if u, err := url.Parse(sc.URI); err == nil && u.Scheme == "mongodb" {
-			for _, h := range strings.Split(u.Host, ",") {
-				if _, _, err := net.SplitHostPort(h); err != nil {
-					h = net.JoinHostPort(h, "27017")
-				}
-				out = append(out, h)
-			}
-		}
-	}
-	return out
 }

@@ -25,7 +25,7 @@ it removes every record it wrote at the end unless --keep.
 
 --baseline runs the same load against a minimal raw amqp091-go RPC server
 (a child process of bedsctl) that runs the same SQL directly on --dsn, on
-the same broker, alternating with BEDS (--rounds each, medians reported),
+the same RabbitMQ, alternating with BEDS (--rounds each, medians reported),
 and prints BEDS/baseline ratios. --node-metrics gives the node's CPU per
 request, next to the baseline server's.
 
@@ -96,7 +96,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Channels, "channels", 4, "AMQP channels per client connection")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per request")
 	fs.Var(&nodes, "node-metrics", "a node's /metrics URL, for its CPU per request (repeatable)")
-	fs.Var(procs, "proc", "name=pid of a further process whose CPU per request to report, e.g. the broker (repeatable)")
+	fs.Var(procs, "proc", "name=pid of a further process whose CPU per request to report, e.g. RabbitMQ's (repeatable)")
 	baseline := fs.Bool("baseline", false, "also run the raw baseline server, alternating with BEDS")
 	b := bench.BaselineConfig{}
 	fs.StringVar(&b.DSN, "dsn", defaultDSN(), "the baseline's database: the node's (BEDS_MARIADB_DSN)")
@@ -105,7 +105,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&b.MaxConns, "baseline-conns", 16, "baseline database connections (the adapter's)")
 	fs.StringVar(&b.Stmt, "baseline-stmt", bench.StmtPrepared, "baseline statements: prepared | interpolate | plain")
 	fs.BoolVar(&b.Durable, "baseline-durable", false, "declare the baseline queue durable, as beds.events is")
-	fs.BoolVar(&b.Confirm, "baseline-confirm", false, "baseline waits for the broker to confirm write replies before acking, as the dispatcher does")
+	fs.BoolVar(&b.Confirm, "baseline-confirm", false, "baseline waits for RabbitMQ to confirm write replies before acking, as the dispatcher does")
 	fs.BoolVar(&bf.json, "json", false, "print the report as JSON, without the progress bar")
 	pos, err := parse(fs, args)
 	if err != nil {

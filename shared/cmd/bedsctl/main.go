@@ -6,7 +6,7 @@
 //
 // call prints the reply as JSON and exits 1 when the reply is an error;
 // templates validates a template folder offline; ping measures round trips
-// to the cluster. The broker is BEDS_AMQP_URL, or --url.
+// to the cluster. RabbitMQ is found at BEDS_AMQP_URL, or --url.
 package main
 
 import (

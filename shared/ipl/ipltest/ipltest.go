@@ -78,3 +78,17 @@ func CheckOps(t testing.TB, n *ipl.Node) {
 		}
 	}
 }
+
+// Boots runs role through the whole IPL against this test's servers as a
+// node named test-<role>: it must report healthy and ready, carry its
+// name, and drain cleanly when the test ends.
+func Boots(t testing.TB, role ipl.Role) *ipl.Node {
+	t.Helper()
+	name := "test-" + role.Name
+	n := Start(t, role, Env(t, map[string]string{"BEDS_NODE_NAME": name}))
+	CheckOps(t, n)
+	if got := n.Runtime().Config.Node.Name; got != name {
+		t.Fatalf("node name %q, want %q", got, name)
+	}
+	return n
+}

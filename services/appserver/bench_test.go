@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/beds-project/beds/shared/bench"
+	"github.com/beds-project/beds/shared/testenv"
+)
+
+// TestBenchEndToEnd runs bedsctl bench --baseline for about two seconds
+// against an appserver in this process (the role main runs) and the
+// baseline server bedsctl starts as its child, then a short text-mode run
+// by request count, and checks both measured requests without errors and
+// left no records behind.
+func TestBenchEndToEnd(t *testing.T) {
+	amqpURL, dsn := testenv.AMQP(t), testenv.MariaDB(t)
+	root := testenv.Root(t)
+	tpl := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(tpl, "users_rec.toml"), []byte(testenv.TemplateFile(t, "users_rec.toml")), 0o644))
+	n := startNode(t, map[string]string{
+		"BEDS_CONFIG_DIR": filepath.Join(root, "deploy", "config"), "BEDS_TEMPLATE_DIR": tpl,
+		"BEDS_AMQP_URL": amqpURL, "BEDS_MARIADB_DSN": dsn, "BEDS_HTTP_ADDR": "127.0.0.1:0",
+		"BEDS_LOG_LEVEL": "warn", "BEDS_NODE_NAME": "bench-test",
+	})
+	metrics := "http://" + n.Addr() + "/metrics"
+	bin := buildBedsctl(t)
+	run := func(args ...string) (stdout, stderr string, code int) {
+		var out, errOut bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		_ = cmd.Run()
+		return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+	}
+
+	out, errOut, code := run("bench", "--url", amqpURL, "--dsn", dsn, "--baseline", "--rounds", "1",
+		"--op", "mixed", "--mix", "read=6,filtered=1,create=2,update=1", "--clients", "8",
+		"--duration", "800ms", "--warmup", "200ms", "--seed", "50", "--node-metrics", metrics, "--json")
+	if code != 0 {
+		t.Fatalf("bench exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if rep.Base == nil || rep.Ratio == nil || len(rep.Runs) != 2 {
+		t.Fatalf("no baseline in the report: %s", out)
+	}
+	for _, s := range []struct {
+		name string
+		s    bench.Summary
+	}{{"beds", rep.BEDS}, {"baseline", *rep.Base}} {
+		if s.s.TPS <= 0 || s.s.Latency.P50 <= 0 || s.s.Latency.Max < s.s.Latency.P99 || len(s.s.Errors) != 0 {
+			t.Errorf("%s: %+v", s.name, s.s)
+		}
+		if s.s.ServerCPU <= 0 {
+			t.Errorf("%s: no server CPU per request", s.name)
+		}
+	}
+	if rep.Seeded != 50 || rep.Ratio.TPS <= 0 || !strings.Contains(rep.Cleanup, "removed 50 records") {
+		t.Errorf("seeded %d, ratio %+v, cleanup %q", rep.Seeded, rep.Ratio, rep.Cleanup)
+	}
+	if errOut != "" && strings.Contains(errOut, "[") {
+		t.Errorf("--json drew a progress bar: %s", errOut)
+	}
+
+	out, errOut, code = run("bench", "--url", amqpURL, "--op", "point-read", "--clients", "4",
+		"--requests", "200", "--warmup", "0s", "--seed", "20")
+	if code != 0 || !strings.Contains(out, "beds (median)") || !strings.Contains(out, "errors: beds none") {
+		t.Fatalf("text run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "beds 1") {
+		t.Errorf("no progress on stderr: %s", errOut)
+	}
+
+	db, err := sql.Open("mysql", dsn)
+	must(t, err)
+	defer db.Close()
+	var left int
+	if err := db.QueryRow("SELECT COUNT(*) FROM tbl_usr WHERE usr_email LIKE 'bench-%'").Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d bench records left behind (%v)", left, err)
+	}
+}
