@@ -198,7 +198,7 @@ func TestCompose(t *testing.T) {
 					t.Errorf("depends_on %s: %+v, want condition service_healthy", dep, d)
 				}
 			}
-			df := parseDockerfile(t, dockerfile)
+			df := parseDockerfile(t, dockerfile, nil)
 			final := df.final()
 			var entry []string
 			for _, in := range final.all("ENTRYPOINT") {
@@ -207,7 +207,7 @@ func TestCompose(t *testing.T) {
 			if want := []string{"CMD", entry[0], "healthcheck"}; s.HealthCheck == nil || !slices.Equal(s.HealthCheck.Test, want) {
 				t.Errorf("healthcheck %v, want %v (the image's binary)", s.HealthCheck.Test, want)
 			}
-			checkRoleConfig(t, p, s, role, final.env(t), copies(t, df))
+			checkRoleConfig(t, p, s, role, final.env(), copies(t, df))
 		})
 	}
 
@@ -261,8 +261,7 @@ func copies(t *testing.T, df *dockerfile) map[string]string {
 		if in.Flags["from"] != "" {
 			continue
 		}
-		f := strings.Fields(in.Args)
-		if len(f) == 2 {
+		if f := in.Words; len(f) == 2 {
 			m[path.Clean(f[1])] = filepath.Join(root, filepath.FromSlash(path.Clean(f[0])))
 		}
 	}
@@ -384,9 +383,9 @@ func TestComposeSecrets(t *testing.T) {
 	}
 	// And the markers reach the servers' accounts consistently.
 	for _, role := range roles(t) {
-		df := parseDockerfile(t, filepath.Join(repoRoot(t), "services", role, "Dockerfile"))
+		df := parseDockerfile(t, filepath.Join(repoRoot(t), "services", role, "Dockerfile"), nil)
 		t.Run(role, func(t *testing.T) {
-			checkRoleConfig(t, p, p.Services[role], role, df.final().env(t), copies(t, df))
+			checkRoleConfig(t, p, p.Services[role], role, df.final().env(), copies(t, df))
 		})
 	}
 }

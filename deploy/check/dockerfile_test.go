@@ -83,7 +83,7 @@ func TestDockerfiles(t *testing.T) {
 	for _, role := range roles(t) {
 		t.Run(role, func(t *testing.T) {
 			start := time.Now()
-			df := parseDockerfile(t, filepath.Join(root, "services", role, "Dockerfile"))
+			df := parseDockerfile(t, filepath.Join(root, "services", role, "Dockerfile"), nil)
 			spec := checkDockerfile(t, df, role, known)
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
@@ -161,7 +161,7 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 			runtime.Version(), build.Image)
 	}
 
-	benv := build.env(t)
+	benv := build.env()
 	if benv["GOWORK"] != "off" || benv["CGO_ENABLED"] != "0" {
 		t.Errorf("build stage ENV: want GOWORK=off and CGO_ENABLED=0, have %v", benv)
 	}
@@ -198,7 +198,7 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 		t.Errorf("final stage: no USER (the :nonroot base sets it, but say it)")
 	}
 	for _, u := range users {
-		if name, _, _ := strings.Cut(u.Args, ":"); name == "root" || name == "0" {
+		if name, _, _ := strings.Cut(u.Words[0], ":"); name == "root" || name == "0" {
 			t.Errorf("%s:%d: USER %s runs as root", df.Path, u.Line, u.Args)
 		}
 	}
@@ -223,7 +223,7 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 		t.Errorf("HEALTHCHECK CMD %v, want %v", spec.healthcheck, want)
 	}
 
-	spec.env = final.env(t)
+	spec.env = final.env()
 	for k := range spec.env {
 		if strings.HasPrefix(k, "BEDS_") && !known[k] {
 			t.Errorf("final stage ENV %s: not a variable shared/config knows", k)
@@ -243,7 +243,7 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 	spec.port = port
 	exposed := false
 	for _, e := range final.all("EXPOSE") {
-		for _, p := range strings.Fields(e.Args) {
+		for _, p := range e.Words {
 			exposed = exposed || strings.TrimSuffix(p, "/tcp") == port
 		}
 	}
