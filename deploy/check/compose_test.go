@@ -168,8 +168,9 @@ func TestCompose(t *testing.T) {
 		})
 	}
 
-	// Roles: built from their Dockerfile in the repository root, started once
-	// the infrastructure is healthy, checked with the image's healthcheck.
+	// Roles: built from the repository's Dockerfile with ROLE=<role>, the
+	// context the repository root, started once the infrastructure is
+	// healthy, checked with the image's healthcheck.
 	for _, role := range roleNames {
 		s, ok := p.Services[role]
 		if !ok {
@@ -177,20 +178,27 @@ func TestCompose(t *testing.T) {
 		}
 		t.Run("role-"+role, func(t *testing.T) {
 			if s.Build == nil {
-				t.Fatalf("not built from services/%s/Dockerfile", role)
+				t.Fatalf("not built from the Dockerfile")
 			}
 			if filepath.Clean(s.Build.Context) != root {
 				t.Errorf("build context %s, want the repository root", s.Build.Context)
 			}
-			dockerfile := s.Build.Dockerfile
-			if !filepath.IsAbs(dockerfile) {
-				dockerfile = filepath.Join(s.Build.Context, dockerfile)
+			if want := filepath.Join(root, "Dockerfile"); composeDockerfile(s) != want {
+				t.Errorf("dockerfile %s, want %s", composeDockerfile(s), want)
 			}
-			if want := filepath.Join(root, "services", role, "Dockerfile"); dockerfile != want {
-				t.Errorf("dockerfile %s, want %s", dockerfile, want)
-			}
-			if _, err := os.Stat(dockerfile); err != nil {
+			if _, err := os.Stat(composeDockerfile(s)); err != nil {
 				t.Fatal(err)
+			}
+			if args := buildArgs(t, s); args["ROLE"] != role {
+				t.Errorf("build args %v, want ROLE=%s", args, role)
+			}
+			// The image the build is tagged as names the role it holds.
+			ref := s.Image
+			if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+				ref = ref[:i] // the tag
+			}
+			if path.Base(ref) != role {
+				t.Errorf("image %s for role %s", s.Image, role)
 			}
 			for _, dep := range infra {
 				d, ok := s.DependsOn[dep]
@@ -198,7 +206,10 @@ func TestCompose(t *testing.T) {
 					t.Errorf("depends_on %s: %+v, want condition service_healthy", dep, d)
 				}
 			}
-			df := parseDockerfile(t, dockerfile)
+			df := composeBuild(t, s)
+			if len(df.Undefined) > 0 {
+				t.Errorf("the build args %v leave %v without a value", buildArgs(t, s), df.Undefined)
+			}
 			final := df.final()
 			var entry []string
 			for _, in := range final.all("ENTRYPOINT") {
@@ -207,7 +218,7 @@ func TestCompose(t *testing.T) {
 			if want := []string{"CMD", entry[0], "healthcheck"}; s.HealthCheck == nil || !slices.Equal(s.HealthCheck.Test, want) {
 				t.Errorf("healthcheck %v, want %v (the image's binary)", s.HealthCheck.Test, want)
 			}
-			checkRoleConfig(t, p, s, role, final.env(t), copies(t, df))
+			checkRoleConfig(t, p, s, role, final.env(), copies(t, df))
 		})
 	}
 
@@ -242,6 +253,38 @@ func TestCompose(t *testing.T) {
 	}
 }
 
+// composeDockerfile is the service's Dockerfile, an absolute path.
+func composeDockerfile(s types.ServiceConfig) string {
+	if filepath.IsAbs(s.Build.Dockerfile) {
+		return s.Build.Dockerfile
+	}
+	return filepath.Join(s.Build.Context, s.Build.Dockerfile)
+}
+
+// buildArgs are the service's build args; compose-go leaves one written
+// without a value nil (it would come from the environment): not used here.
+func buildArgs(t *testing.T, s types.ServiceConfig) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for k, v := range s.Build.Args {
+		if v == nil {
+			t.Fatalf("build arg %s has no value in docker-compose.yml", k)
+		}
+		m[k] = *v
+	}
+	return m
+}
+
+// composeBuild reads the service's Dockerfile with its build args, as
+// `docker compose build` has the builder read it.
+func composeBuild(t *testing.T, s types.ServiceConfig) *dockerfile {
+	t.Helper()
+	if s.Build == nil {
+		t.Fatalf("%s is not built", s.Name)
+	}
+	return parseDockerfile(t, composeDockerfile(s), buildArgs(t, s))
+}
+
 func mountSource(s types.ServiceConfig, target string) string {
 	for _, v := range s.Volumes {
 		if v.Target == target {
@@ -261,8 +304,7 @@ func copies(t *testing.T, df *dockerfile) map[string]string {
 		if in.Flags["from"] != "" {
 			continue
 		}
-		f := strings.Fields(in.Args)
-		if len(f) == 2 {
+		if f := in.Words; len(f) == 2 {
 			m[path.Clean(f[1])] = filepath.Join(root, filepath.FromSlash(path.Clean(f[0])))
 		}
 	}
@@ -384,9 +426,9 @@ func TestComposeSecrets(t *testing.T) {
 	}
 	// And the markers reach the servers' accounts consistently.
 	for _, role := range roles(t) {
-		df := parseDockerfile(t, filepath.Join(repoRoot(t), "services", role, "Dockerfile"))
 		t.Run(role, func(t *testing.T) {
-			checkRoleConfig(t, p, p.Services[role], role, df.final().env(t), copies(t, df))
+			df := composeBuild(t, p.Services[role])
+			checkRoleConfig(t, p, p.Services[role], role, df.final().env(), copies(t, df))
 		})
 	}
 }

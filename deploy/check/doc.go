@@ -4,10 +4,12 @@
 //   - compose_test.go loads docker-compose.yml with compose-go, the loader
 //     Docker Compose itself uses, and checks what must hold: healthchecks,
 //     healthy dependencies, existing build contexts and mounts, known BEDS_*
-//     variables, consistent credentials that .env can override;
-//   - dockerfile_test.go builds each role the way its Dockerfile does (same
-//     context filter, layout, ENV and go command) and runs the binary with
-//     the image's ENV, ENTRYPOINT and HEALTHCHECK against real servers;
+//     variables, consistent credentials that .env can override, each role
+//     built from the one Dockerfile with its ROLE build argument;
+//   - dockerfile_test.go builds each role the way the Dockerfile does with
+//     --build-arg ROLE=<role> (same substitution, context filter, layout,
+//     ENV and go command) and runs the binary with the image's ENV,
+//     ENTRYPOINT and HEALTHCHECK against real servers;
 //   - cluster_test.go runs scripts/cluster.sh end to end.
 //
 // It is a module of its own, outside go.work, so compose-go's dependencies

@@ -25,7 +25,7 @@ import (
 )
 
 // TestDockerignore checks what the build context holds: what the
-// Dockerfiles copy, and never go.work, .git or a local env file.
+// Dockerfile copies, and never go.work, .git or a local env file.
 func TestDockerignore(t *testing.T) {
 	bc := newBuildContext(t, repoRoot(t))
 	for rel, want := range map[string]bool{
@@ -55,7 +55,7 @@ func TestDockerignore(t *testing.T) {
 		"deploy/config/beds.toml.orig":          false,
 		"deploy/config/nested/beds.toml":        false,
 		"scripts/cluster.sh":                    false,
-		"services/admin/Dockerfile":             true, // harmless, and Docker wants it readable
+		"Dockerfile":                            false, // the builder reads it apart from the context
 		"services/appserver/testdata/templates": false,
 	} {
 		if got := bc.includes(t, rel); got != want {
@@ -64,10 +64,10 @@ func TestDockerignore(t *testing.T) {
 	}
 }
 
-// TestDockerfiles builds every role as its Dockerfile does, checks the
-// binary is static and stripped, and runs it the way the image would (its
-// ENV, ENTRYPOINT and HEALTHCHECK, its files at their paths) against real
-// servers.
+// TestDockerfiles builds every role as the Dockerfile does given
+// --build-arg ROLE=<role>, checks the binary is static and stripped, and
+// runs it the way the image would (its ENV, ENTRYPOINT and HEALTHCHECK, its
+// files at their paths) against real servers.
 func TestDockerfiles(t *testing.T) {
 	root := repoRoot(t)
 	bc := newBuildContext(t, root)
@@ -83,7 +83,7 @@ func TestDockerfiles(t *testing.T) {
 	for _, role := range roles(t) {
 		t.Run(role, func(t *testing.T) {
 			start := time.Now()
-			df := parseDockerfile(t, filepath.Join(root, "services", role, "Dockerfile"))
+			df := parseDockerfile(t, filepath.Join(root, "Dockerfile"), map[string]string{"ROLE": role})
 			spec := checkDockerfile(t, df, role, known)
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
@@ -95,6 +95,45 @@ func TestDockerfiles(t *testing.T) {
 			}
 			runImage(t, b, role, spec, srv)
 		})
+	}
+}
+
+// TestDockerfileNeedsRole checks that a build without --build-arg ROLE
+// stops before it compiles anything instead of building some role under
+// another's tag: ROLE has no default, so a COPY of the build stage names a
+// file the context lacks. And that no role keeps a Dockerfile of its own,
+// which nothing would build.
+func TestDockerfileNeedsRole(t *testing.T) {
+	root := repoRoot(t)
+	df := parseDockerfile(t, filepath.Join(root, "Dockerfile"), nil)
+	if fmt.Sprint(df.Undefined) != "[ROLE]" {
+		t.Errorf("without --build-arg ROLE, the variables with no value are %v, want [ROLE]", df.Undefined)
+	}
+	bc := newBuildContext(t, root)
+	failsAt := -1
+	for i, in := range df.Stages[0].Instr {
+		if in.Cmd == "RUN" && failsAt < 0 {
+			t.Fatalf("%s:%d: without ROLE the build reaches RUN %s", df.Path, in.Line, in.Args)
+		}
+		if in.Cmd != "COPY" || in.Flags["from"] != "" {
+			continue
+		}
+		for _, src := range in.Words[:len(in.Words)-1] {
+			rel := path.Clean(src)
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel))); err != nil || !bc.includes(t, rel) {
+				failsAt = i
+			}
+		}
+		if failsAt >= 0 {
+			t.Logf("without ROLE the build fails at %s:%d: COPY %s", df.Path, in.Line, strings.Join(in.Words, " "))
+			break
+		}
+	}
+	if failsAt < 0 {
+		t.Errorf("without ROLE every COPY of the build stage finds its files")
+	}
+	if stray, _ := filepath.Glob(filepath.Join(root, "services", "*", "Dockerfile")); len(stray) > 0 {
+		t.Errorf("%v: every role builds from the repository's Dockerfile with --build-arg ROLE; remove these", stray)
 	}
 }
 
@@ -161,7 +200,11 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 			runtime.Version(), build.Image)
 	}
 
-	benv := build.env(t)
+	if len(df.Undefined) > 0 {
+		t.Errorf("%s with ROLE=%s substitutes variables that have no value: %v", df.Path, role, df.Undefined)
+	}
+
+	benv := build.env()
 	if benv["GOWORK"] != "off" || benv["CGO_ENABLED"] != "0" {
 		t.Errorf("build stage ENV: want GOWORK=off and CGO_ENABLED=0, have %v", benv)
 	}
@@ -198,7 +241,7 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 		t.Errorf("final stage: no USER (the :nonroot base sets it, but say it)")
 	}
 	for _, u := range users {
-		if name, _, _ := strings.Cut(u.Args, ":"); name == "root" || name == "0" {
+		if name, _, _ := strings.Cut(u.Words[0], ":"); name == "root" || name == "0" {
 			t.Errorf("%s:%d: USER %s runs as root", df.Path, u.Line, u.Args)
 		}
 	}
@@ -223,7 +266,16 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 		t.Errorf("HEALTHCHECK CMD %v, want %v", spec.healthcheck, want)
 	}
 
-	spec.env = final.env(t)
+	for k, want := range map[string]string{
+		"org.opencontainers.image.title":       "beds-" + role,
+		"org.opencontainers.image.description": "BEDS " + role + " node",
+	} {
+		if got := final.label(k); got != want {
+			t.Errorf("final stage LABEL %s=%q, want %q", k, got, want)
+		}
+	}
+
+	spec.env = final.env()
 	for k := range spec.env {
 		if strings.HasPrefix(k, "BEDS_") && !known[k] {
 			t.Errorf("final stage ENV %s: not a variable shared/config knows", k)
@@ -243,7 +295,7 @@ func checkDockerfile(t *testing.T, df *dockerfile, role string, known map[string
 	spec.port = port
 	exposed := false
 	for _, e := range final.all("EXPOSE") {
-		for _, p := range strings.Fields(e.Args) {
+		for _, p := range e.Words {
 			exposed = exposed || strings.TrimSuffix(p, "/tcp") == port
 		}
 	}

@@ -1,14 +1,19 @@
 # syntax=docker/dockerfile:1
 #
-# BEDS tercero image. The build context is the repository root:
+# Every BEDS role's image; the build argument ROLE (a folder of services/)
+# picks the role. The build context is the repository root:
 #
-#   docker build -f services/tercero/Dockerfile -t beds/tercero .
+#   docker build --build-arg ROLE=appserver -t beds/appserver .
+#
+# ROLE has no default: a build without it fails at the first COPY
+# ("/services/go.mod": not found) instead of building some other role under
+# the tag given. An ARG is scoped to its stage, so each stage declares ROLE.
 #
 # Stage "build" compiles only this role's module and the shared module, with
 # GOWORK=off: go.work is not in the context (.dockerignore), so the role's
 # go.mod and go.sum alone pin every dependency, and its
 # "replace .../shared => ../../shared" resolves because /src keeps the
-# repository's layout (/src/shared, /src/services/tercero). go.mod and go.sum
+# repository's layout (/src/shared, /src/services/$ROLE). go.mod and go.sum
 # are copied first so the dependency download is a cached layer that only a
 # dependency change invalidates.
 #
@@ -18,23 +23,26 @@
 # Override either by mounting over those folders (an env_prod.toml mounted
 # into /etc/beds/config layers over beds.toml) or with BEDS_* variables.
 #
-# deploy/check (go test) builds this role exactly as below and runs the
-# binary with this file's ENV, HEALTHCHECK and ENTRYPOINT.
+# deploy/check (go test) builds every role exactly as below, with
+# --build-arg ROLE=<role>, and runs the binary with this file's ENV,
+# HEALTHCHECK and ENTRYPOINT.
 
 FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+ARG ROLE
 ARG TARGETOS TARGETARCH
 ENV GOWORK=off CGO_ENABLED=0
-WORKDIR /src/services/tercero
+WORKDIR /src/services/${ROLE}
 COPY shared/go.mod shared/go.sum /src/shared/
-COPY services/tercero/go.mod services/tercero/go.sum ./
+COPY services/${ROLE}/go.mod services/${ROLE}/go.sum ./
 RUN go mod download
 COPY shared/ /src/shared/
-COPY services/tercero/ ./
+COPY services/${ROLE}/ ./
 RUN GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags="-s -w" -o /out/beds .
 
 FROM gcr.io/distroless/static-debian12:nonroot
-LABEL org.opencontainers.image.title="beds-tercero" \
-      org.opencontainers.image.description="BEDS tercero node"
+ARG ROLE
+LABEL org.opencontainers.image.title="beds-${ROLE}" \
+      org.opencontainers.image.description="BEDS ${ROLE} node"
 COPY --from=build /out/beds /beds
 COPY templates/ /etc/beds/templates/
 COPY deploy/config/beds.toml /etc/beds/config/beds.toml
