@@ -16,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/beds-project/beds/shared/mq"
+	"github.com/beds-project/beds/shared/store/mariadb/pool"
 	"github.com/beds-project/beds/shared/wire"
 )
 
@@ -80,9 +81,10 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready func()) error 
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	db, err := openBaselineDB(cfg.DSN, cfg.MaxConns, cfg.Stmt == StmtInterpolate)
+	// The adapter's driver configuration; only the binding differs by mode.
+	db, err := pool.Open(cfg.DSN, cfg.MaxConns, cfg.Stmt == StmtInterpolate)
 	if err != nil {
-		return err
+		return fmt.Errorf("baseline: %w", err)
 	}
 	defer db.Close()
 	s := &baseline{db: db}
@@ -161,31 +163,6 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready func()) error 
 	}
 	wg.Wait()
 	return cause
-}
-
-func openBaselineDB(dsn string, maxConns int, interpolate bool) (*sql.DB, error) {
-	c, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("baseline dsn: %w", err)
-	}
-	// As the adapter: times as UTC time.Time values, session time zone UTC.
-	c.ParseTime = true
-	c.Loc = time.UTC
-	if c.Params == nil {
-		c.Params = map[string]string{}
-	}
-	if _, ok := c.Params["time_zone"]; !ok {
-		c.Params["time_zone"] = "'+00:00'"
-	}
-	c.InterpolateParams = c.InterpolateParams || interpolate
-	conn, err := mysql.NewConnector(c)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	return db, nil
 }
 
 type baseline struct {

@@ -1,11 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,26 +46,19 @@ func (b *BEDS) Do(ctx context.Context, key string, body []byte) (*wire.Reply, er
 func (b *BEDS) Close() error { return b.c.Close() }
 
 // RawClient is a minimal amqp091-go RPC client equivalent to shared/client:
-// a few channels shared by every caller, each consuming direct reply-to,
-// replies routed by correlation ID, the same message properties, writes
-// persistent and waiting for the broker's confirm, the same reply decoding. It publishes to one queue through the default
-// exchange. It exists so the baseline is driven at the same client cost
-// as BEDS.
+// a few channels shared by every caller, their replies routed by the same
+// mq.Replies and decoded by the same wire.DecodeReply, the same message
+// properties, writes persistent and waiting for RabbitMQ's confirm. It
+// publishes to one queue through the default exchange. It exists so the
+// baseline is driven at the same client cost as BEDS.
 type RawClient struct {
 	conn    *amqp.Connection
 	queue   string
-	chans   []*rawChannel
+	chans   []*mq.Replies
 	next    atomic.Uint64
 	ids     *lineage.Generator
 	timeout time.Duration
 	wg      sync.WaitGroup
-}
-
-type rawChannel struct {
-	ch      *amqp.Channel
-	mu      sync.Mutex
-	pending map[string]chan amqp.Delivery
-	closed  bool
 }
 
 // DialRaw connects a RawClient that sends to queue.
@@ -89,33 +79,13 @@ func DialRaw(ctx context.Context, url, queue string, channels int, timeout time.
 			c.Close()
 			return nil, err
 		}
-		deliveries, err := ch.Consume(wire.DirectReplyTo, "", true, false, false, false, nil)
+		rc, err := mq.ConsumeReplies(ch)
 		if err != nil {
 			c.Close()
 			return nil, err
 		}
-		rc := &rawChannel{ch: ch, pending: map[string]chan amqp.Delivery{}}
 		c.chans = append(c.chans, rc)
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			for d := range deliveries {
-				rc.mu.Lock()
-				w := rc.pending[d.CorrelationId]
-				delete(rc.pending, d.CorrelationId)
-				rc.mu.Unlock()
-				if w != nil {
-					w <- d
-				}
-			}
-			rc.mu.Lock()
-			rc.closed = true
-			for id, w := range rc.pending {
-				close(w)
-				delete(rc.pending, id)
-			}
-			rc.mu.Unlock()
-		}()
+		c.wg.Go(rc.Run)
 	}
 	return c, nil
 }
@@ -130,25 +100,17 @@ func (c *RawClient) Do(ctx context.Context, key string, body []byte) (*wire.Repl
 	wait := time.Until(deadline)
 	event := c.ids.New()
 	rc := c.chans[c.next.Add(1)%uint64(len(c.chans))]
-	w := make(chan amqp.Delivery, 1)
-	rc.mu.Lock()
-	if rc.closed {
-		rc.mu.Unlock()
+	w, ok := rc.Expect(event)
+	if !ok {
 		return nil, wire.Errorf(wire.CodeUnavailable, "baseline connection closed")
 	}
-	rc.pending[event] = w
-	rc.mu.Unlock()
-	forget := func() {
-		rc.mu.Lock()
-		delete(rc.pending, event)
-		rc.mu.Unlock()
-	}
+	forget := func() { rc.Forget(event) }
 	write := key == wire.RouteWrite
 	mode := amqp.Transient
 	if write {
 		mode = amqp.Persistent
 	}
-	conf, err := rc.ch.PublishWithDeferredConfirmWithContext(ctx, "", c.queue, false, false, amqp.Publishing{
+	conf, err := rc.Channel().PublishWithDeferredConfirmWithContext(ctx, "", c.queue, false, false, amqp.Publishing{
 		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event,
 		ReplyTo: wire.DirectReplyTo, Expiration: strconv.FormatInt(max(wait.Milliseconds(), 1), 10),
 		Timestamp: time.Now(), Body: body,
@@ -173,7 +135,7 @@ func (c *RawClient) Do(ctx context.Context, key string, body []byte) (*wire.Repl
 		if !ok {
 			return nil, wire.Errorf(wire.CodeUnavailable, "baseline connection closed")
 		}
-		return decodeReply(d.Body)
+		return wire.DecodeReply(d.Body)
 	case <-timer.C:
 		forget()
 		return nil, wire.Errorf(wire.CodeTimeout, "no reply to event %s within %s", event, wait.Round(time.Millisecond))
@@ -181,23 +143,6 @@ func (c *RawClient) Do(ctx context.Context, key string, body []byte) (*wire.Repl
 		forget()
 		return nil, ctx.Err()
 	}
-}
-
-// decodeReply decodes a reply as shared/client does.
-func decodeReply(body []byte) (*wire.Reply, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var r wire.Reply
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("decode reply: %w", err)
-	}
-	if !r.OK {
-		if r.Error == nil {
-			return &r, wire.Errorf(wire.CodeInternal, "reply not ok and without error")
-		}
-		return &r, r.Error
-	}
-	return &r, nil
 }
 
 // Close implements Target.

@@ -27,7 +27,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,17 +76,9 @@ type Client struct {
 // session is one connection and its channels.
 type session struct {
 	conn    *amqp.Connection
-	reads   []*replyChannel // plain channels: reads, counts, pings
-	writes  []*replyChannel // confirm-mode channels: create, update, delete
-	blocked atomic.Bool     // the broker blocked publishing (memory or disk alarm)
-}
-
-// replyChannel is one channel with its callers waiting for replies.
-type replyChannel struct {
-	ch      *amqp.Channel
-	mu      sync.Mutex
-	pending map[string]chan amqp.Delivery
-	closed  bool
+	reads   []*mq.Replies // plain channels: reads, counts, pings
+	writes  []*mq.Replies // confirm-mode channels: create, update, delete
+	blocked atomic.Bool   // the broker blocked publishing (memory or disk alarm)
 }
 
 // Dial connects to the broker at url. It fails if the first connection
@@ -204,7 +195,7 @@ func (c *Client) reconnect() {
 	}
 }
 
-func (c *Client) openChannel(conn *amqp.Connection, confirm bool) (*replyChannel, error) {
+func (c *Client) openChannel(conn *amqp.Connection, confirm bool) (*mq.Replies, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
@@ -214,33 +205,12 @@ func (c *Client) openChannel(conn *amqp.Connection, confirm bool) (*replyChannel
 			return nil, fmt.Errorf("confirm mode: %w", err)
 		}
 	}
-	// Direct reply-to requires no-ack consumption.
-	deliveries, err := ch.Consume(wire.DirectReplyTo, "", true, false, false, false, nil)
+	rc, err := mq.ConsumeReplies(ch)
 	if err != nil {
-		return nil, fmt.Errorf("consume direct reply-to: %w", err)
+		return nil, err
 	}
-	rc := &replyChannel{ch: ch, pending: map[string]chan amqp.Delivery{}}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for d := range deliveries {
-			rc.mu.Lock()
-			w := rc.pending[d.CorrelationId]
-			delete(rc.pending, d.CorrelationId)
-			rc.mu.Unlock()
-			if w != nil {
-				w <- d
-			}
-		}
-		// The channel is gone: wake everyone still waiting on it.
-		rc.mu.Lock()
-		rc.closed = true
-		for id, w := range rc.pending {
-			close(w)
-			delete(rc.pending, id)
-		}
-		rc.mu.Unlock()
-	}()
+	// Ends when the channel closes, waking the callers still waiting on it.
+	c.wg.Go(rc.Run)
 	return rc, nil
 }
 
@@ -378,19 +348,11 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		chans = s.writes
 	}
 	rc := chans[c.next.Add(1)%uint64(len(chans))]
-	w := make(chan amqp.Delivery, 1)
-	rc.mu.Lock()
-	if rc.closed {
-		rc.mu.Unlock()
+	w, ok := rc.Expect(event)
+	if !ok {
 		return nil, errLost
 	}
-	rc.pending[event] = w
-	rc.mu.Unlock()
-	forget := func() {
-		rc.mu.Lock()
-		delete(rc.pending, event)
-		rc.mu.Unlock()
-	}
+	forget := func() { rc.Forget(event) }
 
 	mode := amqp.Transient
 	if write {
@@ -404,9 +366,9 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 	}
 	var conf *amqp.DeferredConfirmation
 	if write {
-		conf, err = rc.ch.PublishWithDeferredConfirmWithContext(ctx, wire.Exchange, routingKey, false, false, msg)
+		conf, err = rc.Channel().PublishWithDeferredConfirmWithContext(ctx, wire.Exchange, routingKey, false, false, msg)
 	} else {
-		err = rc.ch.PublishWithContext(ctx, wire.Exchange, routingKey, false, false, msg)
+		err = rc.Channel().PublishWithContext(ctx, wire.Exchange, routingKey, false, false, msg)
 	}
 	if err != nil {
 		forget()
@@ -421,7 +383,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		case err != nil:
 			forget()
 			return nil, c.ctxError(ctx, event, "the broker did not confirm the write")
-		case !acked && rc.ch.IsClosed():
+		case !acked && rc.Channel().IsClosed():
 			forget()
 			return nil, errLost
 		case !acked:
@@ -435,25 +397,9 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		if !ok {
 			return nil, errLost
 		}
-		return decodeReply(d.Body)
+		return wire.DecodeReply(d.Body)
 	case <-ctx.Done():
 		forget()
 		return nil, c.ctxError(ctx, event, "waited "+wait.Round(time.Millisecond).String())
 	}
-}
-
-func decodeReply(body []byte) (*wire.Reply, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var r wire.Reply
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("decode reply: %w", err)
-	}
-	if !r.OK {
-		if r.Error == nil {
-			return &r, wire.Errorf(wire.CodeInternal, "reply not ok and without error")
-		}
-		return &r, r.Error
-	}
-	return &r, nil
 }

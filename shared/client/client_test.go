@@ -29,15 +29,7 @@ func code(err error) wire.Code {
 // nobody.
 func TestNoAnswer(t *testing.T) {
 	url := testenv.AMQP(t)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.Channel(t, url)
 	if err := mq.Declare(ch, mq.Topology{QueueType: "classic"}); err != nil {
 		t.Fatal(err)
 	}

@@ -19,15 +19,7 @@ func TestQuorumPoisonMessage(t *testing.T) {
 	url := testenv.AMQP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := mq.Dial(ctx, mq.DialConfig{URL: url, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.Channel(t, url)
 	topo := mq.Topology{QueueType: "quorum", DeliveryLimit: 2}
 	if err := mq.Declare(ch, topo); err != nil {
 		t.Fatal(err)

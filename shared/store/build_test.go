@@ -12,36 +12,18 @@ import (
 
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
 
 var stores = map[string]string{"mariadb": template.StoreMariaDB, "mongo": template.StoreMongo}
 
-// usersTOML has a field of every type.
-const usersTOML = `name  = "users"
-tla   = "usr"
-kind  = "rec"
-store = "mariadb"
-
-[fields]
-id      = { type = "int", key = true }
-email   = { type = "string", required = true, max = 254 }
-name    = { type = "string", max = 200 }
-age     = { type = "int" }
-score   = { type = "float" }
-active  = { type = "bool" }
-prefs   = { type = "json" }
-created = { type = "datetime", readonly = true }
-
-[objects]
-read   = "vw_usr"
-create = "sp_usr_create"
-update = "sp_usr_update"
-delete = "sp_usr_delete"
-
-[ops]
-allow = ["create", "read", "update", "delete", "count"]
-`
+// usersTOML is the shipped users template, which has a field of every
+// type.
+func usersTOML(t *testing.T) string {
+	t.Helper()
+	return testenv.TemplateFile(t, "users_rec.toml")
+}
 
 const reportsTOML = `name  = "reports"
 tla   = "rpt"
@@ -155,7 +137,7 @@ func val(v any) string {
 }
 
 func TestBuildFilter(t *testing.T) {
-	tpl := parse(t, usersTOML)
+	tpl := parse(t, usersTOML(t))
 	for _, tc := range []struct {
 		filter string
 		want   string
@@ -255,7 +237,7 @@ func nest(levels int) string {
 }
 
 func TestBuildFilterErrors(t *testing.T) {
-	tpl := parse(t, usersTOML)
+	tpl := parse(t, usersTOML(t))
 	small := store.DefaultLimits
 	small.MaxInList, small.MaxDepth = 3, 3
 	long := strings.Repeat("x", 255)
@@ -345,7 +327,7 @@ func TestBuildFilterErrors(t *testing.T) {
 }
 
 func TestBuildFilterLimits(t *testing.T) {
-	tpl := parse(t, usersTOML)
+	tpl := parse(t, usersTOML(t))
 	lim := store.DefaultLimits
 	// The deepest filter the limit allows passes.
 	if _, err := build(t, tpl, `{"template":"users","op":"read","filter":`+nest(lim.MaxDepth-1)+`}`, lim); err != nil {
@@ -367,7 +349,7 @@ func TestBuildFilterLimits(t *testing.T) {
 }
 
 func TestBuildRead(t *testing.T) {
-	tpl := parse(t, usersTOML)
+	tpl := parse(t, usersTOML(t))
 	lim := store.Limits{DefaultLimit: 50, MaxLimit: 500, MaxInList: 10, MaxDepth: 4, MaxSort: 2}
 	for _, tc := range []struct {
 		name          string
@@ -423,7 +405,7 @@ func TestBuildRead(t *testing.T) {
 }
 
 func TestBuildReadErrors(t *testing.T) {
-	tpl := parse(t, usersTOML)
+	tpl := parse(t, usersTOML(t))
 	for _, tc := range []struct {
 		name  string
 		body  string
@@ -453,7 +435,7 @@ func TestBuildReadErrors(t *testing.T) {
 }
 
 func TestBuildCount(t *testing.T) {
-	tpl := parse(t, usersTOML)
+	tpl := parse(t, usersTOML(t))
 	q, err := build(t, tpl, `{"template":"users","op":"count","filter":{"active":true}}`, store.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +465,7 @@ func assigns(q *store.Query) string {
 }
 
 func TestBuildCreate(t *testing.T) {
-	users := parse(t, usersTOML)
+	users := parse(t, usersTOML(t))
 	for _, tc := range []struct {
 		name string
 		data string
@@ -526,7 +508,7 @@ func TestBuildCreate(t *testing.T) {
 }
 
 func TestBuildCreateErrors(t *testing.T) {
-	users := parse(t, usersTOML)
+	users := parse(t, usersTOML(t))
 	for _, tc := range []struct {
 		name  string
 		body  string
@@ -573,7 +555,7 @@ func TestBuildCreateKey(t *testing.T) {
 	checkErr(t, err, wire.CodeBadField, "$set")
 
 	// MariaDB with the key among the create parameters.
-	src := strings.Replace(usersTOML, "[ops]", "[params]\ncreate = [\"id\", \"email\"]\n\n[ops]", 1)
+	src := strings.Replace(usersTOML(t), "[ops]", "[params]\ncreate = [\"id\", \"email\"]\n\n[ops]", 1)
 	users := parse(t, src)
 	q, err = build(t, users, `{"template":"users","op":"create","data":{"email":"a","id":9}}`, store.DefaultLimits)
 	if err != nil {
@@ -588,7 +570,7 @@ func TestBuildCreateKey(t *testing.T) {
 }
 
 func TestBuildUpdate(t *testing.T) {
-	users := parse(t, usersTOML)
+	users := parse(t, usersTOML(t))
 	q, err := build(t, users, `{"template":"users","op":"update","filter":{"id":7},"data":{"name":null,"age":41,"email":"n@x"}}`, store.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
@@ -626,7 +608,7 @@ func TestBuildUpdate(t *testing.T) {
 	}
 
 	// A field the update procedure does not take cannot be set.
-	src := strings.Replace(usersTOML, "[ops]", "[params]\nupdate = [\"id\", \"name\"]\n\n[ops]", 1)
+	src := strings.Replace(usersTOML(t), "[ops]", "[params]\nupdate = [\"id\", \"name\"]\n\n[ops]", 1)
 	narrow := parse(t, src)
 	_, err = build(t, narrow, `{"template":"users","op":"update","filter":{"id":1},"data":{"email":"x"}}`, store.DefaultLimits)
 	checkErr(t, err, wire.CodeBadField, "email")
@@ -638,7 +620,7 @@ func TestBuildUpdate(t *testing.T) {
 }
 
 func TestBuildDelete(t *testing.T) {
-	users := parse(t, usersTOML)
+	users := parse(t, usersTOML(t))
 	q, err := build(t, users, `{"template":"users","op":"delete","filter":{"id":{"in":[1,2]}},"data":null}`, store.DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
@@ -689,7 +671,7 @@ func TestBuildOpNotAllowed(t *testing.T) {
 // Raw request parts that DecodeRequest lets through but are not valid JSON
 // for the filter language are still rejected.
 func TestBuildRawJSON(t *testing.T) {
-	users := parse(t, usersTOML)
+	users := parse(t, usersTOML(t))
 	for _, tc := range []struct {
 		name string
 		req  wire.Request
@@ -713,7 +695,7 @@ func TestBuildRawJSON(t *testing.T) {
 // the order sent (the filter and data are read as a stream, never through
 // a map).
 func TestBuildErrorsDeterministic(t *testing.T) {
-	users := parse(t, usersTOML)
+	users := parse(t, usersTOML(t))
 	for _, tc := range []struct {
 		body  string
 		code  wire.Code

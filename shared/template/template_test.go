@@ -9,33 +9,23 @@ import (
 	"testing"
 
 	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
 
 // stores is what a node with the default config passes to Parse and Load.
 var stores = map[string]string{"mariadb": template.StoreMariaDB, "mongo": template.StoreMongo}
 
-// users is a valid MariaDB template; the cases below change one line each.
-const users = `name  = "users"
-tla   = "usr"
-kind  = "rec"
-store = "mariadb"
+// usersTOML is the shipped users template, valid; the cases below change
+// one line each.
+func usersTOML(t *testing.T) string {
+	t.Helper()
+	return testenv.TemplateFile(t, "users_rec.toml")
+}
 
-[fields]
-id      = { type = "int", key = true }
-email   = { type = "string", required = true, max = 254 }
-name    = { type = "string" }
-created = { type = "datetime", readonly = true }
-
-[objects]
-read   = "vw_usr"
-create = "sp_usr_create"
-update = "sp_usr_update"
-delete = "sp_usr_delete"
-
-[ops]
-allow = ["create", "read", "update", "delete", "count"]
-`
+// usersFields is the [fields] body of the shipped users template.
+const usersFields = "id      = { type = \"int\", key = true }\nemail   = { type = \"string\", required = true, max = 254 }\nname    = { type = \"string\", max = 200 }\n" +
+	"age     = { type = \"int\" }\nscore   = { type = \"float\" }\nactive  = { type = \"bool\" }\nprefs   = { type = \"json\" }\ncreated = { type = \"datetime\", readonly = true }\n"
 
 // profiles is a valid MongoDB template.
 const profiles = `name  = "profiles"
@@ -64,6 +54,25 @@ func edit(t *testing.T, src, old, new string) string {
 	return strings.Replace(src, old, new, 1)
 }
 
+// lineOf returns the 1-based line of src that is exactly text, which must
+// occur once.
+func lineOf(t *testing.T, src, text string) int {
+	t.Helper()
+	line := 0
+	for i, l := range strings.Split(src, "\n") {
+		if l == text {
+			if line != 0 {
+				t.Fatalf("lineOf: %q is on lines %d and %d", text, line, i+1)
+			}
+			line = i + 1
+		}
+	}
+	if line == 0 {
+		t.Fatalf("lineOf: no line %q in the source", text)
+	}
+	return line
+}
+
 // marked returns the 1-based line holding "# HERE", or 0.
 func marked(src string) int {
 	for i, l := range strings.Split(src, "\n") {
@@ -75,6 +84,7 @@ func marked(src string) int {
 }
 
 func TestParseValid(t *testing.T) {
+	users := usersTOML(t)
 	for _, tc := range []struct {
 		name, src string
 	}{
@@ -101,8 +111,9 @@ func TestParseErrors(t *testing.T) {
 		reason string // substring of the reason
 	}
 	e := func(src, old, new string) string { return edit(t, src, old, new) }
+	users := usersTOML(t)
 	cases := []tc{
-		{"toml syntax", e(users, `tla   = "usr"`, `tla   = "usr`), 2, ""},
+		{"toml syntax", e(users, `tla   = "usr"`, `tla   = "usr`), lineOf(t, users, `tla   = "usr"`), ""},
 		{"missing name", e(users, "name  = \"users\"\n", ""), 0, "name is missing"},
 		{"bad name uppercase", e(users, `name  = "users"`, `name  = "Users" # HERE`), -1, `name "Users"`},
 		{"bad name injection", e(users, `name  = "users"`, `name  = "users; drop" # HERE`), -1, "lowercase letters"},
@@ -116,37 +127,37 @@ func TestParseErrors(t *testing.T) {
 		{"missing store", e(users, "store = \"mariadb\"\n", ""), 0, "store is missing"},
 		{"unknown store", e(users, `store = "mariadb"`, `store = "postgres" # HERE`), -1, `store "postgres" is not configured (known: mariadb, mongo)`},
 		{"unknown top-level key", e(users, `kind  = "rec"`, "kind  = \"rec\"\ntpye = \"x\" # HERE"), -1, `unknown key "tpye"`},
-		{"unknown key in a field", e(users, `name    = { type = "string" }`, `name    = { tpye = "string" } # HERE`), -1, `unknown key "fields.name.tpye"`},
+		{"unknown key in a field", e(users, `name    = { type = "string", max = 200 }`, `name    = { tpye = "string" } # HERE`), -1, `unknown key "fields.name.tpye"`},
 		{"unknown key in objects", e(users, `read   = "vw_usr"`, "read   = \"vw_usr\"\nview = \"vw_x\" # HERE"), -1, `unknown key "objects.view"`},
 		{"unknown key in ops", e(users, `allow = [`, "deny = [\"count\"] # HERE\nallow = ["), -1, `unknown key "ops.deny"`},
 		{"unknown table", users + "\n[extra] # HERE\nx = 1\n", -1, `unknown key "extra`},
-		{"missing type", e(users, `name    = { type = "string" }`, `name    = { max = 10 } # HERE`), -1, "field name: type is missing"},
-		{"unknown type", e(users, `name    = { type = "string" }`, `name    = { type = "text" } # HERE`), -1, `field name: type "text" is unknown`},
+		{"missing type", e(users, `name    = { type = "string", max = 200 }`, `name    = { max = 10 } # HERE`), -1, "field name: type is missing"},
+		{"unknown type", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "text" } # HERE`), -1, `field name: type "text" is unknown`},
 		{"two keys", e(users, `email   = { type = "string", required = true, max = 254 }`, `email   = { type = "string", key = true } # HERE`), -1, "id is already the key"},
-		{"no key", e(users, `id      = { type = "int", key = true }`, `id      = { type = "int" }`), 6, "no key field"},
+		{"no key", e(users, `id      = { type = "int", key = true }`, `id      = { type = "int" }`), lineOf(t, users, "[fields]"), "no key field"},
 		{"key of float", e(users, `id      = { type = "int", key = true }`, `id      = { type = "float", key = true } # HERE`), -1, "a key must be int or string"},
 		{"max on int", e(users, `id      = { type = "int", key = true }`, `id      = { type = "int", key = true, max = 9 } # HERE`), -1, "max applies to string fields only"},
 		{"max on datetime", e(users, `created = { type = "datetime", readonly = true }`, `created = { type = "datetime", max = 3 } # HERE`), -1, "max applies to string fields only"},
-		{"negative max", e(users, `name    = { type = "string" }`, `name    = { type = "string", max = -1 } # HERE`), -1, "max must not be negative"},
-		{"no fields", e(users, "id      = { type = \"int\", key = true }\nemail   = { type = \"string\", required = true, max = 254 }\nname    = { type = \"string\" }\ncreated = { type = \"datetime\", readonly = true }\n", ""), 6, "no fields"},
-		{"field name uppercase", e(users, `name    = { type = "string" }`, `Name    = { type = "string" } # HERE`), -1, `field "Name"`},
-		{"field name injection", e(users, `name    = { type = "string" }`, `"name; DROP TABLE x" = { type = "string" } # HERE`), -1, "lowercase letters"},
-		{"field named and", e(users, `name    = { type = "string" }`, `and     = { type = "string" } # HERE`), -1, `field "and": and and or are reserved by the filter language`},
-		{"field named or", e(users, `name    = { type = "string" }`, `or      = { type = "string" } # HERE`), -1, `field "or": and and or are reserved by the filter language`},
-		{"stored injection", e(users, `name    = { type = "string" }`, `name    = { type = "string", stored = "usr_name; DROP TABLE x" } # HERE`), -1, `stored name "usr_name; DROP TABLE x"`},
-		{"stored backtick", e(users, `name    = { type = "string" }`, "name    = { type = \"string\", stored = \"a`b\" } # HERE"), -1, "letters, digits and _ only"},
-		{"stored too long", e(users, `name    = { type = "string" }`, `name    = { type = "string", stored = "`+strings.Repeat("a", 65)+`" } # HERE`), -1, "at most 64"},
-		{"stored duplicate", e(users, `name    = { type = "string" }`, `name    = { type = "string", stored = "usr_email" } # HERE`), -1, "stored name usr_email is already used by field email"},
-		{"missing delete object", e(users, "delete = \"sp_usr_delete\"\n", ""), 12, "objects.delete is missing: ops delete need it"},
-		{"missing create object", e(users, "create = \"sp_usr_create\"\n", ""), 12, "objects.create is missing"},
-		{"missing read object", e(e(users, "read   = \"vw_usr\"\n", ""), `allow = ["create", "read", "update", "delete", "count"]`, `allow = ["create", "count"]`), 12, "objects.read is missing: ops count"},
+		{"negative max", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", max = -1 } # HERE`), -1, "max must not be negative"},
+		{"no fields", e(users, usersFields, ""), lineOf(t, users, "[fields]"), "no fields"},
+		{"field name uppercase", e(users, `name    = { type = "string", max = 200 }`, `Name    = { type = "string" } # HERE`), -1, `field "Name"`},
+		{"field name injection", e(users, `name    = { type = "string", max = 200 }`, `"name; DROP TABLE x" = { type = "string" } # HERE`), -1, "lowercase letters"},
+		{"field named and", e(users, `name    = { type = "string", max = 200 }`, `and     = { type = "string" } # HERE`), -1, `field "and": and and or are reserved by the filter language`},
+		{"field named or", e(users, `name    = { type = "string", max = 200 }`, `or      = { type = "string" } # HERE`), -1, `field "or": and and or are reserved by the filter language`},
+		{"stored injection", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", stored = "usr_name; DROP TABLE x" } # HERE`), -1, `stored name "usr_name; DROP TABLE x"`},
+		{"stored backtick", e(users, `name    = { type = "string", max = 200 }`, "name    = { type = \"string\", stored = \"a`b\" } # HERE"), -1, "letters, digits and _ only"},
+		{"stored too long", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", stored = "`+strings.Repeat("a", 65)+`" } # HERE`), -1, "at most 64"},
+		{"stored duplicate", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", stored = "usr_email" } # HERE`), -1, "stored name usr_email is already used by field email"},
+		{"missing delete object", e(users, "delete = \"sp_usr_delete\"\n", ""), lineOf(t, users, "[objects]"), "objects.delete is missing: ops delete need it"},
+		{"missing create object", e(users, "create = \"sp_usr_create\"\n", ""), lineOf(t, users, "[objects]"), "objects.create is missing"},
+		{"missing read object", e(e(users, "read   = \"vw_usr\"\n", ""), `allow = ["create", "read", "update", "delete", "count"]`, `allow = ["create", "count"]`), lineOf(t, users, "[objects]"), "objects.read is missing: ops count"},
 		{"read object injection", e(users, `read   = "vw_usr"`, `read   = "vw_usr; DROP TABLE x" # HERE`), -1, `objects.read "vw_usr; DROP TABLE x"`},
 		{"update object injection", e(users, `update = "sp_usr_update"`, "update = \"sp_usr_update`; --\" # HERE"), -1, "objects.update"},
 		{"object with dot", e(users, `create = "sp_usr_create"`, `create = "other.sp_usr_create" # HERE`), -1, "letters, digits and _ only"},
 		{"mariadb with collection", e(users, `read   = "vw_usr"`, "read   = \"vw_usr\"\ncollection = \"users\" # HERE"), -1, "objects.collection applies to MongoDB templates"},
 		{"unknown op", e(users, `allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "drop"] # HERE`), -1, `"drop" is not an operation`},
 		{"ping not an op", e(users, `allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "ping"] # HERE`), -1, `"ping" is not an operation`},
-		{"empty allow", e(users, `allow = ["create", "read", "update", "delete", "count"]`, `allow = []`), 18, "ops.allow is empty"},
+		{"empty allow", e(users, `allow = ["create", "read", "update", "delete", "count"]`, `allow = []`), lineOf(t, users, "[ops]"), "ops.allow is empty"},
 		{"no ops table", e(users, "[ops]\nallow = [\"create\", \"read\", \"update\", \"delete\", \"count\"]\n", ""), 0, "ops.allow is empty"},
 		{"params unknown field", users + "[params] \ncreate = [\"email\", \"nmae\"] # HERE\n", -1, `params.create: field "nmae" is not declared`},
 		{"params update without key first", users + "[params]\nupdate = [\"email\", \"id\"] # HERE\n", -1, "params.update: the first parameter must be the key id"},
@@ -216,7 +227,7 @@ func names(fs []*template.Field) []string {
 
 func TestFieldOrderAndStoredNames(t *testing.T) {
 	// Declaration order is deliberately not alphabetical.
-	src := edit(t, users, "id      = { type = \"int\", key = true }\nemail   = { type = \"string\", required = true, max = 254 }\nname    = { type = \"string\" }\ncreated = { type = \"datetime\", readonly = true }\n",
+	src := edit(t, usersTOML(t), usersFields,
 		"zeta    = { type = \"string\" }\nid      = { type = \"int\", key = true }\nmid     = { type = \"float\", stored = \"Mid_Col\" }\nalpha   = { type = \"bool\" }\nemail   = { type = \"string\", required = true, max = 254 }\ncreated = { type = \"datetime\", readonly = true }\nblob    = { type = \"json\" }\n")
 	tpl, err := template.Parse("users.toml", []byte(src), stores)
 	if err != nil {
@@ -297,13 +308,13 @@ func TestMongoStoredNames(t *testing.T) {
 }
 
 func TestDefaultParams(t *testing.T) {
-	tpl, err := template.Parse("users.toml", []byte(users), stores)
+	tpl, err := template.Parse("users.toml", []byte(usersTOML(t)), stores)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for op, want := range map[wire.Op][]string{
-		wire.OpCreate: {"email", "name"},
-		wire.OpUpdate: {"id", "email", "name"},
+		wire.OpCreate: {"email", "name", "age", "score", "active", "prefs"},
+		wire.OpUpdate: {"id", "email", "name", "age", "score", "active", "prefs"},
 		wire.OpDelete: {"id"},
 		wire.OpRead:   nil,
 		wire.OpCount:  nil,
@@ -315,6 +326,7 @@ func TestDefaultParams(t *testing.T) {
 }
 
 func TestParamsOverride(t *testing.T) {
+	users := usersTOML(t)
 	src := users + "[params]\ncreate = [\"id\", \"email\"]\nupdate = [\"id\", \"name\"]\ndelete = [\"id\", \"email\"]\n"
 	tpl, err := template.Parse("users.toml", []byte(src), stores)
 	if err != nil {
@@ -335,7 +347,7 @@ func TestParamsOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := names(tpl.Params(wire.OpUpdate)); !slices.Equal(got, []string{"id", "email", "name"}) {
+	if got := names(tpl.Params(wire.OpUpdate)); !slices.Equal(got, []string{"id", "email", "name", "age", "score", "active", "prefs"}) {
 		t.Errorf("update params %v", got)
 	}
 }
@@ -349,7 +361,7 @@ func TestAllowedOps(t *testing.T) {
 		{`["delete", "create", "read", "update", "count"]`, wire.DataOps},
 		{`["read", "read"]`, []wire.Op{wire.OpRead}},
 	} {
-		src := edit(t, users, `allow = ["create", "read", "update", "delete", "count"]`, "allow = "+tc.allow)
+		src := edit(t, usersTOML(t), `allow = ["create", "read", "update", "delete", "count"]`, "allow = "+tc.allow)
 		tpl, err := template.Parse("users.toml", []byte(src), stores)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.allow, err)
@@ -367,7 +379,7 @@ func TestAllowedOps(t *testing.T) {
 
 // A read-only MariaDB template needs only its view.
 func TestReadOnlyTemplateNeedsOnlyView(t *testing.T) {
-	src := edit(t, users, "create = \"sp_usr_create\"\nupdate = \"sp_usr_update\"\ndelete = \"sp_usr_delete\"\n", "")
+	src := edit(t, usersTOML(t), "create = \"sp_usr_create\"\nupdate = \"sp_usr_update\"\ndelete = \"sp_usr_delete\"\n", "")
 	src = edit(t, src, `allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "count"]`)
 	if _, err := template.Parse("users.toml", []byte(src), stores); err != nil {
 		t.Fatal(err)
@@ -473,8 +485,10 @@ func write(t *testing.T, dir, name, src string) string {
 
 func TestLoadDuplicateName(t *testing.T) {
 	dir := t.TempDir()
+	users := usersTOML(t)
 	a := write(t, dir, "a_users.toml", users)
-	b := write(t, dir, "b_users.toml", "# the same domain again\n"+users)
+	bsrc := "# the same domain again\n" + users
+	b := write(t, dir, "b_users.toml", bsrc)
 	_, err := template.Load(dir, stores)
 	if err == nil {
 		t.Fatal("Load succeeded with two templates named users")
@@ -483,14 +497,15 @@ func TestLoadDuplicateName(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("error %T %v is not a *template.Error", err, err)
 	}
-	if te.File != b || te.Line != 2 || !strings.Contains(te.Reason, `"users" is already used by `+a) {
-		t.Errorf("error = %v; want %s:2 naming %s", err, b, a)
+	line := lineOf(t, bsrc, `name  = "users"`)
+	if te.File != b || te.Line != line || !strings.Contains(te.Reason, `"users" is already used by `+a) {
+		t.Errorf("error = %v; want %s:%d naming %s", err, b, line, a)
 	}
 }
 
 func TestLoadFailsOnAnyBadFile(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "users.toml", users)
+	write(t, dir, "users.toml", usersTOML(t))
 	bad := write(t, dir, "profiles.toml", edit(t, profiles, `tla   = "prf"`, `tla   = "pr"`))
 	write(t, dir, "notes.txt", "not a template")
 	r, err := template.Load(dir, stores)
@@ -516,7 +531,7 @@ func TestLoadErrors(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "users.toml", users)
+	write(t, dir, "users.toml", usersTOML(t))
 	write(t, dir, "profiles.toml", profiles)
 	r, err := template.Load(dir, stores)
 	if err != nil {
@@ -568,7 +583,7 @@ func TestTypeValid(t *testing.T) {
 
 // Two problems in [objects] always report the same one.
 func TestObjectErrorsDeterministic(t *testing.T) {
-	src := edit(t, users, "create = \"sp_usr_create\"\nupdate = \"sp_usr_update\"\ndelete = \"sp_usr_delete\"\n", "delete = \"sp; x\"\n")
+	src := edit(t, usersTOML(t), "create = \"sp_usr_create\"\nupdate = \"sp_usr_update\"\ndelete = \"sp_usr_delete\"\n", "delete = \"sp; x\"\n")
 	for range 30 {
 		_, err := template.Parse("t.toml", []byte(src), stores)
 		if err == nil || !strings.Contains(err.Error(), "objects.create is missing") {

@@ -2,7 +2,9 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -251,4 +253,24 @@ func kindName(k jsontext.Kind) string {
 		return "an array"
 	}
 	return "nothing"
+}
+
+// DecodeReply parses a reply body as a client receives it. Numbers in rows
+// and keys decode as json.Number, so no integer loses precision. A reply
+// that is not ok is returned with its *Error as the error (CodeInternal when
+// it carries none); a body that is not a reply returns a plain error.
+func DecodeReply(body []byte) (*Reply, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var r Reply
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("decode reply: %w", err)
+	}
+	if !r.OK {
+		if r.Error == nil {
+			return &r, Errorf(CodeInternal, "reply not ok and without error")
+		}
+		return &r, r.Error
+	}
+	return &r, nil
 }

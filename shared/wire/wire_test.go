@@ -250,3 +250,57 @@ func TestErrorReply(t *testing.T) {
 		t.Errorf("ErrorReply = %+v", r)
 	}
 }
+
+func TestDecodeReply(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+		code wire.Code // of the returned *wire.Error; "" for none
+		err  string    // substring of a plain error
+	}{
+		{"ok", `{"ok":true,"event":"e1","rows":[{"id":9007199254740993}],"count":1,"affected":0,"key":12345678901234567}`, "", ""},
+		{"not ok with its error", `{"ok":false,"event":"e2","error":{"code":"not_found","message":"none","field":"id"}}`, wire.CodeNotFound, ""},
+		{"not ok without error", `{"ok":false,"event":"e3"}`, wire.CodeInternal, ""},
+		{"not JSON", `hello`, "", "decode reply"},
+		{"empty", ``, "", "decode reply"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := wire.DecodeReply([]byte(tc.body))
+			switch {
+			case tc.err != "":
+				if err == nil || !strings.Contains(err.Error(), tc.err) || r != nil {
+					t.Fatalf("DecodeReply = %+v, %v; want nil and an error with %q", r, err, tc.err)
+				}
+				var werr *wire.Error
+				if errors.As(err, &werr) {
+					t.Errorf("undecodable body returned a *wire.Error %v", werr)
+				}
+			case tc.code != "":
+				var werr *wire.Error
+				if !errors.As(err, &werr) || werr.Code != tc.code {
+					t.Fatalf("DecodeReply error = %v, want code %s", err, tc.code)
+				}
+				if r == nil || r.OK {
+					t.Fatalf("DecodeReply reply = %+v, want the not-ok reply", r)
+				}
+				if r.Error != nil && r.Error != werr {
+					t.Errorf("error %p is not the reply's own %p", werr, r.Error)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+				// UseNumber: integers beyond float64's precision survive.
+				if id := r.Rows[0]["id"]; id != json.Number("9007199254740993") {
+					t.Errorf("row id = %#v", id)
+				}
+				if r.Key != json.Number("12345678901234567") {
+					t.Errorf("key = %#v", r.Key)
+				}
+				if !r.OK || r.Event != "e1" || r.Count != 1 {
+					t.Errorf("reply = %+v", r)
+				}
+			}
+		})
+	}
+}

@@ -24,11 +24,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/store/mariadb/pool"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -79,47 +79,12 @@ func newStore(primary, secondary *sql.DB) *Store {
 	return s
 }
 
-// driverConfig parses dsn into the driver configuration every BEDS
-// connection uses: times travel as UTC time.Time values both ways, and the
-// session's time zone is UTC unless the DSN sets one.
-func driverConfig(dsn string) (*mysql.Config, error) {
-	c, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		// The driver's message quotes no secrets, but say where it failed.
-		return nil, fmt.Errorf("dsn: %w", err)
-	}
-	c.ParseTime = true
-	c.Loc = time.UTC
-	if c.Params == nil {
-		c.Params = map[string]string{}
-	}
-	if _, ok := c.Params["time_zone"]; !ok {
-		c.Params["time_zone"] = "'+00:00'"
-	}
-	return c, nil
-}
-
+// openDB opens a pool that binds values client side (one round trip per
+// statement instead of prepare, execute and close) unless the DSN says
+// interpolateParams= itself: interpolateParams=false keeps server-side
+// binding.
 func openDB(dsn string, maxConns int) (*sql.DB, error) {
-	c, err := driverConfig(dsn)
-	if err != nil {
-		return nil, err
-	}
-	// One round trip per statement: the driver binds values client-side
-	// (escaped for the connection's character set) instead of preparing,
-	// executing and closing a server-side statement each time. A DSN that
-	// says interpolateParams=false keeps server-side binding.
-	if !strings.Contains(dsn, "interpolateParams=") {
-		c.InterpolateParams = true
-	}
-	conn, err := mysql.NewConnector(c)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	return db, nil
+	return pool.Open(dsn, maxConns, !strings.Contains(dsn, "interpolateParams="))
 }
 
 // Ping checks every configured server answers.

@@ -10,42 +10,23 @@ import (
 
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
 
-// usersTOML is the users domain with a field of every type, plus one whose
-// stored name is an SQL reserved word.
-const usersTOML = `name  = "users"
-tla   = "usr"
-kind  = "rec"
-store = "mariadb"
-
-[fields]
-id      = { type = "int", key = true }
-email   = { type = "string", required = true, max = 254 }
-name    = { type = "string", max = 200 }
-age     = { type = "int" }
-score   = { type = "float" }
-active  = { type = "bool" }
-prefs   = { type = "json" }
-created = { type = "datetime", readonly = true }
-grp     = { type = "string", stored = "select" }
-
-[objects]
-read   = "vw_usr"
-create = "sp_usr_create"
-update = "sp_usr_update"
-delete = "sp_usr_delete"
-
-[ops]
-allow = ["create", "read", "update", "delete", "count"]
-`
-
 const allCols = "`usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs`, `usr_created`, `select`"
 
+// usersTemplate is the shipped users template, which has a field of every
+// type, plus one whose stored name is an SQL reserved word.
 func usersTemplate(t testing.TB) *template.Template {
 	t.Helper()
-	tpl, err := template.Parse("users.toml", []byte(usersTOML), map[string]string{"mariadb": template.StoreMariaDB})
+	const fieldsEnd = "\n\n[objects]"
+	src := testenv.TemplateFile(t, "users_rec.toml")
+	if !strings.Contains(src, fieldsEnd) {
+		t.Fatalf("templates/users_rec.toml: no %q after its fields", fieldsEnd)
+	}
+	src = strings.Replace(src, fieldsEnd, "\ngrp = { type = \"string\", stored = \"select\" }"+fieldsEnd, 1)
+	tpl, err := template.Parse("users.toml", []byte(src), map[string]string{"mariadb": template.StoreMariaDB})
 	if err != nil {
 		t.Fatal(err)
 	}
