@@ -3,8 +3,8 @@
 -- its event ID here in the same transaction as the write itself, so a
 -- redelivered request (same event ID) finds its row, is not applied a
 -- second time, and gets the first delivery's result back. One primary-key
--- insert per write; rows older than the broker's redelivery horizon may be
--- purged by the DBA (see README, Guarantees).
+-- insert per write; rows older than RabbitMQ's redelivery horizon may be
+-- purged by the DBA (see docs/guarantees.md).
 
 CREATE TABLE IF NOT EXISTS beds_events (
   evt_id       VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

@@ -52,7 +52,7 @@ type BaselineConfig struct {
 	// Durable declares the queue durable (writes arrive persistent, as on
 	// beds.events); otherwise it is transient. It is auto-delete either way.
 	Durable bool
-	// Confirm waits for the broker to confirm a write's reply before
+	// Confirm waits for RabbitMQ to confirm a write's reply before
 	// acknowledging the request, as the dispatcher does.
 	Confirm  bool
 	Workers  int    // worker goroutines (default 16, the dispatcher's)

@@ -3,7 +3,7 @@
 // per request, and a baseline to judge BEDS against: a minimal raw
 // amqp091-go RPC server that runs the same SQL statements directly, driven
 // by the same load generator through an equivalent raw client, on the same
-// broker and database, alternating with the BEDS runs.
+// RabbitMQ and database, alternating with the BEDS runs.
 //
 // bedsctl bench is its command line; see its -h.
 package bench
@@ -34,7 +34,7 @@ import (
 
 // Config is one bench run.
 type Config struct {
-	URL      string        // the cluster's broker
+	URL      string        // the cluster's RabbitMQ (amqp://...)
 	Clients  int           // concurrent clients (default 64)
 	Duration time.Duration // of each measured run (default 10s), unless Requests
 	Requests int64         // requests per measured run; 0: run for Duration
@@ -54,7 +54,7 @@ type Config struct {
 	// process_cpu_seconds_total gives the node CPU per request.
 	NodeMetrics []string
 	// Procs names further processes whose CPU per request to report (the
-	// broker, the database), by PID, read from /proc.
+	// RabbitMQ server, the database), by PID, read from /proc.
 	Procs map[string]int
 
 	// Baseline, when set, runs the baseline too, alternating with BEDS.
@@ -227,7 +227,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	_, err = beds.c.Do(pctx, &wire.Request{Op: wire.OpPing})
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("ping: %w (is an appserver consuming on this broker and vhost?)", err)
+		return nil, fmt.Errorf("ping: %w (is an appserver consuming on this RabbitMQ and vhost?)", err)
 	}
 
 	// Whatever happens from here on, remove what the run wrote.

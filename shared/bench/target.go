@@ -74,7 +74,7 @@ func DialRaw(ctx context.Context, url, queue string, channels int, timeout time.
 			c.Close()
 			return nil, err
 		}
-		// As shared/client: writes wait for the broker's confirm.
+		// As shared/client: writes wait for RabbitMQ's confirm.
 		if err := ch.Confirm(false); err != nil {
 			c.Close()
 			return nil, err
@@ -125,7 +125,7 @@ func (c *RawClient) Do(ctx context.Context, key string, body []byte) (*wire.Repl
 		cancel()
 		if err != nil || !acked {
 			forget()
-			return nil, wire.Errorf(wire.CodeUnavailable, "the broker did not confirm event %s", event)
+			return nil, wire.Errorf(wire.CodeUnavailable, "RabbitMQ did not confirm event %s", event)
 		}
 	}
 	timer := time.NewTimer(wait)

@@ -14,7 +14,7 @@
 //     on it when the deadline passes) and bounds the client's wait.
 //     Without a deadline, Options.Timeout applies.
 //   - Writes (create, update, delete) are published persistent and with
-//     publisher confirms: Do does not wait for a reply until the broker has
+//     publisher confirms: Do does not wait for a reply until RabbitMQ has
 //     taken responsibility for the request.
 //   - The connection recovers by itself. A request whose connection is lost
 //     before it was answered is sent again, with the same event ID, until
@@ -78,10 +78,10 @@ type session struct {
 	conn    *amqp.Connection
 	reads   []*mq.Replies // plain channels: reads, counts, pings
 	writes  []*mq.Replies // confirm-mode channels: create, update, delete
-	blocked atomic.Bool   // the broker blocked publishing (memory or disk alarm)
+	blocked atomic.Bool   // RabbitMQ blocked publishing (memory or disk alarm)
 }
 
-// Dial connects to the broker at url. It fails if the first connection
+// Dial connects to RabbitMQ at url. It fails if the first connection
 // cannot be made; later losses are recovered in the background.
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.Channels <= 0 {
@@ -144,7 +144,7 @@ func (c *Client) install(s *session) {
 			case b, ok := <-blocked:
 				if ok {
 					s.blocked.Store(b.Active)
-					c.opts.Log.Warn("broker flow control", "blocked", b.Active, "reason", b.Reason)
+					c.opts.Log.Warn("RabbitMQ flow control", "blocked", b.Active, "reason", b.Reason)
 					continue
 				}
 				blocked = nil
@@ -286,7 +286,7 @@ func (c *Client) send(ctx context.Context, event, routingKey string, body []byte
 		}
 		select {
 		case <-ctx.Done():
-			return nil, c.ctxError(ctx, event, "the connection to the broker was lost")
+			return nil, c.ctxError(ctx, event, "the connection to RabbitMQ was lost")
 		case <-c.done:
 			return nil, wire.Errorf(wire.CodeUnavailable, "client closed")
 		case <-time.After(backoff):
@@ -323,7 +323,7 @@ func (c *Client) current(ctx context.Context) (*session, error) {
 		case <-ready:
 		case <-c.done:
 		case <-ctx.Done():
-			return nil, wire.Errorf(wire.CodeUnavailable, "no connection to the broker: reconnecting")
+			return nil, wire.Errorf(wire.CodeUnavailable, "no connection to RabbitMQ: reconnecting")
 		}
 	}
 }
@@ -338,7 +338,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 	for s.blocked.Load() {
 		select {
 		case <-ctx.Done():
-			return nil, wire.Errorf(wire.CodeUnavailable, "the broker blocks publishing (memory or disk alarm)")
+			return nil, wire.Errorf(wire.CodeUnavailable, "RabbitMQ blocks publishing (memory or disk alarm)")
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -382,13 +382,13 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		switch {
 		case err != nil:
 			forget()
-			return nil, c.ctxError(ctx, event, "the broker did not confirm the write")
+			return nil, c.ctxError(ctx, event, "RabbitMQ did not confirm the write")
 		case !acked && rc.Channel().IsClosed():
 			forget()
 			return nil, errLost
 		case !acked:
 			forget()
-			return nil, wire.Errorf(wire.CodeUnavailable, "the broker refused event %s (nack)", event)
+			return nil, wire.Errorf(wire.CodeUnavailable, "RabbitMQ refused event %s (nack)", event)
 		}
 	}
 

@@ -22,7 +22,7 @@ type settlement struct {
 // already sending: then it leaves its settlement for that worker, which
 // takes everything left to it before it returns. A busy channel so sends
 // one ack frame for many deliveries (a frame, a write system call and
-// broker work saved on each of the others), and an idle one acks each
+// RabbitMQ work saved on each of the others), and an idle one acks each
 // delivery as it comes, with no hand-off to another goroutine.
 //
 // A delivery that takes long would hold back the acks of everything
