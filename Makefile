@@ -3,7 +3,7 @@ SHELL := /bin/bash
 MODULES := $(shell go list -m -f '{{.Dir}}/...')
 ROLES := appserver admin segundo tercero
 
-.PHONY: test lint build run servers schema faults
+.PHONY: test lint build sizes run servers schema faults
 
 ## test: start (installing where needed) the servers the tests use, format and
 ## vet checks, every module's tests with the race detector, then the fault
@@ -28,6 +28,12 @@ build:
 	@mkdir -p bin
 	for r in $(ROLES); do CGO_ENABLED=0 go build -trimpath -o bin/$$r ./services/$$r || exit 1; done
 	CGO_ENABLED=0 go build -trimpath -o bin/bedsctl ./shared/cmd/bedsctl
+
+## sizes: each role's binary as the Dockerfile builds it (GOWORK=off, static,
+## stripped), in bytes
+sizes:
+	@for r in $(ROLES); do (cd services/$$r && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /tmp/beds-size-$$r .) || exit 1; \
+		printf '%-10s %s\n' $$r $$(stat -c %s /tmp/beds-size-$$r); rm -f /tmp/beds-size-$$r; done
 
 ## servers: install (from Debian's packages) and start what is missing: RabbitMQ,
 ## MariaDB, and the FerretDB stand-in for MongoDB

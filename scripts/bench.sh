@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs `bedsctl bench` against a freshly built appserver on this machine's
-# servers, the way the README's Performance table was measured: its own
+# servers, the way docs/performance.md's tables were measured: its own
 # database (beds_bench, from deploy/mariadb) and vhost (beds-bench), only the
 # users template, the ops endpoint on :18081 for the node's CPU. Everything
 # it creates is removed on exit. Arguments go to bedsctl bench; the default

@@ -199,7 +199,7 @@ func MariaDB(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("BEDS_TEST_MARIADB_DSN: %v", err)
 	}
-	if locate(t, "BEDS_TEST_MARIADB_DSN", "MariaDB", cfg.Addr, "see the README (start-stop-daemon ... mariadbd), or set BEDS_TEST_MARIADB_DSN") == fromDocker {
+	if locate(t, "BEDS_TEST_MARIADB_DSN", "MariaDB", cfg.Addr, "make servers (or set BEDS_TEST_MARIADB_DSN)") == fromDocker {
 		cfg = mariaDB(t)
 	}
 	name := Name("beds_test_")
