@@ -73,9 +73,16 @@ type HTTP struct {
 
 // AMQP configures the connection to RabbitMQ and the topology.
 type AMQP struct {
-	URL            string   `toml:"url"`
-	QueueType      string   `toml:"queue_type"`     // classic or quorum
-	DeliveryLimit  int      `toml:"delivery_limit"` // quorum: dead-letter after this many deliveries
+	URL       string `toml:"url"`
+	QueueType string `toml:"queue_type"` // classic or quorum
+	// DeliveryLimit dead-letters a request delivered more often than this
+	// (a poison message), on classic and quorum queues alike.
+	DeliveryLimit int `toml:"delivery_limit"`
+	// ReplyPrefix, when set, also admits reply_to queues whose names start
+	// with it; direct reply-to (amq.rabbitmq.reply-to...) is always admitted.
+	ReplyPrefix    string   `toml:"reply_prefix"`
+	DeadMaxLength  int      `toml:"dead_max_length"` // messages beds.dead keeps; the oldest are dropped
+	DeadTTL        Duration `toml:"dead_ttl"`        // how long beds.dead keeps a message
 	ConnectTimeout Duration `toml:"connect_timeout"`
 	Heartbeat      Duration `toml:"heartbeat"`
 }
@@ -98,11 +105,17 @@ type Broker struct {
 
 // Limits bound requests.
 type Limits struct {
-	MaxBody        int      `toml:"max_body"`
-	DefaultLimit   int      `toml:"default_limit"`
-	MaxLimit       int      `toml:"max_limit"`
-	MaxInList      int      `toml:"max_in_list"`
-	RequestTimeout Duration `toml:"request_timeout"` // when the caller sets no expiration
+	MaxBody          int      `toml:"max_body"`
+	MaxReply         int      `toml:"max_reply"` // bytes of one encoded reply
+	DefaultLimit     int      `toml:"default_limit"`
+	MaxLimit         int      `toml:"max_limit"`
+	MaxOffset        int      `toml:"max_offset"`
+	MaxInList        int      `toml:"max_in_list"`
+	MaxAffected      int      `toml:"max_affected"`       // records one update or delete may change
+	MaxLikeLength    int      `toml:"max_like_length"`    // characters of one like pattern
+	MaxLikeWildcards int      `toml:"max_like_wildcards"` // % and _ in one like pattern
+	RequestTimeout   Duration `toml:"request_timeout"`    // when the caller sets no expiration
+	MaxTimeout       Duration `toml:"max_timeout"`        // a longer expiration is cut to this
 }
 
 // Retry bounds how a node retries a store that is unavailable before it
@@ -152,6 +165,7 @@ func Default() *Config {
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
 		AMQP: AMQP{
 			URL: "amqp://guest:guest@127.0.0.1:5672/", QueueType: "classic", DeliveryLimit: 5,
+			DeadMaxLength: 100000, DeadTTL: Duration(7 * 24 * time.Hour),
 			ConnectTimeout: Duration(5 * time.Second), Heartbeat: Duration(10 * time.Second),
 		},
 		Stores: map[string]Store{
@@ -160,8 +174,9 @@ func Default() *Config {
 		},
 		Brokers: map[string]Broker{"dispatcher": {Instances: 16, Prefetch: 64}},
 		Limits: Limits{
-			MaxBody: 1 << 20, DefaultLimit: 100, MaxLimit: 1000, MaxInList: 1000,
-			RequestTimeout: Duration(30 * time.Second),
+			MaxBody: 1 << 20, MaxReply: 4 << 20, DefaultLimit: 100, MaxLimit: 1000, MaxOffset: 100000,
+			MaxInList: 1000, MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10,
+			RequestTimeout: Duration(30 * time.Second), MaxTimeout: Duration(2 * time.Minute),
 		},
 		Retry:    Retry{Attempts: 3, Backoff: Duration(50 * time.Millisecond)},
 		Log:      Log{Level: "info"},
@@ -270,8 +285,18 @@ func (c *Config) Validate() error {
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "%q: classic or quorum", c.AMQP.QueueType)
 	}
-	if c.AMQP.DeliveryLimit < 0 {
-		bad("amqp.delivery_limit", "must not be negative")
+	if c.AMQP.DeliveryLimit < 1 {
+		bad("amqp.delivery_limit", "must be at least 1")
+	}
+	if c.AMQP.DeadMaxLength < 1 || c.AMQP.DeadTTL <= 0 {
+		bad("amqp", "dead_max_length and dead_ttl must be positive")
+	}
+	if p := c.AMQP.ReplyPrefix; p != "" {
+		for _, own := range []string{"amq.", "beds"} {
+			if strings.HasPrefix(p, own) || strings.HasPrefix(own, p) {
+				bad("amqp.reply_prefix", "%q would admit RabbitMQ's or BEDS's own queues (%s...)", p, own)
+			}
+		}
 	}
 	for _, name := range c.StoreNames() {
 		s := c.Stores[name]
@@ -303,8 +328,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	l := c.Limits
-	if l.MaxBody < 1 || l.DefaultLimit < 1 || l.MaxLimit < l.DefaultLimit || l.MaxInList < 1 {
-		bad("limits", "max_body, default_limit, max_in_list must be positive and max_limit >= default_limit")
+	if l.MaxBody < 1 || l.MaxReply < 1 || l.DefaultLimit < 1 || l.MaxLimit < l.DefaultLimit || l.MaxInList < 1 ||
+		l.MaxOffset < 0 || l.MaxAffected < 1 || l.MaxLikeLength < 1 || l.MaxLikeWildcards < 0 {
+		bad("limits", "max_body, max_reply, default_limit, max_in_list, max_affected, max_like_length must be positive, max_offset and max_like_wildcards not negative, and max_limit >= default_limit")
+	}
+	if l.RequestTimeout <= 0 || l.MaxTimeout < l.RequestTimeout {
+		bad("limits", "request_timeout must be positive and max_timeout >= request_timeout")
 	}
 	if c.Retry.Attempts < 1 || c.Retry.Backoff < 0 {
 		bad("retry", "attempts must be at least 1 and backoff not negative")

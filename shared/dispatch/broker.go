@@ -28,9 +28,20 @@ type Config struct {
 	// MaxBody is the largest request body in bytes; a larger one is
 	// answered too_large. 0 sets no limit.
 	MaxBody int
+	// MaxReply is the largest encoded reply in bytes; a larger one is
+	// answered too_large instead. 0 sets no limit.
+	MaxReply int
 	// Timeout is the handler's deadline when the caller sets no
 	// expiration (default 30s).
 	Timeout time.Duration
+	// MaxTimeout caps the caller's expiration. 0 sets no cap.
+	MaxTimeout time.Duration
+	// ReplyPrefix, when set, admits reply_to queues whose names start with
+	// it besides direct reply-to.
+	ReplyPrefix string
+	// DeliveryLimit dead-letters a request delivered more often than this.
+	// 0 sets no limit.
+	DeliveryLimit int
 	// Observer, when set, receives one observation per request (metrics).
 	Observer Observer
 	// Retry bounds reconnect backoff (default 100ms doubling to 5s).

@@ -17,7 +17,9 @@ func (rt *Runtime) Broker(name, queue string, h dispatch.Handler) *dispatch.Brok
 		Name: name, Node: cfg.Node.Name, Queue: queue,
 		Dial: DialConfig(rt, name), Topology: rt.Topology(),
 		Instances: bc.Instances, Prefetch: bc.Prefetch,
-		MaxBody: cfg.Limits.MaxBody, Timeout: cfg.Limits.RequestTimeout.D(),
+		MaxBody: cfg.Limits.MaxBody, MaxReply: cfg.Limits.MaxReply,
+		Timeout: cfg.Limits.RequestTimeout.D(), MaxTimeout: cfg.Limits.MaxTimeout.D(),
+		ReplyPrefix: cfg.AMQP.ReplyPrefix, DeliveryLimit: cfg.AMQP.DeliveryLimit,
 		Observer: rt.requests,
 	}, h, rt.Log)
 }
@@ -26,7 +28,8 @@ func (rt *Runtime) Broker(name, queue string, h dispatch.Handler) *dispatch.Brok
 func (rt *Runtime) Limits() store.Limits {
 	l := rt.Config.Limits
 	return store.Limits{
-		DefaultLimit: l.DefaultLimit, MaxLimit: l.MaxLimit, MaxInList: l.MaxInList,
+		DefaultLimit: l.DefaultLimit, MaxLimit: l.MaxLimit, MaxOffset: l.MaxOffset, MaxInList: l.MaxInList,
 		MaxDepth: store.DefaultLimits.MaxDepth, MaxSort: store.DefaultLimits.MaxSort,
+		MaxAffected: l.MaxAffected, MaxLikeLength: l.MaxLikeLength, MaxLikeWildcards: l.MaxLikeWildcards,
 	}
 }

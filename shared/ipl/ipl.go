@@ -119,5 +119,6 @@ func step(ctx context.Context, log *slog.Logger, name, target string, fn func(co
 
 // Topology returns the queue topology the config asks for.
 func (rt *Runtime) Topology() mq.Topology {
-	return mq.Topology{QueueType: rt.Config.AMQP.QueueType, DeliveryLimit: rt.Config.AMQP.DeliveryLimit}
+	a := rt.Config.AMQP
+	return mq.Topology{QueueType: a.QueueType, DeliveryLimit: a.DeliveryLimit, DeadMaxLength: a.DeadMaxLength, DeadTTL: a.DeadTTL.D()}
 }

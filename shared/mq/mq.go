@@ -104,6 +104,11 @@ type Topology struct {
 	// many failed deliveries (a poison message that kills every node that
 	// takes it). 0 leaves RabbitMQ's default.
 	DeliveryLimit int
+	// DeadMaxLength and DeadTTL bound beds.dead: at most this many
+	// messages (the oldest dropped first), each kept at most this long.
+	// 0 leaves it unbounded.
+	DeadMaxLength int
+	DeadTTL       time.Duration
 }
 
 // Declare declares the contract's exchanges and queues on ch.

@@ -92,16 +92,25 @@ type Query struct {
 	Limit    int // always set for a read, at most Limits.MaxLimit
 	Offset   int
 	Data     []Assign // create, update: in the template's declaration order
+	// MaxAffected bounds an update or delete: one that matches more
+	// records changes nothing and fails with too_large. Adapters enforce
+	// it; 0 means no bound.
+	MaxAffected int
 }
 
 // Limits bound what one request may ask for.
 type Limits struct {
-	DefaultLimit int // rows a read returns when the request sets no limit
-	MaxLimit     int // a larger limit is reduced to this
-	MaxInList    int // values in one in/nin list
-	MaxDepth     int // nesting of and/or
-	MaxSort      int // sort keys
+	DefaultLimit     int // rows a read returns when the request sets no limit
+	MaxLimit         int // a larger limit is reduced to this
+	MaxOffset        int // a larger offset is too_large
+	MaxInList        int // values in one in/nin list
+	MaxDepth         int // nesting of and/or
+	MaxSort          int // sort keys
+	MaxAffected      int // records one update or delete may change (Query.MaxAffected)
+	MaxLikeLength    int // characters of one like pattern
+	MaxLikeWildcards int // % and _ in one like pattern
 }
 
 // DefaultLimits are the limits a node uses unless configured.
-var DefaultLimits = Limits{DefaultLimit: 100, MaxLimit: 1000, MaxInList: 1000, MaxDepth: 8, MaxSort: 8}
+var DefaultLimits = Limits{DefaultLimit: 100, MaxLimit: 1000, MaxOffset: 100000, MaxInList: 1000, MaxDepth: 8, MaxSort: 8,
+	MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10}
