@@ -82,7 +82,7 @@ func BenchmarkDispatchPointRead(b *testing.B) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// The broker's own chain, run without RabbitMQ.
 	handler := dispatch.NewBroker(dispatch.Config{
-		Name: "dispatcher", MaxBody: 1 << 20, Timeout: 30 * time.Second, Observer: ipl.NewMetrics(prometheus.NewRegistry()),
+		Name: "dispatcher", MaxBody: 1 << 20, Timeout: 30 * time.Second, Observer: ipl.NewMetrics(prometheus.NewRegistry(), reg),
 	}, h, log)
 	ids := lineage.NewGenerator()
 	event := ids.New()

@@ -37,8 +37,7 @@ type Node struct {
 // environment) and returns a node ready to Run. On failure it closes
 // whatever it opened.
 func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, err error) {
-	reg := prometheus.NewRegistry()
-	rt := &Runtime{Role: role.Name, Stores: map[string]store.Store{}, Metrics: reg, requests: NewMetrics(reg)}
+	rt := &Runtime{Role: role.Name, Stores: map[string]store.Store{}, Metrics: prometheus.NewRegistry()}
 	n := &Node{rt: rt}
 	defer func() {
 		if err != nil {
@@ -98,6 +97,7 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 	}); err != nil {
 		return nil, err
 	}
+	rt.requests = NewMetrics(rt.Metrics, rt.Templates)
 
 	amqpAddr := mq.Addr(cfg.AMQP.URL)
 	dial := n.DialConfig("ipl")

@@ -2,11 +2,13 @@ package ipl
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
 )
 
@@ -37,28 +39,49 @@ func (n *Node) opsHandler() http.Handler {
 
 // Metrics counts requests and their latency; it implements
 // dispatch.Observer.
+//
+// Label values come only from names the node knows: a template it serves,
+// an operation and an error code of the contract. Anything else a caller
+// sent is counted under Unknown, so no request can add a series.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	seconds  *prometheus.HistogramVec
+	requests  *prometheus.CounterVec
+	seconds   *prometheus.HistogramVec
+	templates *template.Registry
 }
 
-// NewMetrics registers the request metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// Unknown is the label value of a template or op the node does not know.
+const Unknown = "_unknown"
+
+// NewMetrics registers the request metrics on reg; templates are the
+// names the node serves (nil: none).
+func NewMetrics(reg prometheus.Registerer, templates *template.Registry) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "beds_requests_total", Help: "Requests handled, by template, op and error code (empty: ok).",
+			Name: "beds_requests_total", Help: "Requests handled, by template, op and error code (empty: ok; _unknown: a name the node does not know).",
 		}, []string{"template", "op", "code"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "beds_request_seconds", Help: "Time from receipt to reply, by op.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 5},
 		}, []string{"op"}),
+		templates: templates,
 	}
 	reg.MustRegister(m.requests, m.seconds)
 	return m
 }
 
 // Observe implements dispatch.Observer.
-func (m *Metrics) Observe(template string, op wire.Op, code wire.Code, took time.Duration) {
-	m.requests.WithLabelValues(template, string(op), string(code)).Inc()
-	m.seconds.WithLabelValues(string(op)).Observe(took.Seconds())
+func (m *Metrics) Observe(tpl string, op wire.Op, code wire.Code, took time.Duration) {
+	if tpl != "" && (m.templates == nil || m.templates.Get(tpl) == nil) {
+		tpl = Unknown
+	}
+	o := string(op)
+	if op != "" && !op.Valid() {
+		o = Unknown
+	}
+	c := string(code)
+	if code != "" && !slices.Contains(wire.Codes, code) {
+		c = Unknown
+	}
+	m.requests.WithLabelValues(tpl, o, c).Inc()
+	m.seconds.WithLabelValues(o).Observe(took.Seconds())
 }
