@@ -17,9 +17,10 @@ test: servers lint
 faults:
 	go test -tags faults -count=1 -p 1 -timeout 15m -run '^TestFault' -v ./services/appserver/
 
-## lint: gofmt and go vet over the workspace
+## lint: gofmt, go mod tidy (each module) and go vet over the workspace
 lint:
 	@out=$$(gofmt -l shared services deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES:/...=) deploy/check; do (cd $$m && GOWORK=off go mod tidy -diff >/dev/null) || { echo "go mod tidy needed in $$m"; exit 1; }; done
 	go vet $(MODULES)
 	cd deploy/check && GOWORK=off go vet ./...
 
