@@ -3,15 +3,21 @@ SHELL := /bin/bash
 MODULES := $(shell go list -m -f '{{.Dir}}/...')
 ROLES := appserver admin segundo tercero
 
-.PHONY: test lint build sizes run servers schema faults
+.PHONY: test lint build sizes run servers schema fuzz faults
 
 ## test: start (installing where needed) the servers the tests use, format and
 ## vet checks, every module's tests with the race detector, then the fault
-## tests alone (they restart the machine's RabbitMQ and MariaDB)
+## tests alone (they restart the machine's RabbitMQ and MariaDB); between
+## them, every fuzz target for a short bounded time
 test: servers lint
 	go test -race -count=1 -timeout 15m $(MODULES)
 	cd deploy/check && GOWORK=off go test -race -count=1 -timeout 10m ./...
+	$(MAKE) fuzz
 	$(MAKE) faults
+
+## fuzz: every fuzz target for FUZZTIME (default 15s) beyond its seed corpus
+fuzz:
+	bash scripts/fuzz.sh
 
 ## faults: kill, restart and SIGTERM under load; prints what was lost or duplicated
 faults:
