@@ -29,6 +29,9 @@ func Build(t *template.Template, event string, req *wire.Request, lim Limits) (*
 		if q.Sort, err = parseSort(t, req.Sort, lim); err != nil {
 			return nil, err
 		}
+		if req.Offset > lim.MaxOffset {
+			return nil, wire.FieldError(wire.CodeTooLarge, "offset", "offset %d: at most %d; page further with a filter on a sortable field (the last value seen) instead", req.Offset, lim.MaxOffset)
+		}
 		q.Limit, q.Offset = req.Limit, req.Offset
 		if q.Limit == 0 {
 			q.Limit = lim.DefaultLimit
@@ -43,6 +46,7 @@ func Build(t *template.Template, event string, req *wire.Request, lim Limits) (*
 			return nil, err
 		}
 	case wire.OpUpdate, wire.OpDelete:
+		q.MaxAffected = lim.MaxAffected
 		if q.Filter == nil {
 			return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s needs a filter: to change every record, say so with a filter that matches them", req.Op)
 		}
@@ -116,9 +120,26 @@ func parseSort(t *template.Template, keys []string, lim Limits) ([]Sort, error) 
 		if s.Field.Type == template.TypeJSON {
 			return nil, wire.FieldError(wire.CodeBadField, name, "field %s is json and cannot be sorted on", name)
 		}
+		if !s.Field.Sortable {
+			return nil, wire.FieldError(wire.CodeBadField, name, "field %s is not sortable; the DBA marks sortable fields in the template (sortable: %s)", name, sortableList(t))
+		}
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// sortableList names the fields a read of t may sort on, for a message.
+func sortableList(t *template.Template) string {
+	var names []string
+	for _, f := range t.Fields {
+		if f.Sortable {
+			names = append(names, f.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func parseData(t *template.Template, op wire.Op, raw json.RawMessage) ([]Assign, error) {

@@ -350,7 +350,7 @@ func TestBuildFilterLimits(t *testing.T) {
 
 func TestBuildRead(t *testing.T) {
 	tpl := parse(t, usersTOML(t))
-	lim := store.Limits{DefaultLimit: 50, MaxLimit: 500, MaxInList: 10, MaxDepth: 4, MaxSort: 2}
+	lim := store.Limits{DefaultLimit: 50, MaxLimit: 500, MaxOffset: 100, MaxInList: 10, MaxDepth: 4, MaxSort: 2}
 	for _, tc := range []struct {
 		name          string
 		body          string
@@ -711,6 +711,100 @@ func TestBuildErrorsDeterministic(t *testing.T) {
 			if we := checkErr(t, err, tc.code, tc.field); we.Field != tc.field {
 				break
 			}
+		}
+	}
+}
+
+// Issue 9 item 6: what one read may ask of the store is bounded by the
+// node's limits and the template, whatever the caller sends.
+func TestBuildReadBounds(t *testing.T) {
+	tpl := parse(t, usersTOML(t))
+	base := store.DefaultLimits
+	base.MaxOffset, base.MaxLikeLength, base.MaxLikeWildcards = 1000, 10, 3
+	// ok and fails build a read with extra members under lim.
+	ok := func(t *testing.T, lim store.Limits, extra string) {
+		t.Helper()
+		if _, err := build(t, tpl, `{"template":"users","op":"read"`+extra+`}`, lim); err != nil {
+			t.Errorf("%s: %v", extra, err)
+		}
+	}
+	fails := func(t *testing.T, lim store.Limits, extra string, code wire.Code, field string, msg ...string) {
+		t.Helper()
+		_, err := build(t, tpl, `{"template":"users","op":"read"`+extra+`}`, lim)
+		we := checkErr(t, err, code, field)
+		for _, m := range msg {
+			if !strings.Contains(we.Message, m) {
+				t.Errorf("%s: message %q does not contain %q", extra, we.Message, m)
+			}
+		}
+	}
+
+	t.Run("offset", func(t *testing.T) {
+		lim := base
+		ok(t, lim, `,"offset":1000`)
+		fails(t, lim, `,"offset":1001`, wire.CodeTooLarge, "offset", "at most 1000")
+		fails(t, lim, `,"offset":999999999999`, wire.CodeTooLarge, "offset", "at most 1000")
+		lim.MaxOffset = 0
+		ok(t, lim, `,"offset":0`)
+		fails(t, lim, `,"offset":1`, wire.CodeTooLarge, "offset", "at most 0")
+	})
+
+	t.Run("like", func(t *testing.T) {
+		lim := base
+		// Length in characters.
+		ok(t, lim, `,"filter":{"email":{"like":"abcdefghij"}}`)
+		ok(t, lim, `,"filter":{"email":{"like":"éééééééééé"}}`) // 10 characters, 20 bytes
+		fails(t, lim, `,"filter":{"email":{"like":"abcdefghijk"}}`, wire.CodeTooLarge, "email", "11 characters", "at most 10")
+		fails(t, lim, `,"filter":{"name":{"like":"ééééééééééé"}}`, wire.CodeTooLarge, "name", "11 characters")
+		// Wildcards: % and _ not escaped.
+		ok(t, lim, `,"filter":{"email":{"like":"%a_b%"}}`)
+		ok(t, lim, `,"filter":{"email":{"like":"%\\%\\__%"}}`) // two of the five are escaped
+		ok(t, lim, `,"filter":{"email":{"like":"\\é%_%"}}`)    // an escaped multi-byte character
+		fails(t, lim, `,"filter":{"email":{"like":"%a_b%_"}}`, wire.CodeTooLarge, "email", "4 wildcards", "at most 3")
+		fails(t, lim, `,"filter":{"email":{"like":"%%%%"}}`, wire.CodeTooLarge, "email", "4 wildcards")
+		fails(t, lim, `,"filter":{"email":{"like":"\\\\%_%%"}}`, wire.CodeTooLarge, "email") // an escaped backslash escapes nothing
+		fails(t, lim, `,"filter":{"or":[{"age":1},{"name":{"like":"____"}}]}`, wire.CodeTooLarge, "name")
+		lim.MaxLikeWildcards = 0
+		ok(t, lim, `,"filter":{"email":{"like":"a\\%b"}}`)
+		fails(t, lim, `,"filter":{"email":{"like":"a%"}}`, wire.CodeTooLarge, "email")
+	})
+
+	t.Run("sort", func(t *testing.T) {
+		// The key by default, the fields the template marks, nothing else.
+		ok(t, base, `,"sort":["id"]`)
+		ok(t, base, `,"sort":["-created","email","+name","-age"]`)
+		fails(t, base, `,"sort":["score"]`, wire.CodeBadField, "score",
+			"field score is not sortable; the DBA marks sortable fields in the template", "id, email, name, age, created")
+		fails(t, base, `,"sort":["-id","-active"]`, wire.CodeBadField, "active", "not sortable")
+		// A key the template declares not sortable is not.
+		src := strings.Replace(usersTOML(t), `id      = { type = "int", key = true }`, `id      = { type = "int", key = true, sortable = false }`, 1)
+		_, err := build(t, parse(t, src), `{"template":"users","op":"read","sort":["-id"]}`, base)
+		checkErr(t, err, wire.CodeBadField, "id")
+	})
+}
+
+// Issue 9 item 6: Build hands the node's max_affected to the adapters for
+// the writes that change matching records.
+func TestBuildMaxAffected(t *testing.T) {
+	users := parse(t, usersTOML(t))
+	lim := store.DefaultLimits
+	lim.MaxAffected = 7
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"template":"users","op":"update","filter":{"age":{"gt":1}},"data":{"name":"x"}}`, 7},
+		{`{"template":"users","op":"delete","filter":{"age":{"gt":1}}}`, 7},
+		{`{"template":"users","op":"read","filter":{"age":{"gt":1}}}`, 0},
+		{`{"template":"users","op":"count","filter":{"age":{"gt":1}}}`, 0},
+		{`{"template":"users","op":"create","data":{"email":"a"}}`, 0},
+	} {
+		q, err := build(t, users, tc.body, lim)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if q.MaxAffected != tc.want {
+			t.Errorf("%s: MaxAffected %d, want %d", tc.body, q.MaxAffected, tc.want)
 		}
 	}
 }

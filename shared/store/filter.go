@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
@@ -211,6 +212,9 @@ func parseCond(f *template.Field, op Operator, d *doc, lim Limits) (*Cond, error
 		if s.kind != '"' || f.Type != template.TypeString {
 			return nil, wire.FieldError(wire.CodeBadValue, f.Name, "like takes a string pattern on a string field")
 		}
+		if err := checkLike(f, s.str, lim); err != nil {
+			return nil, err
+		}
 		c.Value = s.str
 	case OpEq, OpNe:
 		if next == 'n' {
@@ -263,4 +267,30 @@ func parseIn(f *template.Field, op Operator, d *doc, lim Limits) ([]any, error) 
 		return nil, wire.FieldError(wire.CodeBadValue, f.Name, "%s on %s takes at least one value", op, f.Name)
 	}
 	return vals, nil
+}
+
+// checkLike bounds a like pattern: at most lim.MaxLikeLength characters and
+// lim.MaxLikeWildcards wildcards (% and _ not escaped by a backslash), so
+// that no caller hands the store a pattern that is costly to match.
+// Both are too_large, like an in list over its bound: the pattern is well
+// formed, and a smaller one is accepted.
+func checkLike(f *template.Field, pattern string, lim Limits) error {
+	if len(pattern) > lim.MaxLikeLength {
+		if n := utf8.RuneCountInString(pattern); n > lim.MaxLikeLength {
+			return wire.FieldError(wire.CodeTooLarge, f.Name, "like pattern on %s has %d characters: at most %d", f.Name, n, lim.MaxLikeLength)
+		}
+	}
+	wild := 0
+	for i := 0; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '\\':
+			i++ // the next byte is literal; a multi-byte character's later bytes are never %, _ or \
+		case '%', '_':
+			wild++
+		}
+	}
+	if wild > lim.MaxLikeWildcards {
+		return wire.FieldError(wire.CodeTooLarge, f.Name, "like pattern on %s has %d wildcards (%% and _): at most %d; escape a literal %% or _ with a backslash", f.Name, wild, lim.MaxLikeWildcards)
+	}
+	return nil
 }

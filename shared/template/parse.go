@@ -34,6 +34,9 @@ type fieldFormat struct {
 	Readonly bool   `toml:"readonly"`
 	Max      int    `toml:"max"`
 	Stored   string `toml:"stored"`
+	// Sortable is a pointer so that an absent attribute can default to
+	// true on the key and false elsewhere.
+	Sortable *bool `toml:"sortable"`
 }
 
 type objectsFormat struct {
@@ -159,6 +162,10 @@ func (p *parser) fields(t *Template) error {
 		f := &Field{
 			Name: name, Type: Type(spec.Type), Key: spec.Key, Required: spec.Required,
 			Readonly: spec.Readonly, Max: spec.Max, Stored: spec.Stored, Index: len(t.Fields),
+			Sortable: spec.Key,
+		}
+		if spec.Sortable != nil {
+			f.Sortable = *spec.Sortable
 		}
 		if f.Stored == "" {
 			f.Stored = t.TLA + "_" + name
@@ -179,6 +186,8 @@ func (p *parser) fields(t *Template) error {
 			return p.fail(at, "field %s: a key must be int or string", name)
 		case f.Key && t.Key != nil:
 			return p.fail(at, "field %s: %s is already the key; a template has one key", name, t.Key.Name)
+		case f.Sortable && f.Type == TypeJSON:
+			return p.fail(at, "field %s: a json field cannot be sortable", name)
 		}
 		if err := checkStoredName(kind, f); err != nil {
 			return p.fail(at, "field %s: %v", name, err)

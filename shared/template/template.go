@@ -67,6 +67,12 @@ type Field struct {
 	Readonly bool // set by the store, never by a caller
 	Max      int  // maximum length in characters of a string, 0 for none
 	Index    int  // position in declaration order
+	// Sortable says callers may sort reads on the field: the DBA's
+	// decision, written in the template (sortable = true), so that no
+	// caller can order a read by a field no index serves. The key is
+	// sortable unless the template says sortable = false; a json field
+	// never is.
+	Sortable bool
 }
 
 // Writable reports whether a caller may set the field.

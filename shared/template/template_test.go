@@ -24,8 +24,8 @@ func usersTOML(t *testing.T) string {
 }
 
 // usersFields is the [fields] body of the shipped users template.
-const usersFields = "id      = { type = \"int\", key = true }\nemail   = { type = \"string\", required = true, max = 254 }\nname    = { type = \"string\", max = 200 }\n" +
-	"age     = { type = \"int\" }\nscore   = { type = \"float\" }\nactive  = { type = \"bool\" }\nprefs   = { type = \"json\" }\ncreated = { type = \"datetime\", readonly = true }\n"
+const usersFields = "id      = { type = \"int\", key = true }\nemail   = { type = \"string\", required = true, max = 254, sortable = true }\nname    = { type = \"string\", max = 200, sortable = true }\n" +
+	"age     = { type = \"int\", sortable = true }\nscore   = { type = \"float\" }\nactive  = { type = \"bool\" }\nprefs   = { type = \"json\" }\ncreated = { type = \"datetime\", readonly = true, sortable = true }\n"
 
 // profiles is a valid MongoDB template.
 const profiles = `name  = "profiles"
@@ -127,27 +127,27 @@ func TestParseErrors(t *testing.T) {
 		{"missing store", e(users, "store = \"mariadb\"\n", ""), 0, "store is missing"},
 		{"unknown store", e(users, `store = "mariadb"`, `store = "postgres" # HERE`), -1, `store "postgres" is not configured (known: mariadb, mongo)`},
 		{"unknown top-level key", e(users, `kind  = "rec"`, "kind  = \"rec\"\ntpye = \"x\" # HERE"), -1, `unknown key "tpye"`},
-		{"unknown key in a field", e(users, `name    = { type = "string", max = 200 }`, `name    = { tpye = "string" } # HERE`), -1, `unknown key "fields.name.tpye"`},
+		{"unknown key in a field", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { tpye = "string" } # HERE`), -1, `unknown key "fields.name.tpye"`},
 		{"unknown key in objects", e(users, `read   = "vw_usr"`, "read   = \"vw_usr\"\nview = \"vw_x\" # HERE"), -1, `unknown key "objects.view"`},
 		{"unknown key in ops", e(users, `allow = [`, "deny = [\"count\"] # HERE\nallow = ["), -1, `unknown key "ops.deny"`},
 		{"unknown table", users + "\n[extra] # HERE\nx = 1\n", -1, `unknown key "extra`},
-		{"missing type", e(users, `name    = { type = "string", max = 200 }`, `name    = { max = 10 } # HERE`), -1, "field name: type is missing"},
-		{"unknown type", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "text" } # HERE`), -1, `field name: type "text" is unknown`},
-		{"two keys", e(users, `email   = { type = "string", required = true, max = 254 }`, `email   = { type = "string", key = true } # HERE`), -1, "id is already the key"},
+		{"missing type", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { max = 10 } # HERE`), -1, "field name: type is missing"},
+		{"unknown type", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { type = "text" } # HERE`), -1, `field name: type "text" is unknown`},
+		{"two keys", e(users, `email   = { type = "string", required = true, max = 254, sortable = true }`, `email   = { type = "string", key = true } # HERE`), -1, "id is already the key"},
 		{"no key", e(users, `id      = { type = "int", key = true }`, `id      = { type = "int" }`), lineOf(t, users, "[fields]"), "no key field"},
 		{"key of float", e(users, `id      = { type = "int", key = true }`, `id      = { type = "float", key = true } # HERE`), -1, "a key must be int or string"},
 		{"max on int", e(users, `id      = { type = "int", key = true }`, `id      = { type = "int", key = true, max = 9 } # HERE`), -1, "max applies to string fields only"},
-		{"max on datetime", e(users, `created = { type = "datetime", readonly = true }`, `created = { type = "datetime", max = 3 } # HERE`), -1, "max applies to string fields only"},
-		{"negative max", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", max = -1 } # HERE`), -1, "max must not be negative"},
+		{"max on datetime", e(users, `created = { type = "datetime", readonly = true, sortable = true }`, `created = { type = "datetime", max = 3 } # HERE`), -1, "max applies to string fields only"},
+		{"negative max", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { type = "string", max = -1 } # HERE`), -1, "max must not be negative"},
 		{"no fields", e(users, usersFields, ""), lineOf(t, users, "[fields]"), "no fields"},
-		{"field name uppercase", e(users, `name    = { type = "string", max = 200 }`, `Name    = { type = "string" } # HERE`), -1, `field "Name"`},
-		{"field name injection", e(users, `name    = { type = "string", max = 200 }`, `"name; DROP TABLE x" = { type = "string" } # HERE`), -1, "lowercase letters"},
-		{"field named and", e(users, `name    = { type = "string", max = 200 }`, `and     = { type = "string" } # HERE`), -1, `field "and": and and or are reserved by the filter language`},
-		{"field named or", e(users, `name    = { type = "string", max = 200 }`, `or      = { type = "string" } # HERE`), -1, `field "or": and and or are reserved by the filter language`},
-		{"stored injection", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", stored = "usr_name; DROP TABLE x" } # HERE`), -1, `stored name "usr_name; DROP TABLE x"`},
-		{"stored backtick", e(users, `name    = { type = "string", max = 200 }`, "name    = { type = \"string\", stored = \"a`b\" } # HERE"), -1, "letters, digits and _ only"},
-		{"stored too long", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", stored = "`+strings.Repeat("a", 65)+`" } # HERE`), -1, "at most 64"},
-		{"stored duplicate", e(users, `name    = { type = "string", max = 200 }`, `name    = { type = "string", stored = "usr_email" } # HERE`), -1, "stored name usr_email is already used by field email"},
+		{"field name uppercase", e(users, `name    = { type = "string", max = 200, sortable = true }`, `Name    = { type = "string" } # HERE`), -1, `field "Name"`},
+		{"field name injection", e(users, `name    = { type = "string", max = 200, sortable = true }`, `"name; DROP TABLE x" = { type = "string" } # HERE`), -1, "lowercase letters"},
+		{"field named and", e(users, `name    = { type = "string", max = 200, sortable = true }`, `and     = { type = "string" } # HERE`), -1, `field "and": and and or are reserved by the filter language`},
+		{"field named or", e(users, `name    = { type = "string", max = 200, sortable = true }`, `or      = { type = "string" } # HERE`), -1, `field "or": and and or are reserved by the filter language`},
+		{"stored injection", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { type = "string", stored = "usr_name; DROP TABLE x" } # HERE`), -1, `stored name "usr_name; DROP TABLE x"`},
+		{"stored backtick", e(users, `name    = { type = "string", max = 200, sortable = true }`, "name    = { type = \"string\", stored = \"a`b\" } # HERE"), -1, "letters, digits and _ only"},
+		{"stored too long", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { type = "string", stored = "`+strings.Repeat("a", 65)+`" } # HERE`), -1, "at most 64"},
+		{"stored duplicate", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { type = "string", stored = "usr_email" } # HERE`), -1, "stored name usr_email is already used by field email"},
 		{"missing delete object", e(users, "delete = \"sp_usr_delete\"\n", ""), lineOf(t, users, "[objects]"), "objects.delete is missing: ops delete need it"},
 		{"missing create object", e(users, "create = \"sp_usr_create\"\n", ""), lineOf(t, users, "[objects]"), "objects.create is missing"},
 		{"missing read object", e(e(users, "read   = \"vw_usr\"\n", ""), `allow = ["create", "read", "update", "delete", "count"]`, `allow = ["create", "count"]`), lineOf(t, users, "[objects]"), "objects.read is missing: ops count"},
@@ -172,6 +172,8 @@ func TestParseErrors(t *testing.T) {
 		{"mongo stored operator", e(profiles, `handle = { type = "string", max = 40 }`, `handle = { type = "string", stored = "$where" } # HERE`), -1, `stored name "$where"`},
 		{"mongo stored dotted", e(profiles, `handle = { type = "string", max = 40 }`, `handle = { type = "string", stored = "a.b" } # HERE`), -1, `stored name "a.b"`},
 		{"mongo params", profiles + "[params]\ncreate = [\"user\"] # HERE\n", -1, "params apply to MariaDB procedures only"},
+		{"sortable json", e(users, `prefs   = { type = "json" }`, `prefs   = { type = "json", sortable = true } # HERE`), -1, "field prefs: a json field cannot be sortable"},
+		{"sortable misspelt", e(users, `age     = { type = "int", sortable = true }`, `age     = { type = "int", sortabel = true } # HERE`), -1, `unknown key "fields.age.sortabel"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -265,6 +267,49 @@ func TestFieldOrderAndStoredNames(t *testing.T) {
 		if tpl.Field(n) != nil {
 			t.Errorf("Field(%q) != nil", n)
 		}
+	}
+}
+
+// Sorting is the DBA's decision: only fields marked sortable, and the key
+// unless the template says otherwise.
+func TestSortable(t *testing.T) {
+	sortable := func(tpl *template.Template) []string {
+		var out []string
+		for _, f := range tpl.Fields {
+			if f.Sortable {
+				out = append(out, f.Name)
+			}
+		}
+		return out
+	}
+	users, err := template.Parse("users.toml", []byte(usersTOML(t)), stores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sortable(users), []string{"id", "email", "name", "age", "created"}; !slices.Equal(got, want) {
+		t.Errorf("users: sortable %v, want %v", got, want)
+	}
+	// Unmarked: only the key, by default.
+	prf, err := template.Parse("profiles.toml", []byte(profiles), stores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sortable(prf); !slices.Equal(got, []string{"id"}) {
+		t.Errorf("profiles: sortable %v, want [id]", got)
+	}
+	// The key can opt out; sortable = false on a json field is allowed.
+	src := edit(t, profiles, `id     = { type = "string", key = true }`, `id     = { type = "string", key = true, sortable = false }`)
+	src = edit(t, src, `handle = { type = "string", max = 40 }`, "handle = { type = \"string\", max = 40, sortable = true }\ntags = { type = \"json\", sortable = false }")
+	if prf, err = template.Parse("profiles.toml", []byte(src), stores); err != nil {
+		t.Fatal(err)
+	}
+	if got := sortable(prf); !slices.Equal(got, []string{"handle"}) {
+		t.Errorf("profiles: sortable %v, want [handle]", got)
+	}
+	// Not a boolean.
+	src = edit(t, profiles, `handle = { type = "string", max = 40 }`, `handle = { type = "string", sortable = "yes" }`)
+	if _, err := template.Parse("profiles.toml", []byte(src), stores); err == nil || !strings.Contains(err.Error(), "sortable") {
+		t.Errorf("sortable = \"yes\": err %v, want one naming sortable", err)
 	}
 }
 

@@ -1,13 +1,33 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
+
+// MaxValueDepth bounds the nesting of arrays and objects in one value of a
+// reply, such as a json field's. The stores hold nothing deeper (MariaDB
+// refuses JSON nested more than 32 levels, MongoDB documents more than
+// 100), so the bound stops only a value no store should hand over, before
+// its encoding costs stack.
+const MaxValueDepth = 128
+
+// ErrEncode is wrapped by every error of AppendJSON and MarshalJSON: the
+// reply holds a value JSON cannot represent, such as a NaN or infinite
+// float, a value nested deeper than MaxValueDepth, or a json.RawMessage or
+// json.Number that is not JSON. Such a reply fails again whenever it is
+// built, so its request must be answered internal, not retried.
+var ErrEncode = errors.New("wire: reply cannot be encoded as JSON")
 
 // MarshalJSON encodes the reply. It writes rows as [] rather than
 // omitting them when a read matched nothing, so a caller can tell "no
@@ -18,8 +38,14 @@ func (r Reply) MarshalJSON() ([]byte, error) {
 
 // AppendJSON appends the reply's JSON to b. It is the hot path of every
 // answer, so it writes the known shapes by hand (row keys in Columns order
-// when set) and falls back to encoding/json only for values of other
-// types, such as a MongoDB json field's nested documents.
+// when set, object keys sorted) and falls back to encoding/json only for
+// values of other types.
+//
+// The output is always valid JSON in valid UTF-8 with unique object
+// names, or an error wrapping ErrEncode.
+// Invalid UTF-8 in strings and object names is replaced by U+FFFD, as
+// encoding/json does; a json.RawMessage that is not strict JSON is decoded
+// as encoding/json would and written again.
 func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"ok":`...)
 	b = strconv.AppendBool(b, r.OK)
@@ -36,8 +62,8 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 	var err error
 	if r.Key != nil {
 		b = append(b, `,"key":`...)
-		if b, err = appendValue(b, r.Key); err != nil {
-			return nil, err
+		if b, err = appendValue(b, r.Key, 0); err != nil {
+			return nil, fmt.Errorf("%w: key: %w", ErrEncode, err)
 		}
 	}
 	if r.Rows != nil {
@@ -47,7 +73,7 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 				b = append(b, ',')
 			}
 			if b, err = appendRow(b, row, r.Columns); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w: rows[%d]%w", ErrEncode, i, err)
 			}
 		}
 		b = append(b, ']')
@@ -66,13 +92,14 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// appendRow writes one row; its errors start with the path after the
+// row's index (".field: ...").
 func appendRow(b []byte, row Row, columns []string) ([]byte, error) {
 	if columns == nil || len(columns) != len(row) {
-		columns = make([]string, 0, len(row))
-		for k := range row {
-			columns = append(columns, k)
+		columns = sortedKeys(row)
+		if err := checkNames(columns); err != nil {
+			return nil, fmt.Errorf(": %w", err)
 		}
-		slices.Sort(columns)
 	}
 	b = append(b, '{')
 	var err error
@@ -82,14 +109,16 @@ func appendRow(b []byte, row Row, columns []string) ([]byte, error) {
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		if b, err = appendValue(b, row[k]); err != nil {
-			return nil, err
+		if b, err = appendValue(b, row[k], 0); err != nil {
+			return nil, fmt.Errorf(".%s: %w", k, err)
 		}
 	}
 	return append(b, '}'), nil
 }
 
-func appendValue(b []byte, v any) ([]byte, error) {
+// appendValue writes v, which is inside depth arrays and objects of its
+// value.
+func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -102,6 +131,9 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case int32:
 		return strconv.AppendInt(b, int64(x), 10), nil
 	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("float %v has no JSON form", x)
+		}
 		return appendFloat(b, x), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
@@ -109,12 +141,16 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		b = append(b, '"')
 		b = x.AppendFormat(b, time.RFC3339Nano)
 		return append(b, '"'), nil
+	case map[string]any:
+		return appendObject(b, x, depth)
+	case []any:
+		return appendArray(b, x, depth)
 	case json.RawMessage:
-		if len(x) == 0 {
-			return append(b, "null"...), nil
-		}
-		return append(b, x...), nil
+		return appendRaw(b, x, depth)
 	case json.Number:
+		if !validNumber(string(x)) {
+			return nil, fmt.Errorf("json.Number %q is not a JSON number", string(x))
+		}
 		return append(b, x...), nil
 	}
 	enc, err := json.Marshal(v)
@@ -124,8 +160,197 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	return append(b, enc...), nil
 }
 
-// appendFloat writes f as encoding/json does; NaN and infinities, which
-// JSON cannot hold, become null.
+func tooDeep() error {
+	return fmt.Errorf("value nests deeper than %d levels", MaxValueDepth)
+}
+
+// appendObject writes m with its keys sorted, as encoding/json does.
+func appendObject(b []byte, m map[string]any, depth int) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
+	}
+	if depth >= MaxValueDepth {
+		return nil, tooDeep()
+	}
+	keys := sortedKeys(m)
+	if err := checkNames(keys); err != nil {
+		return nil, err
+	}
+	b = append(b, '{')
+	var err error
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if b, err = appendValue(b, m[k], depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func appendArray(b []byte, list []any, depth int) ([]byte, error) {
+	if list == nil {
+		return append(b, "null"...), nil
+	}
+	if depth >= MaxValueDepth {
+		return nil, tooDeep()
+	}
+	b = append(b, '[')
+	var err error
+	for i, v := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendValue(b, v, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+func sortedKeys[M ~map[string]any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// checkNames refuses object names that become the same name once their
+// invalid UTF-8 is replaced, which would write one name twice.
+func checkNames(names []string) error {
+	var seen map[string]bool
+	for i, k := range names {
+		if utf8.ValidString(k) {
+			continue
+		}
+		if seen == nil {
+			seen = make(map[string]bool, len(names))
+			for _, n := range names {
+				seen[n] = utf8.ValidString(n)
+			}
+		}
+		fixed := validUTF8(k)
+		if seen[fixed] {
+			return fmt.Errorf("object names %q and %q are the same once invalid UTF-8 is replaced", names[i], fixed)
+		}
+		seen[fixed] = true
+	}
+	return nil
+}
+
+// validUTF8 replaces each byte of s that is not part of valid UTF-8 with
+// U+FFFD, as appendString and encoding/json do.
+func validUTF8(s string) string {
+	var b []byte
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\uFFFD"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return string(b)
+}
+
+// appendRaw writes a json.RawMessage: as it is when it is strict JSON
+// (valid UTF-8, unique names) no deeper than the bound, else as
+// encoding/json reads it (invalid UTF-8 replaced, the last of repeated
+// names kept), written again through appendValue, which checks its depth.
+func appendRaw(b []byte, raw json.RawMessage, depth int) ([]byte, error) {
+	if len(raw) == 0 {
+		return append(b, "null"...), nil
+	}
+	if jsontext.Value(raw).IsValid() && (len(raw)/2 <= MaxValueDepth-depth || rawDepth(raw) <= MaxValueDepth-depth) {
+		return append(b, raw...), nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("json.RawMessage is not JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("json.RawMessage is not one JSON value")
+	}
+	return appendValue(b, v, depth)
+}
+
+// rawDepth returns the deepest nesting of arrays and objects in raw, which
+// must be valid JSON.
+func rawDepth(raw []byte) int {
+	depth, deepest := 0, 0
+	in := false // inside a string
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if in {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				in = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			in = true
+		case '[', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ']', '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// validNumber reports whether s is a JSON number.
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// appendFloat writes f as encoding/json does. JSON cannot hold NaN and
+// infinities: appendValue refuses them, and appendFloat would write null.
 func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)

@@ -2,11 +2,14 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // reference encodes r with encoding/json alone, the behaviour AppendJSON
@@ -114,4 +117,130 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("appendString(%q) decodes to %q, encoding/json's to %q", s, got, want)
 		}
 	})
+}
+
+// Issue 9 item 3: a reply that JSON cannot represent is an error wrapping
+// ErrEncode, never invalid JSON (nor NaN turned into null silently).
+func TestAppendJSONUnencodable(t *testing.T) {
+	nest := func(levels int, leaf any) any {
+		v := leaf
+		for i := range levels {
+			if i%2 == 0 {
+				v = []any{v}
+			} else {
+				v = map[string]any{"k": v}
+			}
+		}
+		return v
+	}
+	deepRaw := func(levels int) json.RawMessage {
+		return json.RawMessage(strings.Repeat("[", levels) + "1" + strings.Repeat("]", levels))
+	}
+	for _, tc := range []struct {
+		name string
+		r    Reply
+		path string // in the message
+	}{
+		{"NaN", Reply{Rows: []Row{{"id": int64(1), "score": math.NaN()}}}, "rows[0].score: float NaN"},
+		{"+Inf", Reply{Rows: []Row{{"id": int64(1)}, {"score": math.Inf(1)}}}, "rows[1].score: float +Inf"},
+		{"-Inf", Reply{Rows: []Row{{"score": math.Inf(-1)}}}, "rows[0].score"},
+		{"NaN in a json field", Reply{Rows: []Row{{"doc": map[string]any{"a": []any{int64(1), math.NaN()}}}}}, "rows[0].doc"},
+		{"Inf in a json field's array", Reply{Rows: []Row{{"doc": []any{map[string]any{"x": math.Inf(1)}}}}}, "rows[0].doc"},
+		{"NaN key", Reply{Key: math.NaN()}, "key"},
+		{"float32 NaN", Reply{Rows: []Row{{"f": float32(math.NaN())}}}, "rows[0].f"},
+		{"too deep", Reply{Rows: []Row{{"doc": nest(MaxValueDepth+1, "x")}}}, "rows[0].doc: value nests deeper than 128 levels"},
+		{"far too deep", Reply{Rows: []Row{{"doc": nest(100000, int64(1))}}}, "rows[0].doc"},
+		{"too deep raw", Reply{Rows: []Row{{"doc": deepRaw(MaxValueDepth + 1)}}}, "rows[0].doc"},
+		{"far too deep raw", Reply{Rows: []Row{{"doc": deepRaw(100000)}}}, "rows[0].doc"},
+		{"raw too deep inside a value", Reply{Rows: []Row{{"doc": []any{deepRaw(MaxValueDepth)}}}}, "rows[0].doc"},
+		{"raw not JSON", Reply{Rows: []Row{{"doc": json.RawMessage(`{"a":`)}}}, "rows[0].doc: json.RawMessage is not JSON"},
+		{"raw NaN", Reply{Rows: []Row{{"doc": json.RawMessage(`NaN`)}}}, "rows[0].doc"},
+		{"raw two values", Reply{Rows: []Row{{"doc": json.RawMessage(`{} {}`)}}}, "rows[0].doc"},
+		{"number NaN", Reply{Rows: []Row{{"n": json.Number("NaN")}}}, `rows[0].n: json.Number "NaN"`},
+		{"number text", Reply{Key: json.Number("1,2")}, "key"},
+		{"number leading zero", Reply{Key: json.Number("01")}, "key"},
+		{"number empty", Reply{Key: json.Number("")}, "key"},
+		{"number bare exponent", Reply{Key: json.Number("1e")}, "key"},
+		{"names collide once fixed", Reply{Rows: []Row{{"doc": map[string]any{"a\xff": int64(1), "a\xfe": int64(2)}}}}, "rows[0].doc: object names"},
+		{"row names collide once fixed", Reply{Rows: []Row{{"a\xff": int64(1), "a\uFFFD": int64(2)}}}, "rows[0]: object names"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.r.OK, tc.r.Event = true, "e"
+			b, err := tc.r.AppendJSON(nil)
+			if !errors.Is(err, ErrEncode) {
+				t.Fatalf("AppendJSON = %.200s, %v; want an error wrapping ErrEncode", b, err)
+			}
+			if !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("error %q does not contain %q", err, tc.path)
+			}
+			if _, err := tc.r.MarshalJSON(); !errors.Is(err, ErrEncode) {
+				t.Errorf("MarshalJSON: %v", err)
+			}
+			if _, err := json.Marshal(&tc.r); !errors.Is(err, ErrEncode) {
+				t.Errorf("json.Marshal: %v", err)
+			}
+		})
+	}
+
+	// The deepest value the bound allows is written, as a value and raw.
+	for _, v := range []any{nest(MaxValueDepth, "x"), deepRaw(MaxValueDepth), []any{deepRaw(MaxValueDepth - 1)}} {
+		r := Reply{OK: true, Event: "e", Rows: []Row{{"doc": v}}}
+		b, err := r.AppendJSON(nil)
+		if err != nil || !json.Valid(b) {
+			t.Errorf("depth %d: %v", MaxValueDepth, err)
+		}
+	}
+}
+
+// Issue 9 item 3: invalid UTF-8 anywhere in a reply comes out as U+FFFD
+// (as encoding/json writes it), and a json.RawMessage that is not strict
+// JSON is written again, so the reply is always strict JSON (valid UTF-8,
+// unique names).
+func TestAppendJSONInvalidUTF8(t *testing.T) {
+	r := &Reply{OK: true, Event: "e\xff", Node: "n\xc3", Rows: []Row{{
+		"name":    "Zo\xeb",
+		"doc":     map[string]any{"k\xff": []any{"v\xfe", map[string]any{"\xc0": "x"}}},
+		"raw":     json.RawMessage("{\"a\":\"b\xff\",\"n\":1.50,\"a2\":[1e3]}"),
+		"dup":     json.RawMessage(`{"a":1,"a":2}`),
+		"sur":     json.RawMessage(`"\ud800"`),
+		"key\xff": int64(1),
+	}}, Error: &Error{Code: CodeInternal, Message: "m\xff", Field: "f\xff"}}
+	b, err := r.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsontext.Value(b).IsValid() {
+		t.Fatalf("not strict JSON: %q", b)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	var got map[string]any
+	if err := dec.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	row := got["rows"].([]any)[0].(map[string]any)
+	for _, c := range []struct {
+		got, want any
+	}{
+		{got["event"], "e\uFFFD"},
+		{got["node"], "n\uFFFD"},
+		{got["error"].(map[string]any)["message"], "m\uFFFD"},
+		{got["error"].(map[string]any)["field"], "f\uFFFD"},
+		{row["name"], "Zo\uFFFD"},
+		{row["key\uFFFD"], json.Number("1")},
+		{row["doc"], map[string]any{"k\uFFFD": []any{"v\uFFFD", map[string]any{"\uFFFD": "x"}}}},
+		{row["raw"], map[string]any{"a": "b\uFFFD", "n": json.Number("1.50"), "a2": []any{json.Number("1e3")}}},
+		{row["dup"], map[string]any{"a": json.Number("2")}}, // the last, as encoding/json reads it
+		{row["sur"], "\uFFFD"},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("got %#v, want %#v", c.got, c.want)
+		}
+	}
+	// Strict JSON passes through byte for byte.
+	raw := json.RawMessage(`{"b": [1.0, "\u00e9"], "a": null}`)
+	b, err = (&Reply{OK: true, Event: "e", Rows: []Row{{"raw": raw}}}).AppendJSON(nil)
+	if err != nil || !strings.Contains(string(b), string(raw)) {
+		t.Errorf("%s, %v: want %s unchanged", b, err, raw)
+	}
 }

@@ -25,7 +25,7 @@ func usersTemplate(t testing.TB) *template.Template {
 	if !strings.Contains(src, fieldsEnd) {
 		t.Fatalf("templates/users_rec.toml: no %q after its fields", fieldsEnd)
 	}
-	src = strings.Replace(src, fieldsEnd, "\ngrp = { type = \"string\", stored = \"select\" }"+fieldsEnd, 1)
+	src = strings.Replace(src, fieldsEnd, "\ngrp = { type = \"string\", stored = \"select\", sortable = true }"+fieldsEnd, 1)
 	tpl, err := template.Parse("users.toml", []byte(src), map[string]string{"mariadb": template.StoreMariaDB})
 	if err != nil {
 		t.Fatal(err)

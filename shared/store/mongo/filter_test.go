@@ -28,11 +28,11 @@ store = "mongo"
 
 [fields]
 id      = { type = "string", key = true }
-name    = { type = "string", required = true, max = 100 }
-age     = { type = "int" }
+name    = { type = "string", required = true, max = 100, sortable = true }
+age     = { type = "int", sortable = true }
 score   = { type = "float" }
 active  = { type = "bool" }
-born    = { type = "datetime" }
+born    = { type = "datetime", sortable = true }
 meta    = { type = "json" }
 nick    = { type = "string", stored = "nickname" }
 
