@@ -11,7 +11,8 @@ CREATE TABLE IF NOT EXISTS tbl_exm (
   exm_price   DECIMAL(12,2) NULL,
   exm_meta    JSON         NULL,
   exm_updated DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (exm_code)
+  PRIMARY KEY (exm_code),
+  KEY ix_exm_updated (exm_updated)   -- the template marks updated sortable
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE OR REPLACE VIEW vw_exm AS
