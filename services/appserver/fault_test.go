@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/beds-project/beds/shared/client"
 	"github.com/beds-project/beds/shared/testenv"
@@ -53,7 +58,7 @@ func newFixture(t *testing.T, nodes int) *fixture {
 	f := &fixture{s: servers{amqpURL: testenv.AMQP(t), mariaDSN: testenv.MariaDB(t), mongoURI: testenv.Mongo(t)}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	must(t, testenv.ApplySQL(ctx, f.s.mariaDSN, filepath.Join("testdata", "ledger.sql")))
+	must(t, testenv.ApplySQL(ctx, f.s.mariaDSN, filepath.Join("testdata", "ledger.sql"), filepath.Join("testdata", "counter.sql")))
 	var err error
 	f.db, err = sql.Open("mysql", f.s.mariaDSN)
 	must(t, err)
@@ -390,10 +395,191 @@ func TestFaultKillNode(t *testing.T) {
 	fg = f.load(t, "kill9", 5000, 4, 16, f.ledger(), func() { f.kill(victim) })
 }
 
+// TestFaultKillUpdateDelete kills one of two appservers under updates and
+// deletes on MariaDB. Each row is updated twice, then deleted, and every
+// call of the row's procedures leaves an audit row with the row's update
+// count (testdata/counter.sql), so the database shows how often each
+// write was applied.
+func TestFaultKillUpdateDelete(t *testing.T) {
+	f := newFixture(t, 2)
+	victim := f.procs[0]
+	const total = 3000
+	var fg figures
+	record(t, "`kill -9` one of two appservers, MariaDB updates and deletes", "(the other node serves)", &fg)
+	fg = f.load(t, "kill9ud", total, 4, 16, f.counter(t, total), func() { f.kill(victim) })
+}
+
+// TestFaultKillMongo kills one of two appservers under creates and updates
+// on the MongoDB-wire server. Creates choose their key, which is not _id
+// and has no unique index, so a create applied twice is two documents;
+// each document is then updated twice, each update guarded by the step
+// before it, so an update run twice finds nothing and answers not_found.
+func TestFaultKillMongo(t *testing.T) {
+	f := newFixture(t, 2)
+	victim := f.procs[0]
+	db := f.mongoDB(t)
+	var fg figures
+	record(t, "`kill -9` one of two appservers, MongoDB creates and updates", "(the other node serves)", &fg)
+	fg = f.load(t, "kill9mg", 1500, 4, 16, tally(db), func() { f.kill(victim) })
+
+	// Each write answered ok has its event record, without which a
+	// redelivery would run it again.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cur, err := db.Collection("beds_events").Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	must(t, err)
+	recorded := map[string]int{}
+	for cur.Next(ctx) {
+		id, _ := cur.Current.Lookup("_id").StringValueOK()
+		recorded[id]++
+	}
+	must(t, cur.Err())
+	var missing int
+	for _, event := range fg.ok {
+		if recorded[event] != 1 {
+			missing++
+		}
+	}
+	t.Logf("beds_events: %d records, %d writes answered ok without exactly one", len(recorded), missing)
+	if missing != 0 {
+		t.Errorf("%d writes answered ok have no record in beds_events", missing)
+	}
+}
+
 // kill sends p SIGKILL and waits for it to be gone.
 func (f *fixture) kill(p *proc) {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
+}
+
+// mongoDB connects to the test's MongoDB database.
+func (f *fixture) mongoDB(t *testing.T) *mongo.Database {
+	t.Helper()
+	u, err := url.Parse(f.s.mongoURI)
+	must(t, err)
+	c, err := mongo.Connect(options.Client().ApplyURI(f.s.mongoURI))
+	must(t, err)
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c.Database(strings.TrimPrefix(u.Path, "/"))
+}
+
+// counter updates rows 1..units of testdata/counter.sql twice each, then
+// deletes them: unit u is row u, made here. Every procedure call leaves an
+// audit row holding the row's update count, so an update applied twice
+// shows as a second audit row for its event and as a count one too high,
+// and a delete applied after a lost update as a count one too low.
+func (f *fixture) counter(t *testing.T, units int64) workload {
+	t.Helper()
+	_, err := f.db.Exec(fmt.Sprintf("INSERT INTO tbl_cnt (cnt_id) SELECT seq FROM seq_1_to_%d", units))
+	must(t, err)
+	w := workload{steps: 3, units: units}
+	w.write = func(unit int64, step int, event string) *wire.Request {
+		filter := []byte(fmt.Sprintf(`{"id":%d}`, unit))
+		if step < 2 {
+			return &wire.Request{Template: "counter", Op: wire.OpUpdate, Filter: filter,
+				Data: []byte(fmt.Sprintf(`{"ref":%q}`, event))}
+		}
+		return &wire.Request{Template: "counter", Op: wire.OpDelete, Filter: filter}
+	}
+	w.count = func(t *testing.T, run string) map[string]int64 {
+		rows, err := f.db.Query("SELECT log_op, log_row, log_ref, log_n FROM tbl_cnt_log")
+		must(t, err)
+		defer rows.Close()
+		applied := map[string]int64{}
+		var miscounted int
+		for rows.Next() {
+			var op string
+			var row, n int64
+			var ref sql.NullString
+			must(t, rows.Scan(&op, &row, &ref, &n))
+			switch op {
+			case "update":
+				applied[ref.String]++
+				var unit int64
+				var step int
+				// The update of step s is the row's (s+1)th.
+				if _, err := fmt.Sscanf(strings.TrimPrefix(ref.String, run+"-"), "%d-%d", &unit, &step); err != nil || unit != row || n != int64(step+1) {
+					miscounted++
+				}
+			case "delete":
+				applied[w.eventID(run, row, 2)]++
+				if n != 2 {
+					miscounted++
+				}
+			}
+		}
+		must(t, rows.Err())
+		if miscounted != 0 {
+			t.Errorf("%s: %d audit rows show a row updated other than once per update event", run, miscounted)
+		}
+		return applied
+	}
+	return w
+}
+
+// tally creates documents of the test-only "tally" template on MongoDB,
+// key k<unit>, and updates each twice: update s sets step s where step is
+// s-1. Counted in the database: documents per create (one), and an update
+// is applied when its document reached its step.
+func tally(db *mongo.Database) workload {
+	w := workload{steps: 3}
+	key := func(unit int64) string { return fmt.Sprintf("k%d", unit) }
+	w.write = func(unit int64, step int, event string) *wire.Request {
+		if step == 0 {
+			return &wire.Request{Template: "tally", Op: wire.OpCreate,
+				Data: []byte(fmt.Sprintf(`{"key":%q,"ev":%q,"step":0}`, key(unit), event))}
+		}
+		return &wire.Request{Template: "tally", Op: wire.OpUpdate,
+			Filter: []byte(fmt.Sprintf(`{"key":%q,"step":%d}`, key(unit), step-1)),
+			Data:   []byte(fmt.Sprintf(`{"step":%d,"by":%q}`, step, event))}
+	}
+	w.count = func(t *testing.T, run string) map[string]int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cur, err := db.Collection("tallies").Find(ctx, bson.D{})
+		must(t, err)
+		type doc struct {
+			Key  string `bson:"tly_key"`
+			Ev   string `bson:"tly_ev"`
+			Step int64  `bson:"tly_step"`
+			By   string `bson:"tly_by"`
+		}
+		var docs []doc
+		must(t, cur.All(ctx, &docs))
+		byKey := map[string][]doc{}
+		for _, d := range docs {
+			byKey[d.Key] = append(byKey[d.Key], d)
+		}
+		applied := map[string]int64{}
+		var odd int
+		for k, ds := range byKey {
+			var unit int64
+			if _, err := fmt.Sscanf(k, "k%d", &unit); err != nil {
+				t.Errorf("%s: a document with key %q", run, k)
+				continue
+			}
+			create := w.eventID(run, unit, 0)
+			applied[create] = int64(len(ds))
+			top := int64(0)
+			for _, d := range ds {
+				top = max(top, d.Step)
+			}
+			for s := int64(1); s <= top; s++ {
+				applied[w.eventID(run, unit, int(s))] = 1
+			}
+			for _, d := range ds {
+				if d.Ev != create || d.Step != top || (top > 0 && d.By != w.eventID(run, unit, int(top))) {
+					odd++
+					t.Logf("%s: document %+v of %d with key %s", run, d, len(ds), k)
+				}
+			}
+		}
+		if odd != 0 {
+			t.Errorf("%s: %d documents whose fields disagree with the writes sent to them", run, odd)
+		}
+		return applied
+	}
+	return w
 }
 
 func TestFaultRabbitMQRestart(t *testing.T) {
