@@ -19,9 +19,14 @@ test: servers lint
 fuzz:
 	bash scripts/fuzz.sh
 
-## faults: kill, restart and SIGTERM under load; prints what was lost or duplicated
+## faults: kill, restart and SIGTERM under load; prints what was lost or
+## duplicated, writes each test's figures as JSON to $(BEDS_RESULTS_DIR), then
+## rewrites the fault-test table of docs/guarantees.md from them
+BEDS_RESULTS_DIR ?= $(CURDIR)/results/faults
 faults:
-	go test -tags faults -count=1 -p 1 -timeout 15m -run '^TestFault' -v ./services/appserver/
+	rm -f "$(BEDS_RESULTS_DIR)"/*.json
+	BEDS_RESULTS_DIR="$(BEDS_RESULTS_DIR)" go test -tags faults -count=1 -p 1 -timeout 25m -run '^TestFault' -v ./services/appserver/
+	BEDS_RESULTS_DIR="$(BEDS_RESULTS_DIR)" go test -count=1 -run '^TestGuaranteesTable$$' -v ./services/appserver/ -faulttable
 
 ## lint: gofmt, go mod tidy (each module) and go vet over the workspace
 lint:

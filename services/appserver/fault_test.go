@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/beds-project/beds/shared/client"
 	"github.com/beds-project/beds/shared/testenv"
@@ -53,14 +58,15 @@ func newFixture(t *testing.T, nodes int) *fixture {
 	f := &fixture{s: servers{amqpURL: testenv.AMQP(t), mariaDSN: testenv.MariaDB(t), mongoURI: testenv.Mongo(t)}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	must(t, testenv.ApplySQL(ctx, f.s.mariaDSN, filepath.Join("testdata", "ledger.sql")))
+	must(t, testenv.ApplySQL(ctx, f.s.mariaDSN, filepath.Join("testdata", "ledger.sql"), filepath.Join("testdata", "counter.sql")))
 	var err error
 	f.db, err = sql.Open("mysql", f.s.mariaDSN)
 	must(t, err)
 	t.Cleanup(func() { f.db.Close() })
 	f.tpl = t.TempDir()
 	files, _ := filepath.Glob(filepath.Join(testenv.Root(t), "templates", "*.toml"))
-	files = append(files, filepath.Join("testdata", "faults", "ledger_rec.toml"))
+	faults, _ := filepath.Glob(filepath.Join("testdata", "faults", "*.toml"))
+	files = append(files, faults...)
 	for _, file := range files {
 		b, err := os.ReadFile(file)
 		must(t, err)
@@ -119,36 +125,131 @@ func (p *proc) waitReady(t *testing.T, within time.Duration) {
 // figures is what a fault test reports.
 type figures struct {
 	sent, replied, attempts int64
-	codes                   map[wire.Code]int64
+	codes                   map[wire.Code]int64 // error replies then resent
+	final                   map[wire.Code]int64 // error replies not resent: failures
 	applied, duplicates     int64
 	lost                    int64
 	recovery                time.Duration
+	ok                      []string // the event IDs answered ok
 }
 
 func (fg figures) String() string {
-	codes := make([]string, 0, len(fg.codes))
-	for c, n := range fg.codes {
-		codes = append(codes, fmt.Sprintf("%s=%d", c, n))
+	codes := func(m map[wire.Code]int64) string {
+		out := make([]string, 0, len(m))
+		for c, n := range m {
+			out = append(out, fmt.Sprintf("%s=%d", c, n))
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
 	}
-	sort.Strings(codes)
-	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], applied %d, duplicates %d, lost %d, recovery %s",
-		fg.sent, fg.replied, fg.attempts, strings.Join(codes, " "), fg.applied, fg.duplicates, fg.lost, fg.recovery.Round(time.Millisecond))
+	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], final errors [%s], applied %d, duplicates %d, lost %d, recovery %s",
+		fg.sent, fg.replied, fg.attempts, codes(fg.codes), codes(fg.final), fg.applied, fg.duplicates, fg.lost, fg.recovery.Round(time.Millisecond))
 }
 
-// load sends ledger writes from clients clients with workers goroutines
-// each: at least total of them, and on until the fault is over and a write
-// has succeeded after it, so the fault always strikes mid-load. Every
-// write has its own event ID and is sent again with it after a system
-// error, until it is answered ok. fault runs once a third of total are
-// answered; it returns when the fault is over, and the time from then to
-// the next ok reply is the recovery time.
-func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fault func()) figures {
+// record writes *fg as this test's result (faulttable_test.go) when the
+// test ends, passed or failed: fault names the fault and the load in the
+// table of docs/guarantees.md, note follows the recovery time there.
+func record(t *testing.T, fault, note string, fg *figures) {
 	t.Helper()
-	fg := figures{codes: map[wire.Code]int64{}}
+	dir := resultsDir(t)
+	t.Cleanup(func() {
+		if t.Skipped() {
+			return
+		}
+		r := faultResult{Test: t.Name(), Fault: fault, Sent: fg.sent, Replied: fg.replied, Attempts: fg.attempts,
+			Resent: map[string]int64{}, Applied: fg.applied, Duplicates: fg.duplicates, Lost: fg.lost,
+			Recovery: fg.recovery.Seconds(), RecoveryNote: note, Passed: !t.Failed(), Machine: thisMachine(), At: time.Now().UTC()}
+		for c, n := range fg.codes {
+			r.Resent[string(c)] = n
+		}
+		if len(fg.final) > 0 {
+			r.Final = map[string]int64{}
+			for c, n := range fg.final {
+				r.Final[string(c)] = n
+			}
+		}
+		if err := writeResult(dir, r); err != nil {
+			t.Errorf("record the result: %v", err)
+		}
+	})
+}
+
+// workload is what a load sends: units of steps writes each, the steps of
+// a unit one after the other (an update after the create it changes),
+// every write with its own event ID.
+type workload struct {
+	steps int
+	// units is how many units the database was prepared for; 0 is no
+	// limit.
+	units int64
+	write func(unit int64, step int, event string) *wire.Request
+	// count returns, per event ID, how many times the database shows
+	// that write applied.
+	count func(t *testing.T, run string) map[string]int64
+}
+
+// eventID names step step of unit unit of run: run-unit for one-step
+// units, run-unit-step otherwise.
+func (w workload) eventID(run string, unit int64, step int) string {
+	if w.steps == 1 {
+		return fmt.Sprintf("%s-%d", run, unit)
+	}
+	return fmt.Sprintf("%s-%d-%d", run, unit, step)
+}
+
+// ledger creates one ledger row per write (testdata/ledger.sql), whose ref
+// is the write's event ID.
+func (f *fixture) ledger() workload {
+	return workload{steps: 1,
+		write: func(unit int64, _ int, event string) *wire.Request {
+			return &wire.Request{Template: "ledger", Op: wire.OpCreate,
+				Data: []byte(fmt.Sprintf(`{"ref":%q,"amount":%d}`, event, unit))}
+		},
+		count: func(t *testing.T, run string) map[string]int64 {
+			applied := map[string]int64{}
+			rows, err := f.db.Query("SELECT led_ref, COUNT(*) FROM tbl_led WHERE led_ref LIKE ? GROUP BY led_ref", run+"-%")
+			must(t, err)
+			defer rows.Close()
+			for rows.Next() {
+				var ref string
+				var n int64
+				must(t, rows.Scan(&ref, &n))
+				applied[ref] = n
+			}
+			must(t, rows.Err())
+			return applied
+		}}
+}
+
+// outcome is how one write of a load ended.
+type outcome int
+
+const (
+	answered outcome = iota // ok
+	refused                 // an error reply that is not resent (a failure)
+	stop                    // no reply before the deadline, or the client failed: the worker stops
+)
+
+// unanswered marks a sent write with no reply yet.
+const unanswered wire.Code = "(no reply)"
+
+// load sends w's writes from clients clients with workers goroutines each:
+// at least total of them, and on until the fault is over and a write has
+// succeeded after it, so the fault always strikes mid-load. A write
+// answered with a system error is sent again with its event ID until it
+// is answered ok; any other error reply is a failure and ends its unit.
+// fault runs once a third of total are answered; it returns when the fault
+// is over, and the time from then to the next ok reply is the recovery
+// time. Then w counts in the database how often each write was applied.
+func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w workload, fault func()) figures {
+	t.Helper()
+	fg := figures{codes: map[wire.Code]int64{}, final: map[wire.Code]int64{}}
 	var mu sync.Mutex
+	sent := map[string]wire.Code{} // every write sent: "" once answered ok, else its final code
 	var next, done atomic.Int64
 	var healed atomic.Int64 // unix nanos when the fault ended
 	var recovered atomic.Int64
+	units := (int64(total) + int64(w.steps) - 1) / int64(w.steps)
 	faultStarted := make(chan struct{})
 	faultOver := make(chan struct{})
 	go func() {
@@ -160,59 +261,82 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fa
 	var once sync.Once
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// send sends one write until it is answered ok or fails.
+	send := func(cl *client.Client, event string, req *wire.Request) outcome {
+		mu.Lock()
+		fg.sent++
+		sent[event] = unanswered
+		mu.Unlock()
+		for ctx.Err() == nil {
+			rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+			_, err := cl.Send(rctx, event, req)
+			rcancel()
+			mu.Lock()
+			fg.attempts++
+			mu.Unlock()
+			if err == nil {
+				if h := healed.Load(); h != 0 {
+					recovered.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				mu.Lock()
+				fg.replied++
+				sent[event] = ""
+				fg.ok = append(fg.ok, event)
+				mu.Unlock()
+				if done.Add(1) == int64(total/3) {
+					once.Do(func() { close(faultStarted) })
+				}
+				return answered
+			}
+			var we *wire.Error
+			if !errors.As(err, &we) {
+				t.Errorf("write %s: %v", event, err)
+				return stop
+			}
+			mu.Lock()
+			if we.Code.Retryable() {
+				fg.codes[we.Code]++
+			} else {
+				fg.final[we.Code]++
+				sent[event] = we.Code
+			}
+			mu.Unlock()
+			if !we.Code.Retryable() {
+				t.Errorf("write %s: %v", event, err)
+				return refused
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("write %s: no ok reply before the test's deadline", event)
+		return stop
+	}
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		cl, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-client-%d", run, c)})
 		must(t, err)
 		defer cl.Close()
-		for w := 0; w < workers; w++ {
+		for range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for {
-					if next.Load() >= int64(total) && recovered.Load() != 0 {
+				for ctx.Err() == nil {
+					if next.Load() >= units && recovered.Load() != 0 {
 						return
 					}
-					i := next.Add(1)
-					event := fmt.Sprintf("%s-%d", run, i)
-					req := &wire.Request{Template: "ledger", Op: wire.OpCreate,
-						Data: []byte(fmt.Sprintf(`{"ref":%q,"amount":%d}`, event, i))}
-					for ctx.Err() == nil {
-						rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
-						_, err := cl.Send(rctx, event, req)
-						rcancel()
-						mu.Lock()
-						fg.attempts++
-						mu.Unlock()
-						if err == nil {
-							if h := healed.Load(); h != 0 {
-								recovered.CompareAndSwap(0, time.Now().UnixNano())
-							}
-							break
-						}
-						var we *wire.Error
-						if !errors.As(err, &we) {
-							t.Errorf("write %s: %v", event, err)
-							return
-						}
-						mu.Lock()
-						fg.codes[we.Code]++
-						mu.Unlock()
-						if !we.Code.Retryable() {
-							t.Errorf("write %s: %v", event, err)
-							return
-						}
-						time.Sleep(100 * time.Millisecond)
-					}
-					if ctx.Err() != nil {
-						t.Errorf("write %s: no ok reply before the test's deadline", event)
+					u := next.Add(1)
+					if w.units > 0 && u > w.units {
+						t.Errorf("%s: the load outran the %d units the database was prepared for", run, w.units)
 						return
 					}
-					mu.Lock()
-					fg.replied++
-					mu.Unlock()
-					if done.Add(1) == int64(total/3) {
-						once.Do(func() { close(faultStarted) })
+				steps:
+					for step := range w.steps {
+						event := w.eventID(run, u, step)
+						switch send(cl, event, w.write(u, step, event)) {
+						case refused: // the unit's later steps depend on this one
+							break steps
+						case stop:
+							return
+						}
 					}
 				}
 			}()
@@ -221,14 +345,42 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fa
 	wg.Wait()
 	once.Do(func() { close(faultStarted) })
 	<-faultOver
-	fg.sent = next.Load()
 	if r, h := recovered.Load(), healed.Load(); r > h && h != 0 {
 		fg.recovery = time.Duration(r - h)
 	}
-	var rows, distinct int64
-	must(t, f.db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT led_ref) FROM tbl_led WHERE led_ref LIKE ?", run+"-%").Scan(&rows, &distinct))
-	fg.applied, fg.duplicates, fg.lost = rows, rows-distinct, fg.sent-distinct
+	applied := w.count(t, run)
+	for event, n := range applied {
+		if _, ok := sent[event]; !ok {
+			t.Errorf("%s: the database shows write %s applied %d times, which was never sent", run, event, n)
+		}
+	}
+	var lost, twice []string // examples, for the log
+	for event, final := range sent {
+		n := applied[event]
+		fg.applied += n
+		switch {
+		case n == 0:
+			fg.lost++
+			lost = append(lost, event)
+		case n > 1:
+			fg.duplicates += n - 1
+			twice = append(twice, fmt.Sprintf("%s applied %d times", event, n))
+		case final != "" && final != unanswered:
+			// Applied, yet answered as if not (a re-run finding its own
+			// effect: not_found, conflict): it ran twice.
+			fg.duplicates++
+			twice = append(twice, fmt.Sprintf("%s applied, then answered %s", event, final))
+		}
+	}
+	sort.Strings(lost)
+	sort.Strings(twice)
 	t.Logf("%s: %s", run, fg)
+	if len(lost) > 0 {
+		t.Logf("%s: lost: %s", run, strings.Join(lost[:min(len(lost), 10)], ", "))
+	}
+	if len(twice) > 0 {
+		t.Logf("%s: applied twice: %s", run, strings.Join(twice[:min(len(twice), 10)], "; "))
+	}
 	if fg.duplicates != 0 || fg.lost != 0 || fg.replied != fg.sent {
 		t.Errorf("%s: want every write replied and applied exactly once", run)
 	}
@@ -238,16 +390,204 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, fa
 func TestFaultKillNode(t *testing.T) {
 	f := newFixture(t, 2)
 	victim := f.procs[0]
-	f.load(t, "kill9", 5000, 4, 16, func() {
-		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
-		<-victim.exited
-	})
+	var fg figures
+	record(t, "`kill -9` one of two appservers, MariaDB creates", "(the other node serves)", &fg)
+	fg = f.load(t, "kill9", 5000, 4, 16, f.ledger(), func() { f.kill(victim) })
+}
+
+// TestFaultKillUpdateDelete kills one of two appservers under updates and
+// deletes on MariaDB. Each row is updated twice, then deleted, and every
+// call of the row's procedures leaves an audit row with the row's update
+// count (testdata/counter.sql), so the database shows how often each
+// write was applied.
+func TestFaultKillUpdateDelete(t *testing.T) {
+	f := newFixture(t, 2)
+	victim := f.procs[0]
+	const total = 3000
+	var fg figures
+	record(t, "`kill -9` one of two appservers, MariaDB updates and deletes", "(the other node serves)", &fg)
+	fg = f.load(t, "kill9ud", total, 4, 16, f.counter(t, total), func() { f.kill(victim) })
+}
+
+// TestFaultKillMongo kills one of two appservers under creates and updates
+// on the MongoDB-wire server. Creates choose their key, which is not _id
+// and has no unique index, so a create applied twice is two documents;
+// each document is then updated twice, each update guarded by the step
+// before it, so an update run twice finds nothing and answers not_found.
+func TestFaultKillMongo(t *testing.T) {
+	f := newFixture(t, 2)
+	victim := f.procs[0]
+	db := f.mongoDB(t)
+	var fg figures
+	record(t, "`kill -9` one of two appservers, MongoDB creates and updates", "(the other node serves)", &fg)
+	fg = f.load(t, "kill9mg", 1500, 4, 16, tally(db), func() { f.kill(victim) })
+
+	// Each write answered ok has its event record, without which a
+	// redelivery would run it again.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cur, err := db.Collection("beds_events").Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	must(t, err)
+	recorded := map[string]int{}
+	for cur.Next(ctx) {
+		id, _ := cur.Current.Lookup("_id").StringValueOK()
+		recorded[id]++
+	}
+	must(t, cur.Err())
+	var missing int
+	for _, event := range fg.ok {
+		if recorded[event] != 1 {
+			missing++
+		}
+	}
+	t.Logf("beds_events: %d records, %d writes answered ok without exactly one", len(recorded), missing)
+	if missing != 0 {
+		t.Errorf("%d writes answered ok have no record in beds_events", missing)
+	}
+}
+
+// kill sends p SIGKILL and waits for it to be gone.
+func (f *fixture) kill(p *proc) {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// mongoDB connects to the test's MongoDB database.
+func (f *fixture) mongoDB(t *testing.T) *mongo.Database {
+	t.Helper()
+	u, err := url.Parse(f.s.mongoURI)
+	must(t, err)
+	c, err := mongo.Connect(options.Client().ApplyURI(f.s.mongoURI))
+	must(t, err)
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c.Database(strings.TrimPrefix(u.Path, "/"))
+}
+
+// counter updates rows 1..units of testdata/counter.sql twice each, then
+// deletes them: unit u is row u, made here. Every procedure call leaves an
+// audit row holding the row's update count, so an update applied twice
+// shows as a second audit row for its event and as a count one too high,
+// and a delete applied after a lost update as a count one too low.
+func (f *fixture) counter(t *testing.T, units int64) workload {
+	t.Helper()
+	_, err := f.db.Exec(fmt.Sprintf("INSERT INTO tbl_cnt (cnt_id) SELECT seq FROM seq_1_to_%d", units))
+	must(t, err)
+	w := workload{steps: 3, units: units}
+	w.write = func(unit int64, step int, event string) *wire.Request {
+		filter := []byte(fmt.Sprintf(`{"id":%d}`, unit))
+		if step < 2 {
+			return &wire.Request{Template: "counter", Op: wire.OpUpdate, Filter: filter,
+				Data: []byte(fmt.Sprintf(`{"ref":%q}`, event))}
+		}
+		return &wire.Request{Template: "counter", Op: wire.OpDelete, Filter: filter}
+	}
+	w.count = func(t *testing.T, run string) map[string]int64 {
+		rows, err := f.db.Query("SELECT log_op, log_row, log_ref, log_n FROM tbl_cnt_log")
+		must(t, err)
+		defer rows.Close()
+		applied := map[string]int64{}
+		var miscounted int
+		for rows.Next() {
+			var op string
+			var row, n int64
+			var ref sql.NullString
+			must(t, rows.Scan(&op, &row, &ref, &n))
+			switch op {
+			case "update":
+				applied[ref.String]++
+				var unit int64
+				var step int
+				// The update of step s is the row's (s+1)th.
+				if _, err := fmt.Sscanf(strings.TrimPrefix(ref.String, run+"-"), "%d-%d", &unit, &step); err != nil || unit != row || n != int64(step+1) {
+					miscounted++
+				}
+			case "delete":
+				applied[w.eventID(run, row, 2)]++
+				if n != 2 {
+					miscounted++
+				}
+			}
+		}
+		must(t, rows.Err())
+		if miscounted != 0 {
+			t.Errorf("%s: %d audit rows show a row updated other than once per update event", run, miscounted)
+		}
+		return applied
+	}
+	return w
+}
+
+// tally creates documents of the test-only "tally" template on MongoDB,
+// key k<unit>, and updates each twice: update s sets step s where step is
+// s-1. Counted in the database: documents per create (one), and an update
+// is applied when its document reached its step.
+func tally(db *mongo.Database) workload {
+	w := workload{steps: 3}
+	key := func(unit int64) string { return fmt.Sprintf("k%d", unit) }
+	w.write = func(unit int64, step int, event string) *wire.Request {
+		if step == 0 {
+			return &wire.Request{Template: "tally", Op: wire.OpCreate,
+				Data: []byte(fmt.Sprintf(`{"key":%q,"ev":%q,"step":0}`, key(unit), event))}
+		}
+		return &wire.Request{Template: "tally", Op: wire.OpUpdate,
+			Filter: []byte(fmt.Sprintf(`{"key":%q,"step":%d}`, key(unit), step-1)),
+			Data:   []byte(fmt.Sprintf(`{"step":%d,"by":%q}`, step, event))}
+	}
+	w.count = func(t *testing.T, run string) map[string]int64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cur, err := db.Collection("tallies").Find(ctx, bson.D{})
+		must(t, err)
+		type doc struct {
+			Key  string `bson:"tly_key"`
+			Ev   string `bson:"tly_ev"`
+			Step int64  `bson:"tly_step"`
+			By   string `bson:"tly_by"`
+		}
+		var docs []doc
+		must(t, cur.All(ctx, &docs))
+		byKey := map[string][]doc{}
+		for _, d := range docs {
+			byKey[d.Key] = append(byKey[d.Key], d)
+		}
+		applied := map[string]int64{}
+		var odd int
+		for k, ds := range byKey {
+			var unit int64
+			if _, err := fmt.Sscanf(k, "k%d", &unit); err != nil {
+				t.Errorf("%s: a document with key %q", run, k)
+				continue
+			}
+			create := w.eventID(run, unit, 0)
+			applied[create] = int64(len(ds))
+			top := int64(0)
+			for _, d := range ds {
+				top = max(top, d.Step)
+			}
+			for s := int64(1); s <= top; s++ {
+				applied[w.eventID(run, unit, int(s))] = 1
+			}
+			for _, d := range ds {
+				if d.Ev != create || d.Step != top || (top > 0 && d.By != w.eventID(run, unit, int(top))) {
+					odd++
+					t.Logf("%s: document %+v of %d with key %s", run, d, len(ds), k)
+				}
+			}
+		}
+		if odd != 0 {
+			t.Errorf("%s: %d documents whose fields disagree with the writes sent to them", run, odd)
+		}
+		return applied
+	}
+	return w
 }
 
 func TestFaultRabbitMQRestart(t *testing.T) {
 	f := newFixture(t, 2)
 	t.Cleanup(func() { ctl(t, "rabbitmqctl", "start_app") })
-	fg := f.load(t, "mqrestart", 2000, 4, 8, func() {
+	var fg figures
+	record(t, "RabbitMQ `stop_app`, 1 s, `start_app`", "after RabbitMQ is back", &fg)
+	fg = f.load(t, "mqrestart", 2000, 4, 8, f.ledger(), func() {
 		ctl(t, "rabbitmqctl", "stop_app")
 		time.Sleep(time.Second)
 		ctl(t, "rabbitmqctl", "start_app")
@@ -263,7 +603,9 @@ func TestFaultRabbitMQRestart(t *testing.T) {
 func TestFaultDatabaseRestart(t *testing.T) {
 	f := newFixture(t, 1)
 	t.Cleanup(func() { startMariaDB(t) })
-	fg := f.load(t, "dbrestart", 2000, 2, 8, func() {
+	var fg figures
+	record(t, "MariaDB stopped 3 s, started", "after MariaDB answers", &fg)
+	fg = f.load(t, "dbrestart", 2000, 2, 8, f.ledger(), func() {
 		ctl(t, "start-stop-daemon", "--stop", "--quiet", "--retry", "30", "--exec", "/usr/sbin/mariadbd")
 		time.Sleep(3 * time.Second)
 		startMariaDB(t)
@@ -277,7 +619,9 @@ func TestFaultDatabaseRestart(t *testing.T) {
 func TestFaultSigterm(t *testing.T) {
 	f := newFixture(t, 2)
 	victim := f.procs[0]
-	f.load(t, "sigterm", 3000, 4, 8, func() {
+	var fg figures
+	record(t, "SIGTERM one of two appservers, MariaDB creates", "(the node drained and exited 0)", &fg)
+	fg = f.load(t, "sigterm", 3000, 4, 8, f.ledger(), func() {
 		_ = victim.cmd.Process.Signal(syscall.SIGTERM)
 		if err := <-victim.exited; err != nil {
 			t.Errorf("%s after SIGTERM: %v", victim.name, err)
@@ -324,6 +668,8 @@ func TestFaultMemoryAlarm(t *testing.T) {
 		t.Skipf("memory watermark %q is not a plain ratio; not changing it", watermark)
 	}
 	t.Cleanup(func() { ctl(t, "rabbitmqctl", "set_vm_memory_high_watermark", watermark) })
+	fg := figures{codes: map[wire.Code]int64{}, final: map[wire.Code]int64{}}
+	record(t, "RabbitMQ memory alarm", "after the alarm cleared", &fg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: "alarm"})
@@ -334,13 +680,23 @@ func TestFaultMemoryAlarm(t *testing.T) {
 		defer rcancel()
 		_, err := c.Send(rctx, event, &wire.Request{Template: "ledger", Op: wire.OpCreate,
 			Data: []byte(fmt.Sprintf(`{"ref":%q}`, event))})
+		fg.attempts++
+		var we *wire.Error
+		switch {
+		case err == nil:
+			fg.replied++
+		case errors.As(err, &we):
+			fg.codes[we.Code]++
+		}
 		return err
 	}
+	fg.sent++
 	must(t, write("alarm-0", 10*time.Second))
 
 	ctl(t, "rabbitmqctl", "set_vm_memory_high_watermark", "0.0000001")
 	time.Sleep(2 * time.Second) // the alarm is raised on RabbitMQ's next memory check
 	start := time.Now()
+	fg.sent++
 	err = write("alarm-1", 2*time.Second)
 	took := time.Since(start)
 	var we *wire.Error
@@ -362,9 +718,11 @@ func TestFaultMemoryAlarm(t *testing.T) {
 			t.Fatal("no write succeeded within 30s of the alarm clearing")
 		}
 	}
-	t.Logf("recovered %s after the alarm cleared", time.Since(start).Round(time.Millisecond))
-	var rows int
-	must(t, f.db.QueryRow("SELECT COUNT(*) FROM tbl_led WHERE led_ref LIKE 'alarm-%'").Scan(&rows))
+	fg.recovery = time.Since(start)
+	t.Logf("recovered %s after the alarm cleared", fg.recovery.Round(time.Millisecond))
+	var rows, distinct int64
+	must(t, f.db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT led_ref) FROM tbl_led WHERE led_ref LIKE 'alarm-%'").Scan(&rows, &distinct))
+	fg.applied, fg.duplicates, fg.lost = rows, rows-distinct, fg.sent-distinct
 	if rows != 2 {
 		t.Fatalf("%d ledger rows, want 2 (alarm-0 and alarm-1 once)", rows)
 	}

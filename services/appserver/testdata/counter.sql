@@ -1,0 +1,39 @@
+-- Test-only (fault tests): rows that are updated and deleted, with an
+-- audit table the procedures write to on every call. The audit has no
+-- unique key, so a write applied twice shows up as two audit rows, and
+-- each row counts its updates (cnt_n), so a doubled update also shows in
+-- the count its delete records.
+CREATE TABLE IF NOT EXISTS tbl_cnt (
+  cnt_id  BIGINT       NOT NULL,
+  cnt_ref VARCHAR(200) NULL,
+  cnt_n   INT          NOT NULL DEFAULT 0,
+  PRIMARY KEY (cnt_id)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS tbl_cnt_log (
+  log_id  BIGINT       NOT NULL AUTO_INCREMENT,
+  log_op  VARCHAR(8)   NOT NULL,
+  log_row BIGINT       NOT NULL,
+  log_ref VARCHAR(200) NULL,
+  log_n   INT          NULL,
+  PRIMARY KEY (log_id),
+  KEY ix_log_row (log_row)
+) ENGINE=InnoDB;
+
+CREATE OR REPLACE VIEW vw_cnt AS SELECT cnt_id, cnt_ref, cnt_n FROM tbl_cnt;
+
+DELIMITER //
+CREATE OR REPLACE PROCEDURE sp_cnt_update(IN p_id BIGINT, IN p_ref VARCHAR(200))
+BEGIN
+  UPDATE tbl_cnt SET cnt_ref = p_ref, cnt_n = cnt_n + 1 WHERE cnt_id = p_id;
+  INSERT INTO tbl_cnt_log (log_op, log_row, log_ref, log_n)
+    SELECT 'update', cnt_id, p_ref, cnt_n FROM tbl_cnt WHERE cnt_id = p_id;
+END//
+
+CREATE OR REPLACE PROCEDURE sp_cnt_delete(IN p_id BIGINT)
+BEGIN
+  INSERT INTO tbl_cnt_log (log_op, log_row, log_ref, log_n)
+    SELECT 'delete', cnt_id, cnt_ref, cnt_n FROM tbl_cnt WHERE cnt_id = p_id;
+  DELETE FROM tbl_cnt WHERE cnt_id = p_id;
+END//
+DELIMITER ;
