@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -63,7 +64,11 @@ func build(t testing.TB, tpl *template.Template, event string, req *wire.Request
 func filterOfJSON(t *testing.T, tpl *template.Template, f string) bson.D {
 	t.Helper()
 	q := build(t, tpl, "ev", &wire.Request{Template: tpl.Name, Op: wire.OpRead, Filter: json.RawMessage(f)})
-	return filterDoc(q.Filter)
+	doc, err := filterDoc(q.Filter)
+	if err != nil {
+		t.Fatalf("filter %s: %v", f, err)
+	}
+	return doc
 }
 
 func d(k string, v any) bson.D { return bson.D{{Key: k, Value: v}} }
@@ -241,6 +246,27 @@ func TestLikeRegex(t *testing.T) {
 		for _, s := range tc.nomatch {
 			if re.MatchString(s) {
 				t.Errorf("like %q should not match %q", tc.like, s)
+			}
+		}
+	}
+}
+
+// TestLikeNUL: a NUL cannot be part of a BSON regular expression, so a
+// like pattern holding one is the caller's bad value, not an internal
+// error (which clients retry), wherever it sits in the filter.
+func TestLikeNUL(t *testing.T) {
+	tpl := testTemplate(t, "people")
+	for _, f := range []string{
+		`{"name": {"like": "a\u0000%"}}`,
+		`{"name": {"like": "\u0000"}}`,
+		`{"age": 1, "or": [{"id": "x"}, {"nick": {"like": "%\u0000"}}]}`,
+	} {
+		for _, op := range []wire.Op{wire.OpRead, wire.OpCount, wire.OpDelete} {
+			q := build(t, tpl, "ev", &wire.Request{Template: tpl.Name, Op: op, Filter: json.RawMessage(f)})
+			_, err := filterOf(q)
+			var we *wire.Error
+			if !errors.As(err, &we) || we.Code != wire.CodeBadValue || (we.Field != "name" && we.Field != "nick") {
+				t.Errorf("%s %s: err %v, want bad_value on the field", op, f, err)
 			}
 		}
 	}

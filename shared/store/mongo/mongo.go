@@ -22,7 +22,9 @@
 //     regular expression: % matches any run of characters (newlines
 //     included), _ exactly one, a backslash makes the next character
 //     literal, and every other character is quoted. A pattern can
-//     therefore never carry regular-expression syntax of its own.
+//     therefore never carry regular-expression syntax of its own. A
+//     pattern holding a NUL (which a BSON regular expression cannot
+//     hold) is a bad_value.
 //   - Filters use explicit operators ($eq, $in, ...) around typed values
 //     from store.Build and names from validated templates only, so no
 //     request text becomes a field name, an operator or code.
@@ -431,5 +433,5 @@ func filterOf(q *store.Query) (bson.D, error) {
 	if q.Filter == nil && (q.Op == wire.OpUpdate || q.Op == wire.OpDelete) {
 		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s needs a filter", q.Op)
 	}
-	return filterDoc(q.Filter), nil
+	return filterDoc(q.Filter)
 }
