@@ -438,6 +438,36 @@ func TestOpenNeedsDatabase(t *testing.T) {
 	}
 }
 
+// TestOpenRedactsQuerySecrets: a driver error quoting an option's value
+// never shows a secret of the query (or the password).
+func TestOpenRedactsQuerySecrets(t *testing.T) {
+	const secret = "s3cr3tQ"
+	for _, uri := range []string{
+		"mongodb://127.0.0.1:1/db?tlsCertificateKeyFilePassword=xyz%zz" + secret,
+		"mongodb://127.0.0.1:1/db?sslClientCertificateKeyPassword=%zz" + secret,
+		"mongodb://127.0.0.1:1/db?authMechanismProperties=AWS_SESSION_TOKEN%zz" + secret,
+		"mongodb://127.0.0.1:1/db?authMechanismProperties=AWS_SESSION_TOKEN" + secret,
+		"mongodb://127.0.0.1:1/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:" + secret + "&w=%zz",
+		"mongodb://u:" + secret + "@127.0.0.1:1/db?authMechanism=MONGODB-X509",
+		"mongodb://127.0.0.1:1/db?tls=true&tlsCertificateKeyFile=/nonexistent/" + secret + "&tlsCertificateKeyFilePassword=" + secret,
+	} {
+		s, err := Open(t.Context(), Config{URI: uri})
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded, want an error", uri)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("Open(%q) error leaks a secret: %v", uri, err)
+		}
+	}
+	p, _ := parseURI("mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKEN:tok%2Fen,SERVICE_NAME:svc&tlsCertificateKeyFilePassword=kfp")
+	got := p.redact(`bad "tok%2Fen" / tok/en, key password kfp, service svc`)
+	if want := `bad "****" / ****, key password ****, service svc`; got != want {
+		t.Errorf("redact = %q, want %q", got, want)
+	}
+}
+
 func TestClientOptions(t *testing.T) {
 	sec := func(n float64) time.Duration { return time.Duration(n * float64(time.Second)) }
 	tests := []struct {

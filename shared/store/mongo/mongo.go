@@ -54,6 +54,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
+	"github.com/beds-project/beds/shared/config"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
@@ -171,14 +172,15 @@ func Addr(uri string) string {
 type uriParts struct {
 	hosts    string
 	db       string
-	userinfo string // raw, for redaction only
-	srv      bool   // mongodb+srv://: hosts is a DNS name, not servers
+	userinfo string   // raw, for redaction only
+	secrets  []string // the password and secret query values, for redaction only
+	srv      bool     // mongodb+srv://: hosts is a DNS name, not servers
 }
 
 // parseURI splits a URI the way the driver does: user information up to
 // the first @, hosts up to the first / or ?, then the database path.
 func parseURI(uri string) (uriParts, error) {
-	var p uriParts
+	p := uriParts{secrets: config.URLSecrets(uri)}
 	rest, ok := strings.CutPrefix(uri, "mongodb://")
 	if !ok {
 		if rest, ok = strings.CutPrefix(uri, "mongodb+srv://"); !ok {
@@ -217,17 +219,22 @@ func parseURI(uri string) (uriParts, error) {
 	return p, nil
 }
 
-// redact removes the user information from a driver message.
+// redact removes the user information and the secrets of the query
+// (tlsCertificateKeyFilePassword, the AWS_SESSION_TOKEN of
+// authMechanismProperties, ...: see config.RedactURL) from a driver
+// message, which may quote an option's value.
 func (p uriParts) redact(msg string) string {
-	if p.userinfo == "" {
-		return msg
-	}
-	msg = strings.ReplaceAll(msg, p.userinfo, "****")
-	if _, pass, ok := strings.Cut(p.userinfo, ":"); ok && pass != "" {
-		msg = strings.ReplaceAll(msg, pass, "****")
-		if plain, err := url.PathUnescape(pass); err == nil && plain != "" {
-			msg = strings.ReplaceAll(msg, plain, "****")
+	if p.userinfo != "" {
+		msg = strings.ReplaceAll(msg, p.userinfo, "****")
+		if _, pass, ok := strings.Cut(p.userinfo, ":"); ok && pass != "" {
+			msg = strings.ReplaceAll(msg, pass, "****")
+			if plain, err := url.PathUnescape(pass); err == nil && plain != "" {
+				msg = strings.ReplaceAll(msg, plain, "****")
+			}
 		}
+	}
+	for _, s := range p.secrets {
+		msg = strings.ReplaceAll(msg, s, "****")
 	}
 	return msg
 }
