@@ -44,6 +44,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/xoptions"
 
 	"github.com/beds-project/beds/shared/config"
 	"github.com/beds-project/beds/shared/store"
@@ -86,16 +88,18 @@ type Config struct {
 	ServerSelectionTimeout time.Duration
 	// ConnectTimeout bounds dialling one connection (default 5s).
 	ConnectTimeout time.Duration
-	// OpTimeout bounds an operation whose context has no deadline
-	// (default 30s); a context deadline always wins.
+	// OpTimeout bounds an Exec whose context has no deadline (default
+	// 30s); a context deadline always wins. Either way the server gets
+	// the deadline as maxTimeMS.
 	OpTimeout time.Duration
 }
 
 // Store is a MongoDB store. It is safe for concurrent use.
 type Store struct {
-	client *mongo.Client
-	db     *mongo.Database
-	colls  sync.Map // collection name -> *mongo.Collection
+	client    *mongo.Client
+	db        *mongo.Database
+	colls     sync.Map      // collection name -> *mongo.Collection
+	opTimeout time.Duration // the deadline of an Exec whose context has none; 0: none
 }
 
 var _ store.Store = (*Store)(nil)
@@ -110,11 +114,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openWith(opts, u)
+}
+
+// openWith creates the client from validated options.
+func openWith(opts *options.ClientOptions, u uriParts) (*Store, error) {
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongo %s: %s", u.hosts, u.redact(err.Error()))
 	}
-	return &Store{client: client, db: client.Database(u.db)}, nil
+	s := &Store{client: client, db: client.Database(u.db)}
+	if opts.Timeout != nil {
+		s.opTimeout = *opts.Timeout
+	}
+	return s, nil
 }
 
 // clientOptions validates cfg and builds the driver's options.
@@ -269,8 +282,15 @@ func (s *Store) Close() error {
 // Database returns the name of the database the store uses.
 func (s *Store) Database() string { return s.db.Name() }
 
-// Exec runs q.
+// Exec runs q. Every command it sends carries maxTimeMS from ctx's
+// deadline (or OpTimeout where ctx has none), so the server stops work
+// the caller no longer waits for.
 func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error) {
+	if _, ok := ctx.Deadline(); !ok && s.opTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opTimeout)
+		defer cancel()
+	}
 	var res *store.Result
 	var err error
 	switch q.Op {
@@ -322,6 +342,9 @@ func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error)
 	}
 	filter, err := filterOf(q)
 	if err != nil {
+		return nil, err
+	}
+	if err := maxTimeFind(ctx, opts); err != nil {
 		return nil, err
 	}
 	cur, err := s.coll(q.Template).Find(ctx, filter, opts)
@@ -441,4 +464,27 @@ func filterOf(q *store.Query) (bson.D, error) {
 		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s needs a filter", q.Op)
 	}
 	return filterDoc(q.Filter)
+}
+
+// maxTimeFind makes the server stop a find at ctx's deadline. The driver
+// derives maxTimeMS from the deadline for every command except those that
+// open a cursor for the caller (Find, Aggregate: DRIVERS-2722, since a
+// later getMore could outlive it), so find is bounded here; a read
+// fetches its rows within the same deadline, so the server may drop the
+// cursor with it. A deadline already passed fails as the driver's own
+// check would, and one beyond what the server takes (about 24 days) is
+// left to the client as the driver does.
+func maxTimeFind(ctx context.Context, o *options.FindOptionsBuilder) error {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	ms := time.Until(dl).Milliseconds()
+	switch {
+	case ms <= 0:
+		return context.DeadlineExceeded
+	case ms > math.MaxInt32:
+		return nil
+	}
+	return xoptions.SetInternalFindOptions(o, "addCommandFields", bson.D{{Key: "maxTimeMS", Value: ms}})
 }
