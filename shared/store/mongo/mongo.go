@@ -37,7 +37,11 @@
 //   - update sets the request's data ($set, null stores null) on every
 //     matching document; delete removes every matching document; both
 //     answer not_found when nothing matches, and affected counts the
-//     matched documents.
+//     matched documents. With a bound (Query.MaxAffected, from
+//     limits.max_affected) one that matches more documents answers
+//     too_large and changes nothing: the adapter reads the _id of at
+//     most bound+1 matching documents first and then writes only those
+//     that still match (see boundedFilter).
 package mongo
 
 import (
@@ -426,7 +430,7 @@ func (s *Store) update(ctx context.Context, q *store.Query) (*store.Result, erro
 	if len(set) == 0 {
 		return nil, wire.FieldError(wire.CodeBadRequest, "data", "update needs data: the fields to set")
 	}
-	filter, err := filterOf(q)
+	filter, err := s.boundedFilter(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +446,7 @@ func (s *Store) update(ctx context.Context, q *store.Query) (*store.Result, erro
 
 func (s *Store) delete(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
-	filter, err := filterOf(q)
+	filter, err := s.boundedFilter(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -454,6 +458,56 @@ func (s *Store) delete(ctx context.Context, q *store.Query) (*store.Result, erro
 		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
 	}
 	return &store.Result{Affected: res.DeletedCount}, nil
+}
+
+// boundedFilter translates the filter of an update or delete and applies
+// q.MaxAffected. It reads the _id of at most MaxAffected+1 matching
+// documents: more than MaxAffected is too_large and nothing changes; none
+// is not_found; otherwise the write runs on the filter and those _ids
+// both, so it never touches more than MaxAffected documents.
+//
+// Other writers may change the collection between the read and the
+// write: a listed document that no longer matches is skipped (the filter
+// is applied again) and a document that has begun to match is left alone,
+// as if the write had run just before it changed. affected counts what the
+// write matched.
+func (s *Store) boundedFilter(ctx context.Context, q *store.Query) (bson.D, error) {
+	filter, err := filterOf(q)
+	if err != nil || q.MaxAffected <= 0 {
+		return filter, err
+	}
+	t := q.Template
+	opts := options.Find().
+		SetProjection(bson.D{{Key: idKey, Value: 1}}).
+		SetLimit(int64(q.MaxAffected) + 1).
+		SetBatchSize(int32(min(q.MaxAffected+1, 10000)))
+	if err := maxTimeFind(ctx, opts); err != nil {
+		return nil, err
+	}
+	cur, err := s.coll(t).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s in %s: find the matching records: %w", q.Op, t.Objects.Collection, err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	ids := bson.A{}
+	for cur.Next(ctx) {
+		id, err := cur.Current.LookupErr(idKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s in %s: a matching document has no _id: %w", q.Op, t.Objects.Collection, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("%s in %s: find the matching records: %w", q.Op, t.Objects.Collection, err)
+	}
+	switch {
+	case len(ids) > q.MaxAffected:
+		return nil, wire.Errorf(wire.CodeTooLarge,
+			"the filter matches more than %d %s records, the most one %s may change: nothing was changed; narrow the filter", q.MaxAffected, t.Name, q.Op)
+	case len(ids) == 0:
+		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+	}
+	return bson.D{{Key: "$and", Value: bson.A{filter, bson.D{{Key: idKey, Value: bson.D{{Key: "$in", Value: ids}}}}}}}, nil
 }
 
 // filterOf translates q's filter. update and delete refuse to run without
