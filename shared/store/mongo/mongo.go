@@ -30,10 +30,20 @@
 //     request text becomes a field name, an operator or code.
 //   - create inserts one document. Its key is the key field's value from
 //     the request's data or, for a string key the request leaves out, the
-//     event ID, so a redelivered create hits the same key; an int key must
-//     be given. A duplicate key (or any unique index) is a conflict. A
-//     template that stores its key under another name than _id needs a
-//     unique index on that field from the DBA, or duplicates go unnoticed.
+//     event ID; an int key must be given. A duplicate key (or any unique
+//     index) is a conflict, also when the key is the event ID and the
+//     record was made by anything but this event. A template that stores
+//     its key under another name than _id needs a unique index on that
+//     field from the DBA, or duplicates made by different events go
+//     unnoticed.
+//   - Every write is applied once per event ID: it first claims the event
+//     in the beds_events collection (a record with the event ID as _id),
+//     then writes, then records its result there. A redelivery answers the
+//     recorded result; one that arrives while the first is still running
+//     waits for it, up to its own deadline. A claim whose holder stopped
+//     without settling it (it died) is taken over ClaimGrace after the
+//     holder's deadline. The exact rules, and the one case a write can run
+//     twice, are on write (idempotency.go).
 //   - update sets the request's data ($set, null stores null) on every
 //     matching document; delete removes every matching document; both
 //     answer not_found when nothing matches, and affected counts the
