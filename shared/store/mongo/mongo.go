@@ -52,6 +52,9 @@
 //     too_large and changes nothing: the adapter reads the _id of at
 //     most bound+1 matching documents first and then writes only those
 //     that still match (see boundedFilter).
+//   - Every command carries maxTimeMS from the request's deadline (the
+//     driver adds it to all but find, the adapter to find), so the server
+//     stops what the caller no longer waits for.
 package mongo
 
 import (
