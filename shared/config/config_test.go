@@ -507,3 +507,85 @@ func TestValidateDefault(t *testing.T) {
 		t.Errorf("Default does not validate: %v", err)
 	}
 }
+
+// Secrets in URL query parameters (the MongoDB driver's key file password
+// and AWS session token) are masked like passwords, and the rest of the
+// URL stays as written.
+func TestRedactURLQuery(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"mongodb://h/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:" + secret,
+			"mongodb://h/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:xxxxx"},
+		{"mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKEN%3A" + secret + "%2CSERVICE_NAME%3Amongodb",
+			"mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKEN:xxxxx,SERVICE_NAME:mongodb"},
+		{"mongodb://h/db?authMechanismProperties=SERVICE_NAME:other,CANONICALIZE_HOST_NAME:true",
+			"mongodb://h/db?authMechanismProperties=SERVICE_NAME:other,CANONICALIZE_HOST_NAME:true"},
+		{"mongodb://h/db?authMechanismProperties=SOME_FUTURE_KEY:" + secret, "mongodb://h/db?authMechanismProperties=SOME_FUTURE_KEY:xxxxx"},
+		{"mongodb://h/db?authMechanismProperties=" + secret, "mongodb://h/db?authMechanismProperties=xxxxx"},
+		{"mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKEN:%zz" + secret, "mongodb://h/db?authMechanismProperties=xxxxx"},
+		{"mongodb://u:" + secret + "@h/db?tls=true&tlsCertificateKeyFile=/k.pem&tlsCertificateKeyFilePassword=" + secret + "&w=1",
+			"mongodb://u:xxxxx@h/db?tls=true&tlsCertificateKeyFile=/k.pem&tlsCertificateKeyFilePassword=xxxxx&w=1"},
+		{"mongodb://h/db?sslClientCertificateKeyPassword=" + secret + ";appName=a", "mongodb://h/db?sslClientCertificateKeyPassword=xxxxx;appName=a"},
+		{"mongodb://h/db?TLSCERTIFICATEKEYFILEPASSWORD=" + secret, "mongodb://h/db?TLSCERTIFICATEKEYFILEPASSWORD=xxxxx"},
+		{"mongodb://h/db?tlsCertificateKeyFilePassword=xyz%zz" + secret, "mongodb://h/db?tlsCertificateKeyFilePassword=xxxxx"},
+		{"mongodb://h/db?password=" + secret + "&token=" + secret + "&client_secret=" + secret,
+			"mongodb://h/db?password=xxxxx&token=xxxxx&client_secret=xxxxx"},
+		{"mongodb://a:" + secret + "@h1:27017,h2:27017/db?replicaSet=rs&tlsCertificateKeyFilePassword=" + secret,
+			"mongodb://a:xxxxx@h1:27017,h2:27017/db?replicaSet=rs&tlsCertificateKeyFilePassword=xxxxx"},
+		// Unparseable (a bad port): user information and query both masked.
+		{"mongodb://u:" + secret + "@host:notaport/db?tlsCertificateKeyFilePassword=" + secret,
+			"mongodb://xxxxx@host:notaport/db?tlsCertificateKeyFilePassword=xxxxx"},
+		{"mongodb://host:notaport/db?authMechanismProperties=AWS_SESSION_TOKEN:" + secret,
+			"mongodb://host:notaport/db?authMechanismProperties=AWS_SESSION_TOKEN:xxxxx"},
+		// Nothing secret: unchanged.
+		{"mongodb://h/db?replicaSet=rs&tlsCertificateKeyFile=/k.pem&w=majority", "mongodb://h/db?replicaSet=rs&tlsCertificateKeyFile=/k.pem&w=majority"},
+		{"mongodb://h/db?flag&x=", "mongodb://h/db?flag&x="},
+	} {
+		got := config.RedactURL(tc.in)
+		if got != tc.want {
+			t.Errorf("RedactURL(%q)\n = %q\nwant %q", tc.in, got, tc.want)
+		}
+		if strings.Contains(got, secret) {
+			t.Errorf("RedactURL(%q) leaks", tc.in)
+		}
+	}
+}
+
+func TestURLSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"mongodb://h/db", nil},
+		{"amqp://u:p%40ss@h/", []string{"p%40ss", "p@ss"}},
+		{"mongodb://h/db?tlsCertificateKeyFilePassword=a%2Bb&w=1", []string{"a%2Bb", "a+b"}},
+		{"mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKEN:tok,SERVICE_NAME:svc", []string{"tok"}},
+		{"mongodb://h/db?tlsCertificateKeyFilePassword=xyz%zzsecret", []string{"xyz%zzsecret"}},
+		// An @ in the query does not hide the query from the reading.
+		{"mongodb://h/db?tlsCertificateKeyFilePassword=kp&appName=a@b", []string{"kp"}},
+		{"mongodb://u:pw@h/db?token=longertoken", []string{"longertoken", "pw"}},
+	} {
+		if got := config.URLSecrets(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("URLSecrets(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A logged config masks query secrets of a MongoDB URI too.
+func TestRedactedQuerySecrets(t *testing.T) {
+	d := dir(t, map[string]string{"beds.toml": `
+[stores.aws]
+kind = "mongo"
+uri = "mongodb://m1:27017/beds?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:` + secret + `&tlsCertificateKeyFilePassword=` + secret + `"
+`})
+	c := mustLoad(t, d, nil)
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config loaded", "config", c)
+	for name, out := range map[string]string{"String": c.String(), "LogValue": buf.String()} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s leaks a query secret: %s", name, out)
+		}
+		if !strings.Contains(out, "AWS_SESSION_TOKEN:xxxxx") || !strings.Contains(out, "tlsCertificateKeyFilePassword=xxxxx") {
+			t.Errorf("%s does not show the masked parameters: %s", name, out)
+		}
+	}
+}

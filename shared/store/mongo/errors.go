@@ -64,7 +64,9 @@ func classify(q *store.Query, err error) error {
 		return wire.Errorf(wire.CodeConflict, "a %s with that key or unique value already exists", what)
 	}
 	var se mongo.ServerError
-	if errors.As(err, &se) {
+	// A command cut off by the context (the driver labels it a network
+	// error) is the deadline's doing, not the server's: see below.
+	if errors.As(err, &se) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		switch {
 		case se.HasErrorCode(codeDocumentValidation):
 			return wire.Errorf(wire.CodeBadValue, "the record fails the collection's validation rules")

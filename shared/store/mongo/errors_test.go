@@ -40,6 +40,8 @@ func TestClassify(t *testing.T) {
 		{"pool", wrap(topology.WaitQueueTimeoutError{Wrapped: context.DeadlineExceeded}), wire.CodeUnavailable},
 		{"closed", wrap(mongo.ErrClientDisconnected), wire.CodeUnavailable},
 		{"deadline", wrap(context.DeadlineExceeded), wire.CodeTimeout},
+		{"deadline mid-command", wrap(mongo.CommandError{Labels: []string{"NetworkError", "RetryableWriteError"}, Wrapped: context.DeadlineExceeded}), wire.CodeTimeout},
+		{"canceled mid-command", wrap(mongo.CommandError{Labels: []string{"NetworkError", "RetryableWriteError"}, Wrapped: context.Canceled}), wire.CodeUnavailable},
 		{"canceled", wrap(context.Canceled), wire.CodeUnavailable},
 		{"connection", wrap(topology.ConnectionError{Wrapped: syscall.ECONNRESET}), wire.CodeUnavailable},
 		{"refused", wrap(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), wire.CodeUnavailable},

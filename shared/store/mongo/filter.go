@@ -8,6 +8,7 @@ import (
 
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
 )
 
 // filterDoc translates a validated filter into a MongoDB query document.
@@ -16,28 +17,35 @@ import (
 // Keys of the result are stored names from the template or fixed operator
 // names; every value is a typed Go value from store.Build, always under an
 // explicit operator ($eq, $in, ...), so no value is ever read as an
-// operator or a field path.
-func filterDoc(e *store.Expr) bson.D {
+// operator or a field path. A value MongoDB cannot hold where the filter
+// puts it (a NUL in a like pattern) is the request's fault: bad_value.
+func filterDoc(e *store.Expr) (bson.D, error) {
 	if e == nil {
-		return bson.D{}
+		return bson.D{}, nil
 	}
 	switch {
 	case e.Cond != nil:
 		return condDoc(e.Cond)
 	case len(e.And) > 0:
-		return bson.D{{Key: "$and", Value: exprList(e.And)}}
+		list, err := exprList(e.And)
+		return bson.D{{Key: "$and", Value: list}}, err
 	case len(e.Or) > 0:
-		return bson.D{{Key: "$or", Value: exprList(e.Or)}}
+		list, err := exprList(e.Or)
+		return bson.D{{Key: "$or", Value: list}}, err
 	}
-	return bson.D{}
+	return bson.D{}, nil
 }
 
-func exprList(list []*store.Expr) bson.A {
+func exprList(list []*store.Expr) (bson.A, error) {
 	out := make(bson.A, len(list))
 	for i, sub := range list {
-		out[i] = filterDoc(sub)
+		doc, err := filterDoc(sub)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = doc
 	}
-	return out
+	return out, nil
 }
 
 // mongoOps maps the comparison operators to fixed MongoDB operators.
@@ -49,7 +57,7 @@ var mongoOps = map[store.Operator]string{
 // condDoc builds {stored: {op: value}} for one condition, with the null
 // semantics of SQL: a missing field counts as null, and ne, nin and like
 // never match a null field.
-func condDoc(c *store.Cond) bson.D {
+func condDoc(c *store.Cond) (bson.D, error) {
 	var op bson.E
 	switch c.Op {
 	case store.OpNull:
@@ -76,11 +84,17 @@ func condDoc(c *store.Cond) bson.D {
 	case store.OpIn:
 		op = bson.E{Key: "$in", Value: bson.A(c.Value.([]any))}
 	case store.OpLike:
-		op = bson.E{Key: "$regex", Value: bson.Regex{Pattern: likeRegex(c.Value.(string)), Options: "s"}}
+		pattern := c.Value.(string)
+		if strings.IndexByte(pattern, 0) >= 0 {
+			// A BSON regular expression is a C string: the driver could
+			// not even encode it.
+			return nil, wire.FieldError(wire.CodeBadValue, c.Field.Name, "the like pattern on %s holds a NUL character", c.Field.Name)
+		}
+		op = bson.E{Key: "$regex", Value: bson.Regex{Pattern: likeRegex(pattern), Options: "s"}}
 	default:
 		op = bson.E{Key: mongoOps[c.Op], Value: c.Value}
 	}
-	return bson.D{{Key: c.Field.Stored, Value: bson.D{op}}}
+	return bson.D{{Key: c.Field.Stored, Value: bson.D{op}}}, nil
 }
 
 // likeRegex turns an SQL LIKE pattern into an anchored regular expression:

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -63,7 +64,11 @@ func build(t testing.TB, tpl *template.Template, event string, req *wire.Request
 func filterOfJSON(t *testing.T, tpl *template.Template, f string) bson.D {
 	t.Helper()
 	q := build(t, tpl, "ev", &wire.Request{Template: tpl.Name, Op: wire.OpRead, Filter: json.RawMessage(f)})
-	return filterDoc(q.Filter)
+	doc, err := filterDoc(q.Filter)
+	if err != nil {
+		t.Fatalf("filter %s: %v", f, err)
+	}
+	return doc
 }
 
 func d(k string, v any) bson.D { return bson.D{{Key: k, Value: v}} }
@@ -246,6 +251,27 @@ func TestLikeRegex(t *testing.T) {
 	}
 }
 
+// TestLikeNUL: a NUL cannot be part of a BSON regular expression, so a
+// like pattern holding one is the caller's bad value, not an internal
+// error (which clients retry), wherever it sits in the filter.
+func TestLikeNUL(t *testing.T) {
+	tpl := testTemplate(t, "people")
+	for _, f := range []string{
+		`{"name": {"like": "a\u0000%"}}`,
+		`{"name": {"like": "\u0000"}}`,
+		`{"age": 1, "or": [{"id": "x"}, {"nick": {"like": "%\u0000"}}]}`,
+	} {
+		for _, op := range []wire.Op{wire.OpRead, wire.OpCount, wire.OpDelete} {
+			q := build(t, tpl, "ev", &wire.Request{Template: tpl.Name, Op: op, Filter: json.RawMessage(f)})
+			_, err := filterOf(q)
+			var we *wire.Error
+			if !errors.As(err, &we) || we.Code != wire.CodeBadValue || (we.Field != "name" && we.Field != "nick") {
+				t.Errorf("%s %s: err %v, want bad_value on the field", op, f, err)
+			}
+		}
+	}
+}
+
 func TestSortDoc(t *testing.T) {
 	tpl := testTemplate(t, "people")
 	q := build(t, tpl, "ev", &wire.Request{Template: tpl.Name, Op: wire.OpRead, Sort: []string{"-born", "name", "+id"}})
@@ -409,6 +435,36 @@ func TestOpenNeedsDatabase(t *testing.T) {
 		if strings.Contains(err.Error(), "topsecret") {
 			t.Errorf("Open(%q) error leaks the password: %v", uri, err)
 		}
+	}
+}
+
+// TestOpenRedactsQuerySecrets: a driver error quoting an option's value
+// never shows a secret of the query (or the password).
+func TestOpenRedactsQuerySecrets(t *testing.T) {
+	const secret = "s3cr3tQ"
+	for _, uri := range []string{
+		"mongodb://127.0.0.1:1/db?tlsCertificateKeyFilePassword=xyz%zz" + secret,
+		"mongodb://127.0.0.1:1/db?sslClientCertificateKeyPassword=%zz" + secret,
+		"mongodb://127.0.0.1:1/db?authMechanismProperties=AWS_SESSION_TOKEN%zz" + secret,
+		"mongodb://127.0.0.1:1/db?authMechanismProperties=AWS_SESSION_TOKEN" + secret,
+		"mongodb://127.0.0.1:1/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:" + secret + "&w=%zz",
+		"mongodb://u:" + secret + "@127.0.0.1:1/db?authMechanism=MONGODB-X509",
+		"mongodb://127.0.0.1:1/db?tls=true&tlsCertificateKeyFile=/nonexistent/" + secret + "&tlsCertificateKeyFilePassword=" + secret,
+	} {
+		s, err := Open(t.Context(), Config{URI: uri})
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded, want an error", uri)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("Open(%q) error leaks a secret: %v", uri, err)
+		}
+	}
+	p, _ := parseURI("mongodb://h/db?authMechanismProperties=AWS_SESSION_TOKEN:tok%2Fen,SERVICE_NAME:svc&tlsCertificateKeyFilePassword=kfp")
+	got := p.redact(`bad "tok%2Fen" / tok/en, key password kfp, service svc`)
+	if want := `bad "****" / ****, key password ****, service svc`; got != want {
+		t.Errorf("redact = %q, want %q", got, want)
 	}
 }
 

@@ -2,92 +2,292 @@ package mongo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/wire"
 )
 
-// eventsCollection records applied write events, keyed by event ID.
+// eventsCollection records write events, keyed by event ID.
 const eventsCollection = "beds_events"
 
+// States of an event record.
+const (
+	stateClaimed = "claimed" // an attempt is applying the write
+	stateDone    = "done"    // applied; the record holds the result
+	// A takeover marker (see takeOver) is not an event record.
+	stateTakeover = "takeover"
+)
+
+// ClaimGrace is how long after its holder's deadline a claim on an event
+// may be taken over. The holder stops by its deadline (its context ends
+// there and every command carries maxTimeMS up to it), so the grace only
+// has to cover the server noticing maxTimeMS, recording the outcome
+// (settleTimeout) and the skew between the nodes' clocks.
+const ClaimGrace = 30 * time.Second
+
+// settleTimeout bounds recording the outcome of a write, which runs after
+// the write on a context of its own: the request's may just have ended.
+const settleTimeout = 5 * time.Second
+
+// Polling of a claim another attempt holds: from the first to the longest
+// pause.
+const (
+	claimPollFirst = 5 * time.Millisecond
+	claimPollMax   = 100 * time.Millisecond
+)
+
+// eventRecord is one document of beds_events. Records written before
+// claims existed have no state; they were written once the write was
+// applied, so they count as done.
 type eventRecord struct {
 	ID       string    `bson:"_id"`
 	Template string    `bson:"template"`
 	Op       string    `bson:"op"`
+	State    string    `bson:"state,omitempty"`
+	Owner    string    `bson:"owner,omitempty"`   // the attempt holding the claim
+	Claimed  time.Time `bson:"claimed,omitempty"` // when it was claimed, by the holder's clock
+	Until    time.Time `bson:"until,omitempty"`   // the holder's deadline
 	Affected int64     `bson:"affected"`
 	Key      any       `bson:"key,omitempty"`
-	At       time.Time `bson:"at"`
+	At       time.Time `bson:"at"` // when the record last changed
 }
 
-// write runs a create, update or delete at most once per event ID.
+// claim is an attempt's hold on an event.
+type claim struct {
+	owner    string
+	until    time.Time
+	takeover bool // an earlier attempt held the event and did not finish
+}
+
+// write applies a create, update or delete at most once per event ID,
+// without transactions, by claiming the event first:
 //
-// A create whose key is generated uses the event ID as _id, so a
-// redelivery collides with the document the first delivery made and is
-// answered with the same result: no extra round trip. Every other write
-// looks its event up in beds_events first (an _id lookup) and records
-// itself there once applied. Without multi-document transactions the
-// record follows the write: a node that dies between the two leaves a
-// write whose redelivery runs again. That is safe for update ($set of the
-// same values) and delete (the documents are already gone: the retry
-// answers not_found), and for a create with a caller-chosen key the retry
-// answers conflict. Nothing is ever applied twice with a different effect.
+//  1. Claim: insert the event's record in beds_events with the event ID
+//     as _id, state "claimed", a random owner token and the attempt's
+//     deadline (until). The unique _id lets exactly one attempt in.
+//  2. Write, within the deadline.
+//  3. Settle: on success, set the record to "done" with the result. On a
+//     failure that leaves nothing to undo (settled), delete the record,
+//     so the event may run again as if it had never come; after any other
+//     failure (timeout, connection lost: the write may have applied) the
+//     record stays claimed until it expires.
+//
+// An attempt that finds the record done answers its result (Replayed).
+// One that finds it claimed waits, polling, until it is done (answered
+// from it), gone (claim it again) or expired, or until its own context
+// ends (timeout). A claim expires ClaimGrace after its until; then
+// exactly one attempt takes it over (see takeOver) and runs the write.
+//
+// So two attempts never write at once: one holds the claim, and a
+// takeover starts only after the holder has stopped, provided the nodes'
+// clocks agree to within ClaimGrace less settleTimeout. An event is applied
+// twice only when a holder wrote and then could not record it (it died,
+// or lost the database) and a later delivery takes over: the write runs
+// again, which sets the same values (update), finds the records gone
+// (delete: not_found) or finds its key taken (create: conflict, saying an
+// earlier attempt may have made the record). It never makes a second
+// record and never answers ok for a record it did not make. Other
+// writers' changes to the same records between the two runs can be
+// overwritten by the second, as with any redelivery after a lost reply.
 func (s *Store) write(ctx context.Context, q *store.Query, run func(context.Context, *store.Query) (*store.Result, error)) (*store.Result, error) {
-	events := s.db.Collection(eventsCollection)
-	generatedKey := q.Op == wire.OpCreate && !hasKey(q)
-	if !generatedKey {
-		var rec eventRecord
-		err := events.FindOne(ctx, bson.D{{Key: "_id", Value: q.Event}}).Decode(&rec)
-		switch {
-		case err == nil:
-			return replayed(q, rec)
-		case !errors.Is(err, mongo.ErrNoDocuments):
-			return nil, fmt.Errorf("look up event %s: %w", q.Event, err)
-		}
+	if q.Event == "" {
+		return nil, fmt.Errorf("%s on %s: no event ID: a write needs one to be applied once", q.Op, q.Template.Name)
 	}
-	res, err := run(ctx, q)
+	if _, ok := ctx.Deadline(); !ok {
+		// A claim must say when its holder stops.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultOpTimeout)
+		defer cancel()
+	}
+	c, res, err := s.claim(ctx, q)
+	if c == nil {
+		return res, err
+	}
+	res, err = run(ctx, q)
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	events := s.db.Collection(eventsCollection)
+	mine := bson.D{{Key: "_id", Value: q.Event}, {Key: "owner", Value: c.owner}, {Key: "state", Value: stateClaimed}}
 	if err != nil {
-		if generatedKey && mongo.IsDuplicateKeyError(err) {
-			n, cerr := s.coll(q.Template).CountDocuments(ctx, bson.D{{Key: q.Template.Key.Stored, Value: q.Event}})
-			if cerr == nil && n == 1 {
-				return &store.Result{Affected: 1, Key: q.Event, Replayed: true}, nil
-			}
+		if settled(err) {
+			// If this fails the claim expires instead.
+			_, _ = events.DeleteOne(sctx, mine)
+		}
+		if c.takeover && mongo.IsDuplicateKeyError(err) && q.Op == wire.OpCreate {
+			return nil, wire.Errorf(wire.CodeConflict,
+				"a %s record with that key already exists; an earlier attempt of event %s, which did not finish, may have created it", q.Template.Name, q.Event)
 		}
 		return nil, err
 	}
-	if generatedKey {
-		return res, nil
+	done := bson.D{{Key: "state", Value: stateDone}, {Key: "affected", Value: res.Affected}, {Key: "at", Value: time.Now().UTC()}}
+	if res.Key != nil {
+		done = append(done, bson.E{Key: "key", Value: res.Key})
 	}
-	rec := eventRecord{ID: q.Event, Template: q.Template.Name, Op: string(q.Op), Affected: res.Affected, Key: res.Key, At: time.Now().UTC()}
 	// The write is applied whatever happens to its record: answer the
-	// truth. Without the record a redelivery runs the write again, which
-	// is safe as described above.
-	_, _ = events.InsertOne(ctx, rec)
+	// truth. Unrecorded, the claim expires and a later delivery runs the
+	// write again, as described above.
+	_, _ = events.UpdateOne(sctx, mine, bson.D{{Key: "$set", Value: done}})
 	return res, nil
 }
 
-func hasKey(q *store.Query) bool {
-	for _, a := range q.Data {
-		if a.Field == q.Template.Key {
-			return true
+// claim claims q's event for a new attempt. It returns the claim, or nil
+// and the answer: the recorded result of an earlier attempt, or an error
+// (a conflict when the event ID was used for another write, the context's
+// end while another attempt holds the claim).
+func (s *Store) claim(ctx context.Context, q *store.Query) (*claim, *store.Result, error) {
+	events := s.db.Collection(eventsCollection)
+	until, _ := ctx.Deadline()
+	c := &claim{owner: newOwner(), until: until.UTC()}
+	pause := claimPollFirst
+	for {
+		now := time.Now().UTC()
+		_, err := events.InsertOne(ctx, eventRecord{ID: q.Event, Template: q.Template.Name, Op: string(q.Op),
+			State: stateClaimed, Owner: c.owner, Claimed: now, Until: c.until, At: now})
+		if err == nil {
+			return c, nil, nil
 		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return nil, nil, fmt.Errorf("claim event %s: %w", q.Event, err)
+		}
+		var rec eventRecord
+		err = events.FindOne(ctx, bson.D{{Key: "_id", Value: q.Event}}).Decode(&rec)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			continue // released meanwhile: claim it again
+		case err != nil:
+			return nil, nil, fmt.Errorf("read event %s: %w", q.Event, err)
+		case rec.Template != q.Template.Name || rec.Op != string(q.Op):
+			return nil, nil, wire.Errorf(wire.CodeConflict,
+				"event %s was already used for %s on %s: event IDs must be unique", q.Event, rec.Op, rec.Template)
+		case rec.State != stateClaimed:
+			return nil, replayed(rec), nil
+		case expired(rec):
+			won, err := s.takeOver(ctx, q, rec, c)
+			if err != nil {
+				return nil, nil, err
+			}
+			if won {
+				c.takeover = true
+				return c, nil, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, nil, wire.Errorf(wire.CodeTimeout,
+					"event %s is being applied by another delivery, which had not finished by the deadline", q.Event)
+			}
+			return nil, nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, claimPollMax)
+	}
+}
+
+// expired reports whether a claim (or a takeover marker) is past its
+// holder's deadline by more than ClaimGrace.
+func expired(rec eventRecord) bool { return time.Now().After(rec.Until.Add(ClaimGrace)) }
+
+// takeoverID names the marker of the takeover of owner's claim on event.
+func takeoverID(event, owner string) string { return "takeover/" + event + "/" + owner }
+
+// takeOver tries to take over rec, an expired claim, for c, and reports
+// whether it did; false means another attempt is taking it over or the
+// record changed (look again).
+//
+// A takeover inserts a marker named after the owner it replaces, so of
+// all attempts that see the same expired claim exactly one gets in: a
+// conditional update of the claim would do on MongoDB, but not on every
+// MongoDB-wire server (FerretDB's is not atomic), while a unique _id is.
+// The winner then makes the claim its own. A winner that dies before that
+// leaves its marker, which expires like a claim: the next attempt follows
+// the markers to the last expired owner and takes over from it.
+func (s *Store) takeOver(ctx context.Context, q *store.Query, rec eventRecord, c *claim) (bool, error) {
+	events := s.db.Collection(eventsCollection)
+	prev := rec.Owner
+	for {
+		now := time.Now().UTC()
+		id := takeoverID(q.Event, prev)
+		_, err := events.InsertOne(ctx, eventRecord{ID: id, Template: q.Template.Name, Op: string(q.Op),
+			State: stateTakeover, Owner: c.owner, Claimed: now, Until: c.until, At: now})
+		if mongo.IsDuplicateKeyError(err) {
+			var m eventRecord
+			err := events.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&m)
+			switch {
+			case errors.Is(err, mongo.ErrNoDocuments):
+				continue
+			case err != nil:
+				return false, fmt.Errorf("take over event %s: %w", q.Event, err)
+			case !expired(m):
+				return false, nil
+			}
+			prev = m.Owner
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("take over event %s: %w", q.Event, err)
+		}
+		// Every owner before this one has expired, so the claim is ours
+		// unless it was settled meanwhile.
+		r, err := events.UpdateOne(ctx, bson.D{{Key: "_id", Value: q.Event}, {Key: "state", Value: stateClaimed}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: c.owner}, {Key: "claimed", Value: now}, {Key: "until", Value: c.until}, {Key: "at", Value: now}}}})
+		if err != nil {
+			return false, fmt.Errorf("take over event %s: %w", q.Event, err)
+		}
+		return r.MatchedCount == 1, nil
+	}
+}
+
+// settled reports whether a failed write left nothing that a new attempt
+// would not do the same way, with nothing still running: it was refused
+// before it was sent, by the adapter, or by the server in its answer (an
+// update or delete the server stopped part way changed some records as a
+// new attempt will). A write cut off on the client side (deadline,
+// connection lost) may have applied, or still be applying, on the server;
+// one with a write concern error has applied.
+func settled(err error) bool {
+	var we *wire.Error
+	var wex mongo.WriteException
+	var se mongo.ServerError
+	switch {
+	case errors.As(err, &we): // the adapter's own refusals: bad_value, not_found, too_large, ...
+		return true
+	case errors.As(err, &topology.ServerSelectionError{}), errors.As(err, &topology.WaitQueueTimeoutError{}),
+		errors.Is(err, mongo.ErrClientDisconnected), errors.Is(err, driver.ErrDocumentTooLarge):
+		return true // never sent
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), mongo.IsNetworkError(err):
+		return false
+	case errors.As(err, &wex) && wex.WriteConcernError != nil:
+		return false
+	case errors.As(err, &se):
+		return true
 	}
 	return false
 }
 
-func replayed(q *store.Query, rec eventRecord) (*store.Result, error) {
-	if rec.Template != q.Template.Name || rec.Op != string(q.Op) {
-		return nil, &wire.Error{Code: wire.CodeConflict,
-			Message: fmt.Sprintf("event %s was already used for %s on %s: event IDs must be unique", q.Event, rec.Op, rec.Template)}
-	}
+// newOwner returns a token naming one attempt.
+func newOwner() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// replayed turns a done record into the result it recorded.
+func replayed(rec eventRecord) *store.Result {
 	res := &store.Result{Affected: rec.Affected, Key: rec.Key, Replayed: true}
 	if n, ok := rec.Key.(int32); ok {
 		res.Key = int64(n)
 	}
-	return res, nil
+	return res
 }

@@ -22,26 +22,46 @@
 //     regular expression: % matches any run of characters (newlines
 //     included), _ exactly one, a backslash makes the next character
 //     literal, and every other character is quoted. A pattern can
-//     therefore never carry regular-expression syntax of its own.
+//     therefore never carry regular-expression syntax of its own. A
+//     pattern holding a NUL (which a BSON regular expression cannot
+//     hold) is a bad_value.
 //   - Filters use explicit operators ($eq, $in, ...) around typed values
 //     from store.Build and names from validated templates only, so no
 //     request text becomes a field name, an operator or code.
 //   - create inserts one document. Its key is the key field's value from
 //     the request's data or, for a string key the request leaves out, the
-//     event ID, so a redelivered create hits the same key; an int key must
-//     be given. A duplicate key (or any unique index) is a conflict. A
-//     template that stores its key under another name than _id needs a
-//     unique index on that field from the DBA, or duplicates go unnoticed.
+//     event ID; an int key must be given. A duplicate key (or any unique
+//     index) is a conflict, also when the key is the event ID and the
+//     record was made by anything but this event. A template that stores
+//     its key under another name than _id needs a unique index on that
+//     field from the DBA, or duplicates made by different events go
+//     unnoticed.
+//   - Every write is applied once per event ID: it first claims the event
+//     in the beds_events collection (a record with the event ID as _id),
+//     then writes, then records its result there. A redelivery answers the
+//     recorded result; one that arrives while the first is still running
+//     waits for it, up to its own deadline. A claim whose holder stopped
+//     without settling it (it died) is taken over ClaimGrace after the
+//     holder's deadline. The exact rules, and the one case a write can run
+//     twice, are on write (idempotency.go).
 //   - update sets the request's data ($set, null stores null) on every
 //     matching document; delete removes every matching document; both
 //     answer not_found when nothing matches, and affected counts the
-//     matched documents.
+//     matched documents. With a bound (Query.MaxAffected, from
+//     limits.max_affected) one that matches more documents answers
+//     too_large and changes nothing: the adapter reads the _id of at
+//     most bound+1 matching documents first and then writes only those
+//     that still match (see boundedFilter).
+//   - Every command carries maxTimeMS from the request's deadline (the
+//     driver adds it to all but find, the adapter to find), so the server
+//     stops what the caller no longer waits for.
 package mongo
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -51,7 +71,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/xoptions"
 
+	"github.com/beds-project/beds/shared/config"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
@@ -83,16 +105,18 @@ type Config struct {
 	ServerSelectionTimeout time.Duration
 	// ConnectTimeout bounds dialling one connection (default 5s).
 	ConnectTimeout time.Duration
-	// OpTimeout bounds an operation whose context has no deadline
-	// (default 30s); a context deadline always wins.
+	// OpTimeout bounds an Exec whose context has no deadline (default
+	// 30s); a context deadline always wins. Either way the server gets
+	// the deadline as maxTimeMS.
 	OpTimeout time.Duration
 }
 
 // Store is a MongoDB store. It is safe for concurrent use.
 type Store struct {
-	client *mongo.Client
-	db     *mongo.Database
-	colls  sync.Map // collection name -> *mongo.Collection
+	client    *mongo.Client
+	db        *mongo.Database
+	colls     sync.Map      // collection name -> *mongo.Collection
+	opTimeout time.Duration // the deadline of an Exec whose context has none; 0: none
 }
 
 var _ store.Store = (*Store)(nil)
@@ -107,11 +131,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openWith(opts, u)
+}
+
+// openWith creates the client from validated options.
+func openWith(opts *options.ClientOptions, u uriParts) (*Store, error) {
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongo %s: %s", u.hosts, u.redact(err.Error()))
 	}
-	return &Store{client: client, db: client.Database(u.db)}, nil
+	s := &Store{client: client, db: client.Database(u.db)}
+	if opts.Timeout != nil {
+		s.opTimeout = *opts.Timeout
+	}
+	return s, nil
 }
 
 // clientOptions validates cfg and builds the driver's options.
@@ -169,14 +202,15 @@ func Addr(uri string) string {
 type uriParts struct {
 	hosts    string
 	db       string
-	userinfo string // raw, for redaction only
-	srv      bool   // mongodb+srv://: hosts is a DNS name, not servers
+	userinfo string   // raw, for redaction only
+	secrets  []string // the password and secret query values, for redaction only
+	srv      bool     // mongodb+srv://: hosts is a DNS name, not servers
 }
 
 // parseURI splits a URI the way the driver does: user information up to
 // the first @, hosts up to the first / or ?, then the database path.
 func parseURI(uri string) (uriParts, error) {
-	var p uriParts
+	p := uriParts{secrets: config.URLSecrets(uri)}
 	rest, ok := strings.CutPrefix(uri, "mongodb://")
 	if !ok {
 		if rest, ok = strings.CutPrefix(uri, "mongodb+srv://"); !ok {
@@ -215,17 +249,22 @@ func parseURI(uri string) (uriParts, error) {
 	return p, nil
 }
 
-// redact removes the user information from a driver message.
+// redact removes the user information and the secrets of the query
+// (tlsCertificateKeyFilePassword, the AWS_SESSION_TOKEN of
+// authMechanismProperties, ...: see config.RedactURL) from a driver
+// message, which may quote an option's value.
 func (p uriParts) redact(msg string) string {
-	if p.userinfo == "" {
-		return msg
-	}
-	msg = strings.ReplaceAll(msg, p.userinfo, "****")
-	if _, pass, ok := strings.Cut(p.userinfo, ":"); ok && pass != "" {
-		msg = strings.ReplaceAll(msg, pass, "****")
-		if plain, err := url.PathUnescape(pass); err == nil && plain != "" {
-			msg = strings.ReplaceAll(msg, plain, "****")
+	if p.userinfo != "" {
+		msg = strings.ReplaceAll(msg, p.userinfo, "****")
+		if _, pass, ok := strings.Cut(p.userinfo, ":"); ok && pass != "" {
+			msg = strings.ReplaceAll(msg, pass, "****")
+			if plain, err := url.PathUnescape(pass); err == nil && plain != "" {
+				msg = strings.ReplaceAll(msg, plain, "****")
+			}
 		}
+	}
+	for _, s := range p.secrets {
+		msg = strings.ReplaceAll(msg, s, "****")
 	}
 	return msg
 }
@@ -260,8 +299,15 @@ func (s *Store) Close() error {
 // Database returns the name of the database the store uses.
 func (s *Store) Database() string { return s.db.Name() }
 
-// Exec runs q.
+// Exec runs q. Every command it sends carries maxTimeMS from ctx's
+// deadline (or OpTimeout where ctx has none), so the server stops work
+// the caller no longer waits for.
 func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error) {
+	if _, ok := ctx.Deadline(); !ok && s.opTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opTimeout)
+		defer cancel()
+	}
 	var res *store.Result
 	var err error
 	switch q.Op {
@@ -313,6 +359,9 @@ func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error)
 	}
 	filter, err := filterOf(q)
 	if err != nil {
+		return nil, err
+	}
+	if err := maxTimeFind(ctx, opts); err != nil {
 		return nil, err
 	}
 	cur, err := s.coll(q.Template).Find(ctx, filter, opts)
@@ -394,7 +443,7 @@ func (s *Store) update(ctx context.Context, q *store.Query) (*store.Result, erro
 	if len(set) == 0 {
 		return nil, wire.FieldError(wire.CodeBadRequest, "data", "update needs data: the fields to set")
 	}
-	filter, err := filterOf(q)
+	filter, err := s.boundedFilter(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +459,7 @@ func (s *Store) update(ctx context.Context, q *store.Query) (*store.Result, erro
 
 func (s *Store) delete(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
-	filter, err := filterOf(q)
+	filter, err := s.boundedFilter(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -424,6 +473,56 @@ func (s *Store) delete(ctx context.Context, q *store.Query) (*store.Result, erro
 	return &store.Result{Affected: res.DeletedCount}, nil
 }
 
+// boundedFilter translates the filter of an update or delete and applies
+// q.MaxAffected. It reads the _id of at most MaxAffected+1 matching
+// documents: more than MaxAffected is too_large and nothing changes; none
+// is not_found; otherwise the write runs on the filter and those _ids
+// both, so it never touches more than MaxAffected documents.
+//
+// Other writers may change the collection between the read and the
+// write: a listed document that no longer matches is skipped (the filter
+// is applied again) and a document that has begun to match is left alone,
+// as if the write had run just before it changed. affected counts what the
+// write matched.
+func (s *Store) boundedFilter(ctx context.Context, q *store.Query) (bson.D, error) {
+	filter, err := filterOf(q)
+	if err != nil || q.MaxAffected <= 0 {
+		return filter, err
+	}
+	t := q.Template
+	opts := options.Find().
+		SetProjection(bson.D{{Key: idKey, Value: 1}}).
+		SetLimit(int64(q.MaxAffected) + 1).
+		SetBatchSize(int32(min(q.MaxAffected+1, 10000)))
+	if err := maxTimeFind(ctx, opts); err != nil {
+		return nil, err
+	}
+	cur, err := s.coll(t).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s in %s: find the matching records: %w", q.Op, t.Objects.Collection, err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	ids := bson.A{}
+	for cur.Next(ctx) {
+		id, err := cur.Current.LookupErr(idKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s in %s: a matching document has no _id: %w", q.Op, t.Objects.Collection, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("%s in %s: find the matching records: %w", q.Op, t.Objects.Collection, err)
+	}
+	switch {
+	case len(ids) > q.MaxAffected:
+		return nil, wire.Errorf(wire.CodeTooLarge,
+			"the filter matches more than %d %s records, the most one %s may change: nothing was changed; narrow the filter", q.MaxAffected, t.Name, q.Op)
+	case len(ids) == 0:
+		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+	}
+	return bson.D{{Key: "$and", Value: bson.A{filter, bson.D{{Key: idKey, Value: bson.D{{Key: "$in", Value: ids}}}}}}}, nil
+}
+
 // filterOf translates q's filter. update and delete refuse to run without
 // one even if a caller bypassed store.Build, since a missing filter
 // matches every document.
@@ -431,5 +530,28 @@ func filterOf(q *store.Query) (bson.D, error) {
 	if q.Filter == nil && (q.Op == wire.OpUpdate || q.Op == wire.OpDelete) {
 		return nil, wire.FieldError(wire.CodeBadRequest, "filter", "%s needs a filter", q.Op)
 	}
-	return filterDoc(q.Filter), nil
+	return filterDoc(q.Filter)
+}
+
+// maxTimeFind makes the server stop a find at ctx's deadline. The driver
+// derives maxTimeMS from the deadline for every command except those that
+// open a cursor for the caller (Find, Aggregate: DRIVERS-2722, since a
+// later getMore could outlive it), so find is bounded here; a read
+// fetches its rows within the same deadline, so the server may drop the
+// cursor with it. A deadline already passed fails as the driver's own
+// check would, and one beyond what the server takes (about 24 days) is
+// left to the client as the driver does.
+func maxTimeFind(ctx context.Context, o *options.FindOptionsBuilder) error {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	ms := time.Until(dl).Milliseconds()
+	switch {
+	case ms <= 0:
+		return context.DeadlineExceeded
+	case ms > math.MaxInt32:
+		return nil
+	}
+	return xoptions.SetInternalFindOptions(o, "addCommandFields", bson.D{{Key: "maxTimeMS", Value: ms}})
 }

@@ -385,6 +385,19 @@ func TestFilterOperators(t *testing.T) {
 	}
 }
 
+// TestLikeNULAnswersBadValue runs a like pattern with a NUL through Exec:
+// the caller's fault (bad_value), not internal.
+func TestLikeNULAnswersBadValue(t *testing.T) {
+	s := testStore(t)
+	tpl := testTemplate(t, "people")
+	for _, op := range []wire.Op{wire.OpRead, wire.OpCount, wire.OpDelete} {
+		_, err := exec(t, s, tpl, "ev", &wire.Request{Op: op, Filter: raw(`{"name": {"like": "a\u0000%"}}`)})
+		if we := wantCode(t, err, wire.CodeBadValue); we.Field != "name" {
+			t.Errorf("%s: field %q", op, we.Field)
+		}
+	}
+}
+
 func ids(rows []wire.Row) []string {
 	out := make([]string, 0, len(rows))
 	for _, r := range rows {
