@@ -12,7 +12,7 @@ n=0
 for pkg in $(go list -f '{{if .TestGoFiles}}{{.ImportPath}}{{end}}' $(go list -m -f '{{.Dir}}/...')); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "fuzz: $pkg $target for $fuzztime"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg"
     n=$((n + 1))
   done
 done
