@@ -178,6 +178,17 @@ func BenchmarkPointRead(b *testing.B) {
 			}
 		}
 	})
+	// As a node runs it: every request has a deadline (dispatch.Deadline).
+	dctx, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	b.Run("exec-deadline", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Exec(dctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	res, _ := s.Exec(ctx, q)
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
