@@ -90,7 +90,7 @@ func openDB(dsn string, maxConns int) (*sql.DB, error) {
 // Ping checks every configured server answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.primary.PingContext(ctx); err != nil {
-		return classify(fmt.Errorf("primary: %w", err))
+		return classify(fmt.Errorf("primary: %w", err), nil)
 	}
 	// Writes need the event record table (idempotency); say so at start-up
 	// rather than on the first write.
@@ -99,11 +99,11 @@ func (s *Store) Ping(ctx context.Context) error {
 		if errors.As(err, &me) && me.Number == 1146 {
 			return fmt.Errorf("table %s is missing: apply deploy/mariadb/000_beds.sql to this database", eventsTable)
 		}
-		return classify(fmt.Errorf("primary: %w", err))
+		return classify(fmt.Errorf("primary: %w", err), nil)
 	}
 	if s.secondary != nil {
 		if err := s.secondary.PingContext(ctx); err != nil {
-			return classify(fmt.Errorf("secondary: %w", err))
+			return classify(fmt.Errorf("secondary: %w", err), nil)
 		}
 	}
 	return nil
@@ -134,7 +134,7 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		return nil, fmt.Errorf("mariadb: op %s is not a data op", q.Op)
 	}
 	if err != nil {
-		return nil, classify(err)
+		return nil, classify(err, q.Template)
 	}
 	return res, nil
 }
