@@ -12,7 +12,8 @@
 // and the key for delete. Create may return the new key as the first column
 // of a result set. An update or delete selects the matching rows through
 // the view FOR UPDATE, then calls the procedure once per row, all in one
-// transaction; an update passes each row's stored values merged with the
+// transaction; one that matches more than [store.Query.MaxAffected] rows
+// changes nothing and answers too_large; an update passes each row's stored values merged with the
 // request's data. A SIGNAL SQLSTATE '45000' in a procedure reaches the
 // caller as bad_value with its message.
 package mariadb
@@ -228,7 +229,8 @@ func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 
 // change runs update and delete: select the matching rows through the view
 // FOR UPDATE, then call the procedure once per row, in the caller's
-// transaction.
+// transaction. It reads at most q.MaxAffected+1 rows, and one row more
+// than q.MaxAffected fails the write with too_large before any call.
 func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	proc := t.Objects.Update
@@ -250,6 +252,12 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	}
 	if len(matched) == 0 {
 		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+	}
+	if q.MaxAffected > 0 && len(matched) > q.MaxAffected {
+		// The caller's transaction rolls back: nothing changes and the
+		// event is not recorded, so a redelivery is judged afresh.
+		return nil, wire.Errorf(wire.CodeTooLarge, "%s matches more than %d %s records; narrow the filter",
+			q.Op, q.MaxAffected, t.Name)
 	}
 	call := callSQL(proc, len(params))
 	for _, vals := range matched {
