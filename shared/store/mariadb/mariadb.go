@@ -16,6 +16,10 @@
 // changes nothing and answers too_large; an update passes each row's stored values merged with the
 // request's data. A SIGNAL SQLSTATE '45000' in a procedure reaches the
 // caller as bad_value with its message.
+//
+// Every statement carries the request's deadline to the server (SET
+// STATEMENT max_statement_time ... FOR), so MariaDB stops what the node
+// no longer waits for; see timelimit.go.
 package mariadb
 
 import (
@@ -171,6 +175,7 @@ func (s *Store) putBuf(rb *readBuf) {
 func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error) {
 	rb := s.getBuf()
 	defer s.putBuf(rb)
+	rb.text = appendReadLimit(rb.text, ctx)
 	rb.text, rb.args = appendSelect(rb.text, rb.args, q, q.Fields, false)
 	rows, err := s.reads.query(ctx, rb.text, rb.args...)
 	if err != nil {
@@ -186,6 +191,7 @@ func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error)
 func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error) {
 	rb := s.getBuf()
 	defer s.putBuf(rb)
+	rb.text = appendReadLimit(rb.text, ctx)
 	rb.text, rb.args = appendCount(rb.text, rb.args, q)
 	rows, err := s.reads.query(ctx, rb.text, rb.args...)
 	if err != nil {
@@ -212,7 +218,7 @@ func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	for i, f := range params {
 		args[i] = bindValue(f, lookup(q.Data, f))
 	}
-	rows, err := tx.QueryContext(ctx, callSQL(t.Objects.Create, len(params)), args...)
+	rows, err := tx.QueryContext(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(params))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
 	}
@@ -242,7 +248,7 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	// An update passes the stored values merged with the request's data,
 	// so it reads every parameter; a delete needs its parameters only.
 	stmt, args := selectSQL(q, params, true)
-	rows, err := tx.QueryContext(ctx, stmt, args...)
+	rows, err := tx.QueryContext(ctx, withLimit(ctx, stmt), args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", q.Op, t.Objects.Read, err)
 	}
@@ -268,7 +274,7 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 				}
 			}
 		}
-		if _, err := tx.ExecContext(ctx, call, vals...); err != nil {
+		if _, err := tx.ExecContext(ctx, withLimit(ctx, call), vals...); err != nil {
 			return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
 		}
 	}
