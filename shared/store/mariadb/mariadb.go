@@ -1,4 +1,5 @@
-// Package mariadb is the store adapter for MariaDB and MySQL.
+// Package mariadb is the store adapter for MariaDB (10.6 and later: MySQL
+// lacks SET STATEMENT and CREATE OR REPLACE PROCEDURE).
 //
 // It reaches data only through DBA-owned objects named by the template:
 // reads and counts select from the template's view, writes CALL its stored
@@ -214,10 +215,8 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	params := t.Params(wire.OpCreate)
-	args := make([]any, len(params))
-	for i, f := range params {
-		args[i] = bindValue(f, lookup(q.Data, f))
-	}
+	args := make([]any, len(params)) // fields the request leaves out are NULL
+	bindData(args, params, q.Data)
 	rows, err := tx.QueryContext(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(params))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
@@ -267,13 +266,7 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	}
 	call := callSQL(proc, len(params))
 	for _, vals := range matched {
-		for _, a := range q.Data {
-			for i, f := range params {
-				if f == a.Field {
-					vals[i] = bindValue(f, a.Value)
-				}
-			}
-		}
+		bindData(vals, params, q.Data)
 		if _, err := tx.ExecContext(ctx, withLimit(ctx, call), vals...); err != nil {
 			return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
 		}
@@ -281,13 +274,16 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	return &store.Result{Affected: int64(len(matched))}, nil
 }
 
-func lookup(data []store.Assign, f *template.Field) any {
+// bindData sets each procedure parameter the request's data assigns, in
+// vals (one per param), to the bound value; the others keep theirs.
+func bindData(vals []any, params []*template.Field, data []store.Assign) {
 	for _, a := range data {
-		if a.Field == f {
-			return a.Value
+		for i, f := range params {
+			if f == a.Field {
+				vals[i] = bindValue(f, a.Value)
+			}
 		}
 	}
-	return nil
 }
 
 // firstValue returns the first column of the first row of the first result
