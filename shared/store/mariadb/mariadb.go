@@ -1,5 +1,6 @@
-// Package mariadb is the store adapter for MariaDB (10.6 and later: MySQL
-// lacks SET STATEMENT and CREATE OR REPLACE PROCEDURE).
+// Package mariadb is the store adapter for MariaDB. (Not MySQL, which has
+// neither SET STATEMENT ... FOR, used below, nor CREATE OR REPLACE
+// PROCEDURE, used by the deploy scripts.)
 //
 // It reaches data only through DBA-owned objects named by the template:
 // reads and counts select from the template's view, writes CALL its stored
@@ -14,9 +15,9 @@
 // of a result set. An update or delete selects the matching rows through
 // the view FOR UPDATE, then calls the procedure once per row, all in one
 // transaction; one that matches more than [store.Query.MaxAffected] rows
-// changes nothing and answers too_large; an update passes each row's stored values merged with the
-// request's data. A SIGNAL SQLSTATE '45000' in a procedure reaches the
-// caller as bad_value with its message.
+// changes nothing and answers too_large. An update passes each row's
+// stored values merged with the request's data. A SIGNAL SQLSTATE '45000'
+// in a procedure reaches the caller as bad_value with its message.
 //
 // Every statement carries the request's deadline to the server (SET
 // STATEMENT max_statement_time ... FOR), so MariaDB stops what the node

@@ -13,9 +13,9 @@ import (
 // server. database/sql prepares a cached statement on each connection that
 // runs it, so a cache of n entries may hold n x connections statements:
 // the cache keeps stmtBudget / MaxConns entries (125 at the default 16
-// connections), so eight nodes stay under MariaDB's default
-// max_prepared_stmt_count (16,382) whatever their callers send, and past
-// it reads run unprepared rather than fail.
+// connections; never fewer than 32 nor more than 512), so eight nodes stay
+// under MariaDB's default max_prepared_stmt_count (16,382) whatever their
+// callers send, and past it reads run unprepared rather than fail.
 const (
 	stmtBudget     = 2000
 	minStatements  = 32
@@ -23,8 +23,8 @@ const (
 	errTooManyStmt = 1461 // ER_MAX_PREPARED_STMT_COUNT_REACHED
 )
 
-// Statements past these bounds run unprepared (with client-side binding,
-// one text round trip, as a cache miss would cost anyway). Long texts and
+// Statements past these bounds run unprepared (with client-side binding:
+// one text round trip, where a cache miss costs two). Long texts and
 // many placeholders are long in lists, whose every length is a statement
 // of its own, rarely run twice: cached, they would only push out the point
 // reads that are, and each would hold server memory on every connection.
