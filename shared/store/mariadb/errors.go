@@ -6,10 +6,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
 )
 
@@ -30,11 +33,21 @@ const (
 	errConnKilled      = 1927
 	errQueryKilled     = 1317
 	errStatementTime   = 1969 // max_statement_time exceeded
+
+	// The caller's values, refused by the server or a procedure.
+	errTruncatedValue = 1292 // ER_TRUNCATED_WRONG_VALUE: "Truncated incorrect DOUBLE value: 'x'"
+	errIncorrectValue = 1366 // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: "Incorrect integer value: 'x' for column ..."
+	errConstraint     = 4025 // ER_CONSTRAINT_FAILED: a CHECK constraint
+	errJSONDepth      = 4040 // ER_JSON_DEPTH: JSON nested deeper than the server's limit
+	errManyParams     = 1390 // ER_PS_MANY_PARAM: over 65,535 placeholders in one statement
 )
 
 // classify maps driver and server errors to contract errors where the
 // contract has a code for them; anything else stays an internal error.
-func classify(err error) error {
+// Errors about the caller's values are bad_value: retrying them cannot
+// help. tpl, if set, turns the stored column names the server quotes into
+// the template's field names; a column it does not know is not named.
+func classify(err error, tpl *template.Template) error {
 	var we *wire.Error
 	if errors.As(err, &we) {
 		return err
@@ -46,8 +59,19 @@ func classify(err error) error {
 			return &wire.Error{Code: wire.CodeConflict, Message: "a record with that value already exists: " + me.Message}
 		case errRowIsReferenced, errNoReferencedRow:
 			return &wire.Error{Code: wire.CodeConflict, Message: "the change breaks a reference between records"}
-		case errBadNull, errDataTooLong, errTruncated, errOutOfRange, errSignal:
+		case errSignal:
+			// The procedure's own words, written for callers.
 			return &wire.Error{Code: wire.CodeBadValue, Message: me.Message}
+		case errBadNull, errDataTooLong, errTruncated, errOutOfRange, errTruncatedValue, errIncorrectValue, errJSONDepth:
+			return valueError(me.Message, tpl)
+		case errConstraint:
+			// The message names the table, and the constraint is often
+			// named after its column.
+			return &wire.Error{Code: wire.CodeBadValue, Message: "a value breaks a rule the database sets (a check constraint)"}
+		case errManyParams:
+			// Every value may be fine; there are too many of them, as with
+			// limits.max_in_list.
+			return &wire.Error{Code: wire.CodeTooLarge, Message: "the request binds more values than the database accepts in one statement: use shorter in lists"}
 		case errLockWait, errDeadlock, errTooManyConns, errServerShutdown, errConnKilled:
 			return &wire.Error{Code: wire.CodeUnavailable, Message: "database busy or going away: " + me.Message}
 		case errQueryKilled, errStatementTime:
@@ -69,4 +93,43 @@ func classify(err error) error {
 		return &wire.Error{Code: wire.CodeUnavailable, Message: "database unreachable"}
 	}
 	return err
+}
+
+// columnRE finds the column a server message names: 'col', or
+// `db`.`table`.`col`.
+var columnRE = regexp.MustCompile("(?i)column (?:'([^']*)'|(?:`[^`]*`\\.)*`([^`]*)`)")
+
+// rowRE is the statement row a message points at, which means nothing to
+// a caller.
+var rowRE = regexp.MustCompile(` at row [0-9]+`)
+
+// valueError is a bad_value error from a server message about a value,
+// with the column it names replaced by the template's field, or by "a
+// field" when the template has no field stored there: stored names, like
+// the database and table names the message may carry, stay inside.
+func valueError(msg string, tpl *template.Template) *wire.Error {
+	we := &wire.Error{Code: wire.CodeBadValue}
+	msg = columnRE.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := columnRE.FindStringSubmatch(m)
+		col := sub[1] + sub[2]
+		if f := storedField(tpl, col); f != nil {
+			we.Field = f.Name
+			return "field " + f.Name
+		}
+		return "a field"
+	})
+	we.Message = rowRE.ReplaceAllString(msg, "")
+	return we
+}
+
+func storedField(tpl *template.Template, col string) *template.Field {
+	if tpl == nil {
+		return nil
+	}
+	for _, f := range tpl.Fields {
+		if strings.EqualFold(f.Stored, col) {
+			return f
+		}
+	}
+	return nil
 }

@@ -37,7 +37,7 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 			_ = tx.Rollback()
 		}
 	}()
-	_, err = tx.ExecContext(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op) VALUES (?, ?, ?)",
+	_, err = tx.ExecContext(ctx, withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op) VALUES (?, ?, ?)"),
 		q.Event, q.Template.Name, string(q.Op))
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == errDupEntry {
@@ -64,7 +64,7 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 		}
 		key = string(b)
 	}
-	if _, err = tx.ExecContext(ctx, "UPDATE `"+eventsTable+"` SET evt_affected = ?, evt_key = ? WHERE evt_id = ?",
+	if _, err = tx.ExecContext(ctx, withLimit(ctx, "UPDATE `"+eventsTable+"` SET evt_affected = ?, evt_key = ? WHERE evt_id = ?"),
 		res.Affected, key, q.Event); err != nil {
 		return nil, fmt.Errorf("%s: record result: %w", q.Op, err)
 	}
@@ -81,7 +81,7 @@ func (s *Store) replay(ctx context.Context, q *store.Query) (*store.Result, erro
 	var affected int64
 	var key sql.NullString
 	err := s.primary.QueryRowContext(ctx,
-		"SELECT evt_template, evt_op, evt_affected, evt_key FROM `"+eventsTable+"` WHERE evt_id = ?", q.Event).
+		withLimit(ctx, "SELECT evt_template, evt_op, evt_affected, evt_key FROM `"+eventsTable+"` WHERE evt_id = ?"), q.Event).
 		Scan(&tmpl, &op, &affected, &key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read recorded event %s: %w", q.Op, q.Event, err)

@@ -1,4 +1,6 @@
-// Package mariadb is the store adapter for MariaDB and MySQL.
+// Package mariadb is the store adapter for MariaDB. (Not MySQL, which has
+// neither SET STATEMENT ... FOR, used below, nor CREATE OR REPLACE
+// PROCEDURE, used by the deploy scripts.)
 //
 // It reaches data only through DBA-owned objects named by the template:
 // reads and counts select from the template's view, writes CALL its stored
@@ -12,9 +14,14 @@
 // and the key for delete. Create may return the new key as the first column
 // of a result set. An update or delete selects the matching rows through
 // the view FOR UPDATE, then calls the procedure once per row, all in one
-// transaction; an update passes each row's stored values merged with the
-// request's data. A SIGNAL SQLSTATE '45000' in a procedure reaches the
-// caller as bad_value with its message.
+// transaction; one that matches more than [store.Query.MaxAffected] rows
+// changes nothing and answers too_large. An update passes each row's
+// stored values merged with the request's data. A SIGNAL SQLSTATE '45000'
+// in a procedure reaches the caller as bad_value with its message.
+//
+// Every statement carries the request's deadline to the server (SET
+// STATEMENT max_statement_time ... FOR), so MariaDB stops what the node
+// no longer waits for; see timelimit.go.
 package mariadb
 
 import (
@@ -90,7 +97,7 @@ func openDB(dsn string, maxConns int) (*sql.DB, error) {
 // Ping checks every configured server answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.primary.PingContext(ctx); err != nil {
-		return classify(fmt.Errorf("primary: %w", err))
+		return classify(fmt.Errorf("primary: %w", err), nil)
 	}
 	// Writes need the event record table (idempotency); say so at start-up
 	// rather than on the first write.
@@ -99,11 +106,11 @@ func (s *Store) Ping(ctx context.Context) error {
 		if errors.As(err, &me) && me.Number == 1146 {
 			return fmt.Errorf("table %s is missing: apply deploy/mariadb/000_beds.sql to this database", eventsTable)
 		}
-		return classify(fmt.Errorf("primary: %w", err))
+		return classify(fmt.Errorf("primary: %w", err), nil)
 	}
 	if s.secondary != nil {
 		if err := s.secondary.PingContext(ctx); err != nil {
-			return classify(fmt.Errorf("secondary: %w", err))
+			return classify(fmt.Errorf("secondary: %w", err), nil)
 		}
 	}
 	return nil
@@ -134,7 +141,7 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		return nil, fmt.Errorf("mariadb: op %s is not a data op", q.Op)
 	}
 	if err != nil {
-		return nil, classify(err)
+		return nil, classify(err, q.Template)
 	}
 	return res, nil
 }
@@ -170,6 +177,7 @@ func (s *Store) putBuf(rb *readBuf) {
 func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error) {
 	rb := s.getBuf()
 	defer s.putBuf(rb)
+	rb.text = appendReadLimit(rb.text, ctx)
 	rb.text, rb.args = appendSelect(rb.text, rb.args, q, q.Fields, false)
 	rows, err := s.reads.query(ctx, rb.text, rb.args...)
 	if err != nil {
@@ -185,6 +193,7 @@ func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error)
 func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error) {
 	rb := s.getBuf()
 	defer s.putBuf(rb)
+	rb.text = appendReadLimit(rb.text, ctx)
 	rb.text, rb.args = appendCount(rb.text, rb.args, q)
 	rows, err := s.reads.query(ctx, rb.text, rb.args...)
 	if err != nil {
@@ -207,11 +216,9 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	params := t.Params(wire.OpCreate)
-	args := make([]any, len(params))
-	for i, f := range params {
-		args[i] = bindValue(f, lookup(q.Data, f))
-	}
-	rows, err := tx.QueryContext(ctx, callSQL(t.Objects.Create, len(params)), args...)
+	args := make([]any, len(params)) // fields the request leaves out are NULL
+	bindData(args, params, q.Data)
+	rows, err := tx.QueryContext(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(params))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
 	}
@@ -228,7 +235,8 @@ func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 
 // change runs update and delete: select the matching rows through the view
 // FOR UPDATE, then call the procedure once per row, in the caller's
-// transaction.
+// transaction. It reads at most q.MaxAffected+1 rows, and one row more
+// than q.MaxAffected fails the write with too_large before any call.
 func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	proc := t.Objects.Update
@@ -240,7 +248,7 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	// An update passes the stored values merged with the request's data,
 	// so it reads every parameter; a delete needs its parameters only.
 	stmt, args := selectSQL(q, params, true)
-	rows, err := tx.QueryContext(ctx, stmt, args...)
+	rows, err := tx.QueryContext(ctx, withLimit(ctx, stmt), args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", q.Op, t.Objects.Read, err)
 	}
@@ -251,29 +259,32 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	if len(matched) == 0 {
 		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
 	}
+	if q.MaxAffected > 0 && len(matched) > q.MaxAffected {
+		// The caller's transaction rolls back: nothing changes and the
+		// event is not recorded, so a redelivery is judged afresh.
+		return nil, wire.Errorf(wire.CodeTooLarge, "%s matches more than %d %s records; narrow the filter",
+			q.Op, q.MaxAffected, t.Name)
+	}
 	call := callSQL(proc, len(params))
 	for _, vals := range matched {
-		for _, a := range q.Data {
-			for i, f := range params {
-				if f == a.Field {
-					vals[i] = bindValue(f, a.Value)
-				}
-			}
-		}
-		if _, err := tx.ExecContext(ctx, call, vals...); err != nil {
+		bindData(vals, params, q.Data)
+		if _, err := tx.ExecContext(ctx, withLimit(ctx, call), vals...); err != nil {
 			return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
 		}
 	}
 	return &store.Result{Affected: int64(len(matched))}, nil
 }
 
-func lookup(data []store.Assign, f *template.Field) any {
+// bindData sets each procedure parameter the request's data assigns, in
+// vals (one per param), to the bound value; the others keep theirs.
+func bindData(vals []any, params []*template.Field, data []store.Assign) {
 	for _, a := range data {
-		if a.Field == f {
-			return a.Value
+		for i, f := range params {
+			if f == a.Field {
+				vals[i] = bindValue(f, a.Value)
+			}
 		}
 	}
-	return nil
 }
 
 // firstValue returns the first column of the first row of the first result

@@ -178,6 +178,17 @@ func BenchmarkPointRead(b *testing.B) {
 			}
 		}
 	})
+	// As a node runs it: every request has a deadline (dispatch.Deadline).
+	dctx, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	b.Run("exec-deadline", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Exec(dctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	res, _ := s.Exec(ctx, q)
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
@@ -222,7 +233,14 @@ func BenchmarkPointReadServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	ic.InterpolateParams = true
-	for _, mode := range []struct{ name, dsn string }{{"plain", dsn}, {"interpolate", ic.FormatDSN()}} {
+	// "deadline": as a node runs it, the statement bounded on the server
+	// by the request's deadline (SET STATEMENT max_statement_time).
+	dctx, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	for _, mode := range []struct {
+		name, dsn string
+		ctx       context.Context
+	}{{"plain", dsn, ctx}, {"interpolate", ic.FormatDSN(), ctx}, {"deadline", dsn, dctx}} {
 		b.Run(mode.name, func(b *testing.B) {
 			s, err := Open(Config{DSN: mode.dsn})
 			if err != nil {
@@ -231,7 +249,7 @@ func BenchmarkPointReadServer(b *testing.B) {
 			defer s.Close()
 			b.ReportAllocs()
 			for b.Loop() {
-				r, err := s.Exec(ctx, q)
+				r, err := s.Exec(mode.ctx, q)
 				if err != nil || len(r.Rows) != 1 {
 					b.Fatal(err)
 				}

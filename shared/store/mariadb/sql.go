@@ -48,6 +48,11 @@ func appendSelect(b []byte, args []any, q *store.Query, cols []*template.Field, 
 		b = append(b, " LIMIT ? OFFSET ?"...)
 		args = append(args, q.Limit, q.Offset)
 	}
+	if forUpdate && q.MaxAffected > 0 {
+		// One row past the bound tells "too many" without loading them all.
+		b = append(b, " LIMIT ?"...)
+		args = append(args, q.MaxAffected+1)
+	}
 	if forUpdate {
 		b = append(b, " FOR UPDATE"...)
 	}

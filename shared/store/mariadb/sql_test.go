@@ -145,23 +145,31 @@ func TestSelectSQL(t *testing.T) {
 }
 
 // An update or delete reads its rows through the view, locking them, with
-// no paging.
+// no paging, and at most one row past its bound when it has one.
 func TestSelectForUpdate(t *testing.T) {
 	tpl := usersTemplate(t)
 	for _, tc := range []struct {
-		body string
-		op   wire.Op
-		sql  string
-		args []any
+		body        string
+		maxAffected int
+		op          wire.Op
+		sql         string
+		args        []any
 	}{
-		{`{"template":"users","op":"update","filter":{"id":7},"data":{"name":"x"}}`, wire.OpUpdate,
+		{`{"template":"users","op":"update","filter":{"id":7},"data":{"name":"x"}}`, 0, wire.OpUpdate,
 			"SELECT `usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs`, `select` FROM `vw_usr` WHERE `usr_id` = ? FOR UPDATE",
 			[]any{int64(7)}},
-		{`{"template":"users","op":"delete","filter":{"email":{"like":"%@gone.org"},"age":{"gt":90}}}`, wire.OpDelete,
+		{`{"template":"users","op":"delete","filter":{"email":{"like":"%@gone.org"},"age":{"gt":90}}}`, 0, wire.OpDelete,
 			"SELECT `usr_id` FROM `vw_usr` WHERE (`usr_age` > ? AND `usr_email` LIKE ?) FOR UPDATE",
 			[]any{int64(90), "%@gone.org"}},
+		{`{"template":"users","op":"update","filter":{"active":true},"data":{"name":"x"}}`, 1000, wire.OpUpdate,
+			"SELECT `usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs`, `select` FROM `vw_usr` WHERE `usr_active` = ? LIMIT ? FOR UPDATE",
+			[]any{true, 1001}},
+		{`{"template":"users","op":"delete","filter":{"age":{"gt":90}}}`, 3, wire.OpDelete,
+			"SELECT `usr_id` FROM `vw_usr` WHERE `usr_age` > ? LIMIT ? FOR UPDATE",
+			[]any{int64(90), 4}},
 	} {
 		q := query(t, tpl, tc.body)
+		q.MaxAffected = tc.maxAffected
 		stmt, args := selectSQL(q, tpl.Params(tc.op), true)
 		if stmt != tc.sql {
 			t.Errorf("sql\n got  %s\n want %s", stmt, tc.sql)

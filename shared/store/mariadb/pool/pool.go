@@ -7,6 +7,8 @@ package pool
 import (
 	"database/sql"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -21,11 +23,22 @@ import (
 // client side (escaped for the connection's character set) and a statement
 // costs one round trip instead of prepare, execute and close. When
 // interpolate is false the DSN decides, and the driver's default is off.
+//
+// Client-side binding with a charset or collation whose multibyte
+// characters may end in a backslash or quote byte (big5, cp932, gb2312,
+// gbk, gb18030, sjis) would let a value escape its quotes, so Open refuses
+// that combination and names the fix.
 func Open(dsn string, maxConns int, interpolate bool) (*sql.DB, error) {
 	c, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// The driver's message quotes no secrets, but say where it failed.
 		return nil, fmt.Errorf("dsn: %w", err)
+	}
+	c.InterpolateParams = c.InterpolateParams || interpolate
+	if c.InterpolateParams {
+		if err := checkCharsets(dsn, c.Collation); err != nil {
+			return nil, err
+		}
 	}
 	c.ParseTime = true
 	c.Loc = time.UTC
@@ -35,7 +48,6 @@ func Open(dsn string, maxConns int, interpolate bool) (*sql.DB, error) {
 	if _, ok := c.Params["time_zone"]; !ok {
 		c.Params["time_zone"] = "'+00:00'"
 	}
-	c.InterpolateParams = c.InterpolateParams || interpolate
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, err
@@ -45,4 +57,60 @@ func Open(dsn string, maxConns int, interpolate bool) (*sql.DB, error) {
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
+}
+
+// unsafeCharsets are the MariaDB character sets in which a multibyte
+// character's trailing byte may be 0x5c (backslash) or 0x27 (quote), so
+// escaping values byte by byte on the client is unsafe. gb2312 is listed
+// with them as the driver lists its collations: a server may treat it as
+// gbk.
+var unsafeCharsets = map[string]bool{
+	"big5": true, "cp932": true, "gb2312": true, "gbk": true, "gb18030": true, "sjis": true,
+}
+
+// checkCharsets refuses a DSN whose charset (any in its list: the driver
+// uses the first the server accepts) or collation is unsafe with values
+// bound client side.
+func checkCharsets(dsn, collation string) error {
+	for _, cs := range dsnCharsets(dsn) {
+		if unsafeCharsets[strings.ToLower(cs)] {
+			return unsafeError("charset", cs)
+		}
+	}
+	if cs, _, _ := strings.Cut(collation, "_"); unsafeCharsets[strings.ToLower(cs)] {
+		return unsafeError("collation", collation)
+	}
+	return nil
+}
+
+func unsafeError(param, name string) error {
+	return fmt.Errorf("dsn: %s=%s is unsafe with values bound client side (interpolateParams): "+
+		"a multibyte character can hide a quote from the escaping; use charset=utf8mb4, "+
+		"or set interpolateParams=false in the DSN to bind values on the server", param, name)
+}
+
+// dsnCharsets returns the charset parameter's list. The driver keeps it
+// unexported, so it is read from the DSN the way the driver parses it:
+// parameters follow the first '?' after the last '/'.
+func dsnCharsets(dsn string) []string {
+	i := strings.LastIndexByte(dsn, '/')
+	if i < 0 {
+		return nil
+	}
+	_, params, ok := strings.Cut(dsn[i:], "?")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, kv := range strings.Split(params, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "charset" {
+			continue
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			v = u
+		}
+		out = append(out, strings.Split(v, ",")...)
+	}
+	return out
 }

@@ -83,3 +83,61 @@ func TestOpen(t *testing.T) {
 		t.Errorf("bad DSN: %v", err)
 	}
 }
+
+// TestOpenRefusesUnsafeCharsets: values bound client side are escaped byte
+// by byte, which a multibyte charset whose characters may end in 0x5c or
+// 0x27 defeats, so Open refuses those charsets (and their collations)
+// unless binding stays on the server; the error names the charset and the
+// fix. No server is needed: Open does not dial.
+func TestOpenRefusesUnsafeCharsets(t *testing.T) {
+	const base = "app:s3cret@tcp(db:3306)/beds"
+	for _, tc := range []struct {
+		name        string
+		dsn         string
+		interpolate bool
+		refused     string // the charset or collation the error names; "" : opens
+	}{
+		{"gbk", base + "?charset=gbk", true, "gbk"},
+		{"sjis", base + "?charset=sjis", true, "sjis"},
+		{"big5", base + "?charset=big5", true, "big5"},
+		{"cp932", base + "?charset=cp932", true, "cp932"},
+		{"gb2312", base + "?charset=gb2312", true, "gb2312"},
+		{"gb18030", base + "?charset=gb18030", true, "gb18030"},
+		{"upper case", base + "?charset=GBK", true, "GBK"},
+		{"second in the list", base + "?charset=utf8mb4,sjis", true, "sjis"},
+		{"after other params", base + "?parseTime=true&charset=big5", true, "big5"},
+		{"escaped list", base + "?charset=utf8mb4%2Cgbk", true, "gbk"},
+		{"DSN turns binding on", base + "?interpolateParams=true&charset=gbk", false, "gbk"},
+		{"collation", base + "?collation=gbk_chinese_ci", true, "gbk_chinese_ci"},
+		{"DSN keeps binding on the server", base + "?interpolateParams=false&charset=gbk", false, ""},
+		{"flag off", base + "?charset=sjis", false, ""},
+		{"utf8mb4", base + "?charset=utf8mb4", true, ""},
+		{"latin1", base + "?charset=latin1", true, ""},
+		{"no charset", base, true, ""},
+		{"slash in the password", "app:a/b?charset=gbk@tcp(db:3306)/beds?charset=utf8mb4", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := pool.Open(tc.dsn, 1, tc.interpolate)
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				db.Close()
+				return
+			}
+			if err == nil {
+				db.Close()
+				t.Fatal("Open accepted it")
+			}
+			msg := err.Error()
+			for _, want := range []string{"=" + tc.refused + " ", "utf8mb4", "interpolateParams=false"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			if strings.Contains(msg, "s3cret") {
+				t.Errorf("error %q holds the password", msg)
+			}
+		})
+	}
+}
