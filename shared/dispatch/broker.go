@@ -216,10 +216,12 @@ func (b *Broker) session(ctx context.Context) error {
 	go func() { wg.Wait(); close(stopped) }()
 
 	var cause error
+	draining := false
 	select {
 	case <-stopped:
 		cause = errors.New("consumer stopped by RabbitMQ (channel closed or consumer cancelled)")
 	case <-ctx.Done():
+		draining = true
 		b.ready.Store(false)
 		b.log.Info("draining", "queue", b.cfg.Queue)
 		if err := ch.Cancel(tag, false); err != nil {
@@ -234,7 +236,7 @@ func (b *Broker) session(ctx context.Context) error {
 	case e := <-confirmedClosed:
 		cause = closedErr("write-reply channel", e)
 	}
-	if ctx.Err() == nil {
+	if !draining {
 		// Lost: not ready from now on, until the next session is.
 		b.ready.Store(false)
 		lost.Store(true)
@@ -355,7 +357,8 @@ func (b *Broker) encode(m *Message, reply *wire.Reply) (*[]byte, []byte) {
 	case b.cfg.MaxReply > 0 && len(body) > b.cfg.MaxReply:
 		m.Log().Warn("reply larger than the limit; answering too_large", "bytes", len(body), "max", b.cfg.MaxReply)
 		size := len(body)
-		body, _ = appendReply(body[:0], &wire.Reply{Event: reply.Event, Node: reply.Node, Error: wire.Errorf(wire.CodeTooLarge,
+		// A fresh buffer: the pool is not to keep one of the oversized.
+		body, _ = appendReply(make([]byte, 0, 256), &wire.Reply{Event: reply.Event, Node: reply.Node, Error: wire.Errorf(wire.CodeTooLarge,
 			"the reply is %d bytes, more than the node's limit of %d: ask for fewer rows or fields", size, b.cfg.MaxReply)})
 	}
 	*buf = body // keep a grown buffer for the next reply
