@@ -97,3 +97,22 @@ func TestDialFails(t *testing.T) {
 		t.Fatalf("error %q must name the address and hide the password", msg)
 	}
 }
+
+// A malformed URL's error shows neither the password nor a piece of it
+// (amqp091's own parse error quotes the whole URL).
+func TestDialMalformedURLHidesThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, raw := range []string{
+		"amqp://guest:s3cr%zzet@127.0.0.1:5672/",
+		"amqp://guest:s3cr/et@127.0.0.1:5672/",
+	} {
+		_, err := client.Dial(ctx, raw, client.Options{DialTimeout: time.Second})
+		if err == nil {
+			t.Fatalf("%s: dial succeeded", raw)
+		}
+		if msg := err.Error(); strings.Contains(msg, "s3cr") || !strings.Contains(msg, "guest:xxxxx@") {
+			t.Errorf("error %q must hide the password and show the masked URL", msg)
+		}
+	}
+}

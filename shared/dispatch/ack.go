@@ -9,10 +9,12 @@ import (
 )
 
 // settlement is a worker's verdict on one delivery of the session's
-// consumer channel: acknowledge it, or hand it back to the queue.
+// consumer channel: acknowledge it, hand it back to the queue (requeue),
+// or reject it to the queue's dead-letter exchange (reject).
 type settlement struct {
 	tag     uint64
 	requeue bool
+	reject  bool
 }
 
 // acker settles one channel's deliveries for its workers. Workers finish
@@ -35,8 +37,8 @@ type acker struct {
 
 	mu      sync.Mutex
 	win     window
-	nacks   []uint64 // to hand back, before any ack covering them
-	sending bool     // a worker is sending frames
+	nacks   []settlement // to hand back or reject, before any ack covering them
+	sending bool         // a worker is sending frames
 	// failed is set after the first failed frame: the channel is gone and
 	// RabbitMQ requeues whatever it had not been told.
 	failed bool
@@ -53,8 +55,8 @@ func newAcker(ch *amqp.Channel, prefetch int, log *slog.Logger) *acker {
 // settle records a worker's verdict and sends what can be sent.
 func (a *acker) settle(s settlement) {
 	a.mu.Lock()
-	if s.requeue {
-		a.nacks = append(a.nacks, s.tag)
+	if s.requeue || s.reject {
+		a.nacks = append(a.nacks, s)
 	} else {
 		a.win.settle(s.tag, false)
 	}
@@ -67,12 +69,12 @@ func (a *acker) settle(s settlement) {
 		if nacks := a.nacks; len(nacks) > 0 {
 			a.nacks = nil
 			a.mu.Unlock()
-			for _, tag := range nacks {
-				a.check(a.ch.Nack(tag, false, true), "nack", tag)
+			for _, n := range nacks {
+				a.check(a.ch.Nack(n.tag, false, !n.reject), "nack", n.tag)
 			}
 			a.mu.Lock()
-			for _, tag := range nacks {
-				a.win.settle(tag, true)
+			for _, n := range nacks {
+				a.win.settle(n.tag, true)
 			}
 		}
 		top, stalled := a.win.advance(), a.win.stalled()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,10 @@ type Config struct {
 	// MaxTimeout caps the caller's expiration. 0 sets no cap.
 	MaxTimeout time.Duration
 	// ReplyPrefix, when set, admits reply_to queues whose names start with
-	// it besides direct reply-to.
+	// it besides direct reply-to (see ReplyToAllowed).
 	ReplyPrefix string
-	// DeliveryLimit dead-letters a request delivered more often than this.
-	// 0 sets no limit.
+	// DeliveryLimit dead-letters, unhandled, a request delivered more
+	// often than this (counted as the package doc says). 0 sets no limit.
 	DeliveryLimit int
 	// Observer, when set, receives one observation per request (metrics).
 	Observer Observer
@@ -58,6 +59,7 @@ type Broker struct {
 	handler Handler // h in the standard chain
 	log     *slog.Logger
 	ids     *lineage.Generator
+	tries   *tries // deliveries of requests that came back
 	ready   atomic.Bool
 	// buffers recycles encoded replies: amqp091 has copied a body into its
 	// socket buffer by the time Publish returns, so the slice is free.
@@ -65,10 +67,11 @@ type Broker struct {
 }
 
 // NewBroker returns a broker answering with h; Run starts it. It wraps h
-// in the middleware every broker runs, outermost first: Log, Metrics (if
-// cfg.Observer is set), Deadline (cfg.Timeout), Decode (cfg.MaxBody),
-// Recover. h sees a decoded, valid Request and a context with the
-// caller's deadline.
+// in the middleware every broker runs, outermost first: Recover, Log,
+// Metrics (if cfg.Observer is set), ReplyTo (cfg.ReplyPrefix), Deadline
+// (cfg.Timeout, capped by cfg.MaxTimeout), Decode (cfg.MaxBody), Recover.
+// h sees a decoded, valid Request, an admitted reply_to and a context
+// with the caller's deadline.
 func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 	if cfg.Instances < 1 {
 		cfg.Instances = 1
@@ -86,6 +89,7 @@ func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 		cfg.ConfirmTimeout = 10 * time.Second
 	}
 	return &Broker{cfg: cfg, handler: standard(h, cfg), log: log.With("broker", cfg.Name), ids: lineage.NewGenerator(),
+		tries:   newTries(cfg.DeliveryLimit, redeliveryTable),
 		buffers: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
 }
 
@@ -97,11 +101,11 @@ func (b *Broker) Handle(ctx context.Context, m *Message) *wire.Reply { return b.
 
 // standard wraps h in the chain NewBroker documents.
 func standard(h Handler, cfg Config) Handler {
-	mw := []Middleware{Log()}
+	mw := []Middleware{Recover(), Log()}
 	if cfg.Observer != nil {
 		mw = append(mw, Metrics(cfg.Observer))
 	}
-	mw = append(mw, Deadline(cfg.Timeout), Decode(cfg.MaxBody), Recover())
+	mw = append(mw, ReplyTo(cfg.ReplyPrefix), Deadline(cfg.Timeout, cfg.MaxTimeout), Decode(cfg.MaxBody), Recover())
 	return Chain(h, mw...)
 }
 
@@ -169,12 +173,18 @@ func (b *Broker) session(ctx context.Context) error {
 		return fmt.Errorf("confirm mode: %w", err)
 	}
 	pub := publishers{plain: replies, confirmed: confirmed}
+	// Every channel is watched: RabbitMQ closes one on its own (a publish
+	// to a missing exchange, an oversized message), and a session with a
+	// dead reply channel would fail every reply while looking ready.
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	consumerClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	repliesClosed := replies.NotifyClose(make(chan *amqp.Error, 1))
+	confirmedClosed := confirmed.NotifyClose(make(chan *amqp.Error, 1))
 	tag := fmt.Sprintf("%s/%s", b.cfg.Node, b.cfg.Name)
 	deliveries, err := ch.Consume(b.cfg.Queue, tag, false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", b.cfg.Queue, err)
 	}
-	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	b.ready.Store(true)
 	b.log.Info("consuming", "queue", b.cfg.Queue, "instances", b.cfg.Instances, "prefetch", b.cfg.Prefetch)
 
@@ -183,12 +193,19 @@ func (b *Broker) session(ctx context.Context) error {
 	// drain finishes in-flight work instead of failing it.
 	work := context.WithoutCancel(ctx)
 	acks := newAcker(ch, b.cfg.Prefetch, b.log)
+	// lost is set once the session cannot reply any more: the deliveries
+	// still held are handed back unhandled rather than worked on in vain.
+	var lost atomic.Bool
 	var wg sync.WaitGroup
 	for i := 0; i < b.cfg.Instances; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range deliveries {
+				if lost.Load() {
+					acks.settle(settlement{tag: d.DeliveryTag, requeue: true})
+					continue
+				}
 				acks.settle(b.serve(work, pub, &d))
 			}
 		}()
@@ -199,20 +216,34 @@ func (b *Broker) session(ctx context.Context) error {
 	go func() { wg.Wait(); close(stopped) }()
 
 	var cause error
+	draining := false
 	select {
 	case <-stopped:
 		cause = errors.New("consumer stopped by RabbitMQ (channel closed or consumer cancelled)")
 	case <-ctx.Done():
+		draining = true
 		b.ready.Store(false)
 		b.log.Info("draining", "queue", b.cfg.Queue)
 		if err := ch.Cancel(tag, false); err != nil {
 			cause = fmt.Errorf("cancel consumer: %w", err)
 		}
 	case e := <-closed:
-		if e == nil {
-			e = &amqp.Error{Reason: "connection closed"}
-		}
-		cause = e
+		cause = closedErr("connection", e)
+	case e := <-consumerClosed:
+		cause = closedErr("consumer channel", e)
+	case e := <-repliesClosed:
+		cause = closedErr("reply channel", e)
+	case e := <-confirmedClosed:
+		cause = closedErr("write-reply channel", e)
+	}
+	if !draining {
+		// Lost: not ready from now on, until the next session is.
+		b.ready.Store(false)
+		lost.Store(true)
+		// A dead reply channel leaves the consumer running: stop it, so
+		// the deliveries held go back and no more come. (When the
+		// consumer or the connection is what died, this fails at once.)
+		_ = ch.Cancel(tag, false)
 	}
 	wg.Wait()
 	if cause == nil && ctx.Err() != nil {
@@ -221,35 +252,128 @@ func (b *Broker) session(ctx context.Context) error {
 	return cause
 }
 
-// serve handles one delivery: run the handler chain, then reply to the
-// caller or dead-letter a failure nobody waits for; it returns how the
-// delivery is to be settled, which the session's acker does.
-func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) settlement {
-	m := NewMessage(d, b.log, b.ids)
-
-	reply := b.handler.Handle(ctx, m)
-	if reply == nil {
-		reply = wire.ErrorReply(m.Event, wire.Errorf(wire.CodeInternal, "handler gave no reply"))
+// closedErr names what closed, with RabbitMQ's reason if it gave one.
+func closedErr(what string, e *amqp.Error) error {
+	if e == nil {
+		return fmt.Errorf("%s closed", what)
 	}
-	reply.Event = m.Event
-	reply.Node = b.cfg.Node
+	return fmt.Errorf("%s closed: %w", what, e)
+}
 
+// serve handles one delivery: decide its answer (answer), publish it, and
+// return how the delivery is to be settled, which the session's acker
+// does.
+func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) (s settlement) {
+	s.tag = d.DeliveryTag
+	defer func() {
+		// The chain answers its own panics; this catches the broker's, so
+		// that nothing a delivery holds takes the process down. It goes
+		// to beds.dead through the queue's dead-letter exchange, not back
+		// to the queue: it would panic again.
+		if p := recover(); p != nil {
+			quietly(func() {
+				b.log.Error("delivery panicked the broker; rejecting it to the dead-letter exchange",
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			})
+			s = settlement{tag: d.DeliveryTag, reject: true}
+		}
+	}()
+	m := NewMessage(d, b.log, b.ids)
+	a := b.answer(ctx, m)
+	if a.buf != nil {
+		defer b.buffers.Put(a.buf)
+	}
 	var err error
 	switch {
-	case d.ReplyTo != "":
-		err = b.reply(ctx, pub, m, reply)
-	case !reply.OK:
-		err = deadLetter(ctx, pub.plain, m, reply.Error)
+	case a.dead != nil:
+		err = b.deadLetter(ctx, pub, m, a.dead, a.history)
+	case a.body != nil:
+		err = b.reply(ctx, pub, m, a.body)
 	}
 	if err != nil {
 		// Not acknowledged but handed back: it is delivered again (to this
 		// node or another), and a write is answered from its record
 		// instead of applying twice. If the channel is gone, RabbitMQ
-		// requeues it anyway.
-		m.Log().Error("reply not published; requeueing the request", "err", err)
-		return settlement{tag: d.DeliveryTag, requeue: true}
+		// requeues it anyway. Only publishing fails here, which a new
+		// session mends; what would fail again was answered above, and
+		// the delivery limit ends what still comes back.
+		m.Log().Error("answer not published; requeueing the request", "err", err)
+		b.tries.failed(d, err.Error(), time.Now())
+		s.requeue = true
+		return s
 	}
-	return settlement{tag: d.DeliveryTag}
+	b.tries.forget(d)
+	return s
+}
+
+// answer is what serve publishes for a delivery: an encoded reply to
+// reply_to, a dead letter, or nothing (a success nobody waits for).
+type answer struct {
+	body    []byte      // the encoded reply
+	buf     *[]byte     // body's buffer, from Broker.buffers
+	dead    *wire.Error // dead-letter the request with this error
+	history amqp.Table  // more dead-letter headers
+}
+
+// answer runs the chain on m and decides what to publish, without
+// RabbitMQ. A request delivered more often than the delivery limit is
+// dead-lettered unhandled; one with a refused reply_to is dead-lettered
+// and nothing is published to its reply_to.
+func (b *Broker) answer(ctx context.Context, m *Message) answer {
+	d := m.Delivery
+	if h, over := b.tries.arrive(d, m.Received); over {
+		m.Log().Error("request delivered more often than the delivery limit; dead-lettering it unhandled",
+			"deliveries", h.deliveries, "limit", b.cfg.DeliveryLimit, "last_failure", h.cause)
+		return answer{history: h.headers(), dead: &wire.Error{Code: wire.DeadDeliveryLimit,
+			Message: fmt.Sprintf("delivered %d times, more than the delivery limit of %d, without being answered", h.deliveries, b.cfg.DeliveryLimit)}}
+	}
+	reply := sound(b.handler.Handle(ctx, m), m)
+	reply.Event = m.Event
+	reply.Node = b.cfg.Node
+	switch {
+	case d.ReplyTo != "" && !ReplyToAllowed(d.ReplyTo, b.cfg.ReplyPrefix):
+		// Whatever the chain answered: never publish to that name.
+		return answer{dead: replyToError(d.ReplyTo, b.cfg.ReplyPrefix)}
+	case d.ReplyTo != "":
+		buf, body := b.encode(m, reply)
+		return answer{body: body, buf: buf}
+	case !reply.OK:
+		return answer{dead: reply.Error}
+	}
+	return answer{}
+}
+
+// encode encodes reply into a buffer from the pool. A reply that cannot
+// be encoded is answered internal, one above MaxReply too_large: sending
+// the request back to the queue would fail the same way for ever.
+func (b *Broker) encode(m *Message, reply *wire.Reply) (*[]byte, []byte) {
+	buf := b.buffers.Get().(*[]byte)
+	body, err := appendReply((*buf)[:0], reply)
+	switch {
+	case err != nil:
+		m.Log().Error("reply cannot be encoded; answering internal", "err", err)
+		body, _ = appendReply((*buf)[:0], &wire.Reply{Event: reply.Event, Node: reply.Node, Error: wire.Errorf(wire.CodeInternal,
+			"internal error: the reply could not be encoded (a stored value JSON cannot hold?); the node's log has the details under this event ID")})
+	case b.cfg.MaxReply > 0 && len(body) > b.cfg.MaxReply:
+		m.Log().Warn("reply larger than the limit; answering too_large", "bytes", len(body), "max", b.cfg.MaxReply)
+		size := len(body)
+		// A fresh buffer: the pool is not to keep one of the oversized.
+		body, _ = appendReply(make([]byte, 0, 256), &wire.Reply{Event: reply.Event, Node: reply.Node, Error: wire.Errorf(wire.CodeTooLarge,
+			"the reply is %d bytes, more than the node's limit of %d: ask for fewer rows or fields", size, b.cfg.MaxReply)})
+	}
+	*buf = body // keep a grown buffer for the next reply
+	return buf, body
+}
+
+// appendReply is reply.AppendJSON, with a panic (a value whose own
+// MarshalJSON panics) returned as an error.
+func appendReply(b []byte, reply *wire.Reply) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("encoding panicked: %v", p)
+		}
+	}()
+	return reply.AppendJSON(b)
 }
 
 // publishers are a session's reply channels.
@@ -258,37 +382,40 @@ type publishers struct {
 	confirmed *amqp.Channel // replies to writes, in confirm mode
 }
 
-// deadLetter republishes the request of m, which failed with e and has no
-// reply_to, to the dead-letter exchange under its own routing key, with
-// the error and event ID in its headers.
-func deadLetter(ctx context.Context, ch *amqp.Channel, m *Message, e *wire.Error) error {
+// deadLetter republishes the request of m, which failed with e and is
+// answered to nobody, to the dead-letter exchange under its own routing
+// key, with the error, event ID, node and more (extra) in its headers. It
+// is published on the confirmed channel and returns once RabbitMQ has
+// confirmed it, so the request is acknowledged only once beds.dead has it.
+func (b *Broker) deadLetter(ctx context.Context, pub publishers, m *Message, e *wire.Error, extra amqp.Table) error {
 	d := m.Delivery
-	headers := make(amqp.Table, len(d.Headers)+3)
+	headers := make(amqp.Table, len(d.Headers)+4+len(extra))
 	for k, v := range d.Headers {
+		headers[k] = v
+	}
+	for k, v := range extra {
 		headers[k] = v
 	}
 	headers[wire.HeaderError] = string(e.Code)
 	headers[wire.HeaderErrorMessage] = e.Message
 	headers[wire.HeaderEvent] = m.Event
-	m.Log().Warn("failed request with no reply_to; dead-lettering", "code", e.Code)
-	return ch.PublishWithContext(ctx, wire.DeadExchange, d.RoutingKey, false, false, amqp.Publishing{
+	headers[wire.HeaderNode] = b.cfg.Node
+	m.Log().Warn("failed request answered to nobody; dead-lettering", "code", e.Code)
+	err := b.confirm(ctx, pub.confirmed, wire.DeadExchange, d.RoutingKey, amqp.Publishing{
 		Headers: headers, ContentType: d.ContentType, Body: d.Body, MessageId: m.Event,
 		CorrelationId: d.CorrelationId, DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
 	})
+	if err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	return nil
 }
 
-// reply publishes reply to the request's reply_to: on the confirmed
-// channel, waiting for RabbitMQ's confirm, if the request writes
-// (Message.Writes), otherwise on the plain one.
-func (b *Broker) reply(ctx context.Context, pub publishers, m *Message, reply *wire.Reply) error {
+// reply publishes the encoded reply body to the request's reply_to: on
+// the confirmed channel, waiting for RabbitMQ's confirm, if the request
+// writes (Message.Writes), otherwise on the plain one.
+func (b *Broker) reply(ctx context.Context, pub publishers, m *Message, body []byte) error {
 	d := m.Delivery
-	buf := b.buffers.Get().(*[]byte)
-	defer b.buffers.Put(buf)
-	body, err := reply.AppendJSON((*buf)[:0])
-	if err != nil {
-		return fmt.Errorf("encode reply: %w", err)
-	}
-	*buf = body // keep a grown buffer for the next reply
 	// Replies go to the default exchange, routed by queue name; direct
 	// reply-to names work the same way.
 	msg := amqp.Publishing{
@@ -302,25 +429,36 @@ func (b *Broker) reply(ctx context.Context, pub publishers, m *Message, reply *w
 		}
 		return err
 	}
-	conf, err := pub.confirmed.PublishWithDeferredConfirmWithContext(ctx, "", d.ReplyTo, false, false, msg)
-	if errors.Is(err, amqp.ErrClosed) {
-		return fmt.Errorf("reply channel closed: %w", err)
-	}
-	if err != nil {
-		return err
-	}
 	// A write's reply is confirmed before its request is acknowledged; a
 	// lost confirm leaves the request unacked, and its redelivery is
 	// answered from the write's record (idempotency) instead of applying
 	// it again.
+	if err := b.confirm(ctx, pub.confirmed, "", d.ReplyTo, msg); err != nil {
+		return fmt.Errorf("reply: %w", err)
+	}
+	return nil
+}
+
+// confirm publishes msg on ch, which is in confirm mode, and waits for
+// RabbitMQ's confirm (at most ConfirmTimeout).
+func (b *Broker) confirm(ctx context.Context, ch *amqp.Channel, exchange, key string, msg amqp.Publishing) error {
+	conf, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+	if errors.Is(err, amqp.ErrClosed) {
+		return fmt.Errorf("write-reply channel closed: %w", err)
+	}
+	if err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(ctx, b.cfg.ConfirmTimeout)
 	defer cancel()
 	acked, err := conf.WaitContext(cctx)
 	if err != nil {
-		return fmt.Errorf("reply not confirmed: %w", err)
+		return fmt.Errorf("not confirmed: %w", err)
 	}
 	if !acked {
-		return errors.New("reply refused by RabbitMQ (nack)")
+		// A channel that closes before confirming resolves its pending
+		// confirms as nacks too.
+		return errors.New("refused by RabbitMQ (nack, or the channel closed)")
 	}
 	return nil
 }

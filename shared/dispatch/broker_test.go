@@ -60,11 +60,25 @@ func startBroker(t *testing.T, url string, obs dispatch.Observer) (b *dispatch.B
 // timeout. Bodies are limited to 1024 bytes.
 func runBroker(t *testing.T, url string, h dispatch.Handler, obs dispatch.Observer, prefetch int, timeout time.Duration) (b *dispatch.Broker, stop func() error) {
 	t.Helper()
-	b = dispatch.NewBroker(dispatch.Config{
+	return runBrokerWith(t, url, h, func(cfg *dispatch.Config) {
+		cfg.Observer, cfg.Prefetch, cfg.Timeout = obs, prefetch, timeout
+	})
+}
+
+// runBrokerWith runs a broker answering with h, its config the tests'
+// usual one (4 instances, prefetch 8, bodies up to 1024 bytes, a 5s
+// timeout) changed by set, until the test ends.
+func runBrokerWith(t *testing.T, url string, h dispatch.Handler, set func(*dispatch.Config)) (b *dispatch.Broker, stop func() error) {
+	t.Helper()
+	cfg := dispatch.Config{
 		Name: "dispatcher", Node: "test-node", Queue: wire.EventsQueue,
-		Dial: mq.DialConfig{URL: url, Name: "test"}, Instances: 4, Prefetch: prefetch,
-		MaxBody: 1024, Timeout: timeout, Observer: obs,
-	}, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		Dial: mq.DialConfig{URL: url, Name: "test"}, Instances: 4, Prefetch: 8,
+		MaxBody: 1024, Timeout: 5 * time.Second,
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	b = dispatch.NewBroker(cfg, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()

@@ -10,14 +10,19 @@ import (
 // Deadline gives the handler a context that ends at the caller's deadline:
 // the delivery's expiration (milliseconds, set by the client from its own
 // deadline) counted from when the node received it, or fallback when the
-// caller set none. A request whose deadline has already passed is answered
-// timeout without running.
-func Deadline(fallback time.Duration) Middleware {
+// caller set none; never later than limit after arrival (0 sets no limit),
+// so a caller cannot make the node work on its request for longer. A
+// request whose deadline has already passed is answered timeout without
+// running.
+func Deadline(fallback, limit time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m *Message) *wire.Reply {
 			d := fallback
 			if ms, ok := expiration(m.Delivery.Expiration); ok {
 				d = ms
+			}
+			if limit > 0 && d > limit {
+				d = limit
 			}
 			ctx, cancel := context.WithDeadline(ctx, m.Received.Add(d))
 			defer cancel()

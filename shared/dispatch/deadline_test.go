@@ -33,7 +33,7 @@ func TestDeadline(t *testing.T) {
 			m := message(&amqp.Delivery{Expiration: tc.expiration})
 			m.Received = m.Received.Add(-tc.age)
 			n := &next{reply: ok()}
-			reply := dispatch.Deadline(fallback)(n).Handle(context.Background(), m)
+			reply := dispatch.Deadline(fallback, 0)(n).Handle(context.Background(), m)
 			if tc.want == 0 {
 				if n.called || reply.OK || reply.Error.Code != wire.CodeTimeout || reply.Event != m.Event {
 					t.Fatalf("called %v, reply %+v: want timeout unrun", n.called, reply)
@@ -60,8 +60,37 @@ func TestDeadlineKeepsAnEarlierOne(t *testing.T) {
 	defer cancel()
 	early, _ := ctx.Deadline()
 	n := &next{reply: ok()}
-	dispatch.Deadline(time.Hour)(n).Handle(ctx, message(&amqp.Delivery{Expiration: "60000"}))
+	dispatch.Deadline(time.Hour, 0)(n).Handle(ctx, message(&amqp.Delivery{Expiration: "60000"}))
 	if dl, _ := n.ctx.Deadline(); !dl.Equal(early) {
 		t.Fatalf("deadline %v, want the earlier %v", dl, early)
+	}
+}
+
+// The caller's expiration, and the fallback, are cut to the limit: a
+// caller cannot make the node work on its request for longer.
+func TestDeadlineLimit(t *testing.T) {
+	const limit = time.Minute
+	for _, tc := range []struct {
+		name       string
+		fallback   time.Duration
+		expiration string
+		want       time.Duration // the deadline after Received
+	}{
+		{"expiration under the limit", time.Hour, "1500", 1500 * time.Millisecond},
+		{"expiration at the limit", time.Hour, "60000", limit},
+		{"expiration over the limit", time.Second, "3600000", limit},
+		{"the largest expiration read", time.Second, "1099511627776", limit},
+		{"fallback over the limit", time.Hour, "", limit},
+		{"fallback under the limit", time.Second, "", time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := message(&amqp.Delivery{Expiration: tc.expiration})
+			n := &next{reply: ok()}
+			dispatch.Deadline(tc.fallback, limit)(n).Handle(context.Background(), m)
+			dl, ok := n.ctx.Deadline()
+			if want := m.Received.Add(tc.want); !n.called || !ok || !dl.Equal(want) {
+				t.Fatalf("called %v, deadline %v after arrival, want %v", n.called, dl.Sub(m.Received), tc.want)
+			}
+		})
 	}
 }

@@ -5,7 +5,8 @@
 // RabbitMQ less than N consumers and is as fast). Each worker runs the
 // same steps for every delivery, in this order and no other:
 //
-//	Log -> Metrics -> Deadline -> Decode -> Recover -> handler -> reply -> ack
+//	delivery limit -> Recover -> Log -> Metrics -> ReplyTo -> Deadline -> Decode -> Recover -> handler
+//	    -> encode -> reply (or dead letter) -> ack
 //
 // NewBroker wraps the handler it is given in that chain of middleware
 // itself (Metrics only when the Config has an Observer), so no broker
@@ -30,13 +31,52 @@
 //     long request holds back at most half the prefetch window; past that
 //     the deliveries behind it are acknowledged one by one.
 //   - Every reply carries the request's correlation_id and event ID.
-//   - A failed request that nobody can be answered for (no reply_to) is
-//     republished to the dead-letter exchange with the error code, message
-//     and event ID in its headers (wire.HeaderError, HeaderErrorMessage,
-//     HeaderEvent), then acknowledged: nothing vanishes. A successful one
-//     is simply acknowledged.
-//   - A handler never takes the process down: Recover turns a panic into
-//     an internal reply.
+//   - Replies go only to direct reply-to (amq.rabbitmq.reply-to...) and,
+//     when Config.ReplyPrefix is set, to queues named under it (ReplyTo,
+//     ReplyToAllowed). A request with any other reply_to is not handled,
+//     nothing is published to its reply_to, and it is dead-lettered as
+//     bad_request.
+//   - A failed request that nobody can be answered for (no reply_to, or a
+//     refused one) is republished to the dead-letter exchange with the
+//     error code, message, event ID and node in its headers
+//     (wire.HeaderError, HeaderErrorMessage, HeaderEvent, HeaderNode), on
+//     the confirm-mode channel, and acknowledged only once RabbitMQ has
+//     confirmed the dead letter: nothing vanishes. A successful one is
+//     simply acknowledged.
+//   - No request goes back to the queue for a reason that will recur: a
+//     reply that cannot be encoded (a value JSON cannot hold) is answered
+//     internal, one larger than Config.MaxReply too_large, a handler that
+//     fails without an error internal. Only a failure to publish (a
+//     channel or connection lost, a confirm that does not come) hands a
+//     delivery back, and the delivery limit ends what still comes back.
+//   - Delivery limit (Config.DeliveryLimit): a request delivered more
+//     often than the limit is dead-lettered unhandled, with x-beds-error
+//     delivery_limit and its history in headers (wire.HeaderDeliveries,
+//     HeaderFirstSeen, HeaderLastSeen, HeaderLastFailure). The deliveries
+//     are counted as x-delivery-count + 1 where the queue counts them
+//     (quorum queues), and on every queue by the broker itself: a table
+//     of the requests that came back (the redelivered flag) or failed on
+//     this node, keyed by a hash of message_id, correlation_id, reply_to,
+//     routing key and body, holding at most 4096 requests (the least
+//     recently seen forgotten first), each counted as one more than the
+//     redeliveries this node took. A request delivered once never touches
+//     the table. The table is per node and per process: on a classic
+//     queue a request bouncing between N nodes may be handled up to about
+//     N x the limit times before one node stops it; a request that kills
+//     the process is counted by nobody (quorum queues count it); and a
+//     request held while its session is lost (the connection dropped) is
+//     counted too, though it did nothing wrong.
+//   - Nothing a delivery holds takes the process down: Recover, outermost,
+//     turns a panic anywhere in the chain (logging, metrics, the
+//     Observer, decoding) into an internal reply, and again innermost so
+//     that Log and Metrics see a handler's panic as that reply; a panic
+//     in encoding is answered internal; and a panic in the broker's own
+//     steps rejects the delivery to the dead-letter exchange.
+//   - A session watches its connection and each of its channels (the
+//     consumer's, the plain reply channel, the confirm-mode one). When one
+//     closes the broker is not Ready, hands back what it holds unhandled,
+//     and starts a new session.
+//   - Config.MaxTimeout caps the caller's expiration (Deadline).
 //   - On shutdown the broker cancels its consumer, finishes every delivery
 //     it already holds, acknowledges them, then closes.
 package dispatch

@@ -10,18 +10,32 @@
 //	queue beds.events   durable, dead-letter-exchange beds.dlx, type from config
 //	                    (quorum: x-delivery-limit from config), bound to beds
 //	                    with rec.read and rec.write
-//	queue beds.dead     durable, bound to beds.dlx
+//	queue beds.dead     durable, bound to beds.dlx, type from config;
+//	                    x-max-length (overflow drop-head) and x-message-ttl
+//	                    from config when set
 //
 // The alternate exchange catches messages no queue is bound for, and the
 // dead-letter exchange catches rejected and expired requests, so nothing
-// published to beds vanishes.
+// published to beds vanishes until beds.dead's own bounds drop it (the
+// oldest first, or past its TTL).
+//
+// RabbitMQ refuses to declare an existing queue with other arguments
+// (PRECONDITION_FAILED): changing amqp.queue_type, delivery_limit (quorum),
+// dead_max_length or dead_ttl for a virtual host that already has the
+// queues needs them deleted first (move beds.dead's messages elsewhere if
+// they matter, then rabbitmqctl delete_queue beds.dead), or the old values
+// set again. Declare says so in its error.
+//
+// Dial and Addr never print an AMQP URL's password, even for a URL that
+// does not parse.
 package mq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
-	"net/url"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -34,10 +48,9 @@ import (
 func Addr(rawURL string) string {
 	u, err := amqp.ParseURI(rawURL)
 	if err != nil {
-		if p, perr := url.Parse(rawURL); perr == nil {
-			return p.Host
-		}
-		return "(unparseable amqp url)"
+		// Not url.Parse's host: in a URL whose password holds an
+		// unescaped /, that is the user name and part of the password.
+		return "(malformed amqp url)"
 	}
 	return net.JoinHostPort(u.Host, fmt.Sprint(u.Port))
 }
@@ -90,11 +103,61 @@ func Dial(ctx context.Context, cfg DialConfig) (*amqp.Connection, error) {
 			return c, nil
 		},
 	}
+	// amqp091 would report a malformed URL with the URL, password and
+	// all, in its error: check it here first.
+	if err := CheckURL(cfg.URL); err != nil {
+		return nil, err
+	}
 	conn, err := amqp.DialConfig(cfg.URL, ac)
 	if err != nil {
 		return nil, fmt.Errorf("amqp %s: %w", Addr(cfg.URL), err)
 	}
 	return conn, nil
+}
+
+// ErrBadURL is the error of an AMQP URL that does not parse.
+var ErrBadURL = errors.New("malformed AMQP URL")
+
+// CheckURL reports whether rawURL parses as an AMQP URL. Its error wraps
+// ErrBadURL and shows the URL with its password masked. It does not pass
+// on the parser's own reason, which quotes the URL or pieces of it (a
+// password holding an unescaped / or ? is read as a port, a path or a
+// query, and quoted as such).
+func CheckURL(rawURL string) error {
+	if _, err := amqp.ParseURI(rawURL); err != nil {
+		reason := "it does not parse (check the host, port and query; a reserved character such as @ : / ? # % " +
+			"in the user name or password must be percent-encoded)"
+		switch {
+		case strings.ContainsAny(rawURL, " \t\r\n"):
+			reason = "it holds whitespace"
+		case !strings.HasPrefix(rawURL, "amqp://") && !strings.HasPrefix(rawURL, "amqps://"):
+			reason = "its scheme must be amqp:// or amqps://"
+		}
+		return fmt.Errorf("%w %q: %s", ErrBadURL, RedactURL(rawURL), reason)
+	}
+	return nil
+}
+
+// RedactURL returns rawURL with the password of its user info, if any,
+// replaced by xxxxx, whether or not the URL parses. The user info is
+// taken to end at the URL's last @, since a password may hold an
+// unescaped @ or /.
+func RedactURL(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		scheme, rest = "", rawURL
+	} else {
+		scheme += "://"
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return rawURL
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return rawURL
+	}
+	return scheme + user + ":xxxxx" + rest[at:]
 }
 
 // Topology describes the queues a node declares.
@@ -117,7 +180,7 @@ func Declare(ch *amqp.Channel, t Topology) error {
 		return fmt.Errorf("declare exchange %s: %w", wire.DeadExchange, err)
 	}
 	if _, err := ch.QueueDeclare(wire.DeadQueue, true, false, false, false, queueArgs(t, false)); err != nil {
-		return fmt.Errorf("declare queue %s: %w", wire.DeadQueue, err)
+		return declareErr(wire.DeadQueue, err, "amqp.queue_type, dead_max_length and dead_ttl")
 	}
 	if err := ch.QueueBind(wire.DeadQueue, "", wire.DeadExchange, false, nil); err != nil {
 		return fmt.Errorf("bind %s: %w", wire.DeadQueue, err)
@@ -127,7 +190,7 @@ func Declare(ch *amqp.Channel, t Topology) error {
 		return fmt.Errorf("declare exchange %s: %w", wire.Exchange, err)
 	}
 	if _, err := ch.QueueDeclare(wire.EventsQueue, true, false, false, false, queueArgs(t, true)); err != nil {
-		return fmt.Errorf("declare queue %s: %w", wire.EventsQueue, err)
+		return declareErr(wire.EventsQueue, err, "amqp.queue_type and delivery_limit (quorum)")
 	}
 	for _, key := range []string{wire.RouteRead, wire.RouteWrite} {
 		if err := ch.QueueBind(wire.EventsQueue, key, wire.Exchange, false, nil); err != nil {
@@ -137,16 +200,38 @@ func Declare(ch *amqp.Channel, t Topology) error {
 	return nil
 }
 
-func queueArgs(t Topology, deadLetter bool) amqp.Table {
+// declareErr explains RabbitMQ's refusal to declare an existing queue
+// with other arguments, which closes the channel: the operator has to
+// act, and the node cannot start until then.
+func declareErr(queue string, err error, keys string) error {
+	var ae *amqp.Error
+	if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+		return fmt.Errorf("declare queue %s: it exists with other arguments than the config's %s; "+
+			"RabbitMQ cannot change them on a live queue: delete it (after moving its messages if they matter) "+
+			"so the next start declares it anew, or set the config back to the values it was made with: %w", queue, keys, err)
+	}
+	return fmt.Errorf("declare queue %s: %w", queue, err)
+}
+
+// queueArgs returns the arguments of beds.events (events) or beds.dead.
+func queueArgs(t Topology, events bool) amqp.Table {
 	args := amqp.Table{"x-queue-type": t.QueueType}
 	if t.QueueType == "" {
 		args["x-queue-type"] = "classic"
 	}
-	if deadLetter {
+	if events {
 		args["x-dead-letter-exchange"] = wire.DeadExchange
 		if t.QueueType == "quorum" && t.DeliveryLimit > 0 {
 			args["x-delivery-limit"] = int64(t.DeliveryLimit)
 		}
+		return args
+	}
+	if t.DeadMaxLength > 0 {
+		args["x-max-length"] = int64(t.DeadMaxLength)
+		args["x-overflow"] = "drop-head"
+	}
+	if t.DeadTTL > 0 {
+		args["x-message-ttl"] = max(t.DeadTTL.Milliseconds(), 1)
 	}
 	return args
 }

@@ -71,6 +71,7 @@ func TestAddr(t *testing.T) {
 		"amqp://guest:s3cret@example.com:5673/vh": "example.com:5673",
 		"amqp://localhost/":                       "localhost:5672",
 		"amqps://u:p@h/":                          "h:5671",
+		"amqp://guest:31415926535/x@h:5672/":      "(malformed amqp url)", // not "guest:31415926535"
 	} {
 		if got := mq.Addr(in); got != want {
 			t.Errorf("Addr(%q) = %q, want %q", in, got, want)

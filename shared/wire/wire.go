@@ -34,6 +34,23 @@ const (
 	// HeaderEvent carries the event ID of a dead-lettered request, the
 	// one its node logged it under.
 	HeaderEvent = "x-beds-event"
+	// HeaderNode names the node that dead-lettered a request.
+	HeaderNode = "x-beds-node"
+	// HeaderDeliveries carries how many times a request dead-lettered
+	// for its delivery limit was delivered, as far as its node knows.
+	HeaderDeliveries = "x-beds-deliveries"
+	// HeaderFirstSeen and HeaderLastSeen carry when the node that
+	// dead-lettered a request for its delivery limit first and last saw
+	// it fail or come back (RFC 3339).
+	HeaderFirstSeen = "x-beds-first-seen"
+	HeaderLastSeen  = "x-beds-last-seen"
+	// HeaderLastFailure carries why that node last failed to finish the
+	// request, if it knows.
+	HeaderLastFailure = "x-beds-last-failure"
+	// DeadDeliveryLimit is the HeaderError of a request dead-lettered
+	// because it was delivered more often than the delivery limit; it is
+	// not an error code of replies (the request gets no reply).
+	DeadDeliveryLimit = "delivery_limit"
 )
 
 // Op is an operation a request asks for.

@@ -53,3 +53,18 @@ func newTestFlagSet(limit *int) *flag.FlagSet {
 	fs.IntVar(limit, "limit", 0, "")
 	return fs
 }
+
+// bedsctl never prints the password of a malformed --url.
+func TestMalformedURLHidesThePassword(t *testing.T) {
+	for _, args := range [][]string{
+		{"call", "users", "read", "--url", "amqp://guest:s3cr%zzet@127.0.0.1:5672/", "--timeout", "2s"},
+		{"ping", "--url", "amqp://guest:s3cr/et@127.0.0.1:5672/", "--timeout", "2s"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &out, &errOut)
+		all := out.String() + errOut.String()
+		if code == 0 || strings.Contains(all, "s3cr") || !strings.Contains(all, "malformed AMQP URL") {
+			t.Errorf("%v: exit %d, output must refuse the URL without its password:\n%s", args, code, all)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/beds-project/beds/shared/client"
+	"github.com/beds-project/beds/shared/dispatch"
+	"github.com/beds-project/beds/shared/testenv"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// Hostile and buggy callers (issue 9), through a real RabbitMQ.
+
+// hostile answers like echo, and for "nan" with a row JSON cannot hold,
+// for "big" with a 10 KB row, for "noerr" with a failure without an
+// error.
+func hostile(ctx context.Context, m *dispatch.Message) *wire.Reply {
+	switch m.Request.Template {
+	case "nan":
+		return &wire.Reply{OK: true, Rows: []wire.Row{{"doc": map[string]any{"x": math.NaN()}}}}
+	case "big":
+		return &wire.Reply{OK: true, Rows: []wire.Row{{"blob": strings.Repeat("x", 10000)}}}
+	case "noerr":
+		return &wire.Reply{OK: false}
+	}
+	return echo(ctx, m)
+}
+
+// calls counts the handler's calls per template.
+type calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *calls) wrap(h dispatch.HandlerFunc) dispatch.Handler {
+	c.n = map[string]int{}
+	return dispatch.HandlerFunc(func(ctx context.Context, m *dispatch.Message) *wire.Reply {
+		c.mu.Lock()
+		c.n[m.Request.Template]++
+		c.mu.Unlock()
+		return h(ctx, m)
+	})
+}
+
+func (c *calls) of(template string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[template]
+}
+
+func codeOf(err error) wire.Code {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return ""
+}
+
+// dial returns a client of url, closed when the test ends.
+func dial(t *testing.T, ctx context.Context, url string) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctx, url, client.Options{Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// publish sends a request by hand, with the properties of p.
+func publish(t *testing.T, ch *amqp.Channel, key string, p amqp.Publishing) {
+	t.Helper()
+	p.ContentType = wire.ContentType
+	if err := ch.PublishWithContext(context.Background(), wire.Exchange, key, false, false, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nextDead waits for the next message of beds.dead.
+func nextDead(t *testing.T, ch *amqp.Channel, within time.Duration) amqp.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		d, ok, err := ch.Get(wire.DeadQueue, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing dead-lettered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// messages returns how many messages queue holds.
+func messages(t *testing.T, ch *amqp.Channel, queue string) int {
+	t.Helper()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.Messages
+}
+
+// TestReplyToRefused: a request whose reply_to names an ordinary queue is
+// not handled, nothing is published to that queue, and it lands in
+// beds.dead as bad_request; a queue under the configured prefix gets its
+// reply.
+func TestReplyToRefused(t *testing.T) {
+	url := testenv.AMQP(t)
+	var n calls
+	runBrokerWith(t, url, n.wrap(echo), func(c *dispatch.Config) { c.ReplyPrefix = "test.replies." })
+	ch := testenv.Channel(t, url)
+	for _, q := range []string{"foreign", "test.replies.mine"} {
+		if _, err := ch.QueueDeclare(q, false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := map[string]string{} // event -> reply_to
+	for _, to := range []string{wire.EventsQueue, "foreign", wire.DeadQueue, "amq.rabbitmq.reply-tox"} {
+		event := ids.New()
+		refused[event] = to
+		publish(t, ch, wire.RouteWrite, amqp.Publishing{MessageId: event, CorrelationId: event, ReplyTo: to,
+			Body: []byte(`{"template":"refused","op":"create","data":{"a":1}}`)})
+	}
+	publish(t, ch, wire.RouteRead, amqp.Publishing{MessageId: ids.New(), CorrelationId: "mine", ReplyTo: "test.replies.mine",
+		Body: []byte(`{"template":"mine","op":"read"}`)})
+
+	for range len(refused) {
+		d := nextDead(t, ch, 10*time.Second)
+		event, _ := d.Headers[wire.HeaderEvent].(string)
+		to, ok := refused[event]
+		if !ok || d.Headers[wire.HeaderError] != string(wire.CodeBadRequest) {
+			t.Fatalf("dead letter headers %v", d.Headers)
+		}
+		if msg, _ := d.Headers[wire.HeaderErrorMessage].(string); !strings.Contains(msg, "reply_to") || !strings.Contains(msg, to) {
+			t.Errorf("dead letter message %q does not say which reply_to was refused", msg)
+		}
+		if !strings.Contains(string(d.Body), `"template":"refused"`) {
+			t.Errorf("dead letter body %s is not the request", d.Body)
+		}
+		delete(refused, event)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for messages(t, ch, "test.replies.mine") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no reply in the queue under the reply prefix")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A reply published to beds.events would come back as a request and
+	// be dead-lettered in turn; one published to beds.dead would be there.
+	time.Sleep(500 * time.Millisecond)
+	for q, want := range map[string]int{"foreign": 0, wire.EventsQueue: 0, wire.DeadQueue: 0} {
+		if got := messages(t, ch, q); got != want {
+			t.Errorf("%s holds %d messages, want %d: a reply was published to a refused reply_to", q, got, want)
+		}
+	}
+	if got := n.of("refused"); got != 0 {
+		t.Errorf("the handler ran %d times for requests with a refused reply_to", got)
+	}
+}
+
+// TestPoisonReplies: a reply that cannot be encoded is answered internal,
+// one above MaxReply too_large, a failure without an error internal;
+// each request is handled once, never sent back to the queue.
+func TestPoisonReplies(t *testing.T) {
+	url := testenv.AMQP(t)
+	var n calls
+	runBrokerWith(t, url, n.wrap(hostile), func(c *dispatch.Config) { c.MaxReply = 4096 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := dial(t, ctx, url)
+	for _, tc := range []struct {
+		template string
+		code     wire.Code
+	}{
+		{"nan", wire.CodeInternal},
+		{"big", wire.CodeTooLarge},
+		{"noerr", wire.CodeInternal},
+	} {
+		for _, op := range []wire.Op{wire.OpRead, wire.OpCreate} { // plain and confirmed replies
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			r, err := c.Do(rctx, &wire.Request{Template: tc.template, Op: op, Data: []byte(`{}`)})
+			rcancel()
+			if codeOf(err) != tc.code || r == nil || r.Event == "" || r.Node != "test-node" {
+				t.Errorf("%s %s: err %v, want %s", tc.template, op, err, tc.code)
+			}
+		}
+	}
+	// A failure without an error, answered to nobody, is dead-lettered as
+	// internal (it used to panic the broker).
+	ch := testenv.Channel(t, url)
+	event := ids.New()
+	publish(t, ch, wire.RouteRead, amqp.Publishing{MessageId: event, Body: []byte(`{"template":"noerr","op":"read"}`)})
+	d := nextDead(t, ch, 10*time.Second)
+	if d.Headers[wire.HeaderError] != string(wire.CodeInternal) || d.Headers[wire.HeaderEvent] != event {
+		t.Fatalf("dead letter headers %v", d.Headers)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for template, want := range map[string]int{"nan": 2, "big": 2, "noerr": 3} {
+		if got := n.of(template); got != want {
+			t.Errorf("%s handled %d times, want %d: a poison reply was sent back to the queue", template, got, want)
+		}
+	}
+	if r, err := c.Do(ctx, &wire.Request{Template: "after", Op: wire.OpRead}); err != nil || r.Rows[0]["template"] != "after" {
+		t.Fatalf("after the poison: %v %v", r, err)
+	}
+}
+
+// TestDeliveryLimit: a request that comes back for ever is dead-lettered
+// after the delivery limit, with its history, on a classic queue, and
+// other requests are answered. The poison here is real: RabbitMQ 3.10
+// closes the whole connection (541 INTERNAL_ERROR) on a publish to a
+// malformed direct reply-to name, which a caller can set, so a write's
+// reply is never confirmed and the request goes back to the queue each
+// time.
+func TestDeliveryLimit(t *testing.T) {
+	url := testenv.AMQP(t)
+	var n calls
+	const limit = 3
+	b, _ := runBrokerWith(t, url, n.wrap(echo), func(c *dispatch.Config) {
+		c.DeliveryLimit, c.RetryMin, c.RetryMax = limit, 20*time.Millisecond, 100*time.Millisecond
+	})
+	ch := testenv.Channel(t, url)
+	event := ids.New()
+	publish(t, ch, wire.RouteWrite, amqp.Publishing{MessageId: event, CorrelationId: event, ReplyTo: wire.DirectReplyTo + ".a.b",
+		Body: []byte(`{"template":"poison","op":"create","data":{"a":1}}`)})
+	d := nextDead(t, ch, 30*time.Second)
+	h := d.Headers
+	if h[wire.HeaderError] != wire.DeadDeliveryLimit || h[wire.HeaderEvent] != event || h[wire.HeaderNode] != "test-node" {
+		t.Fatalf("dead letter headers %v", h)
+	}
+	if h[wire.HeaderDeliveries] != int64(limit+1) {
+		t.Errorf("%s = %v, want %d", wire.HeaderDeliveries, h[wire.HeaderDeliveries], limit+1)
+	}
+	first, err1 := time.Parse(time.RFC3339Nano, h[wire.HeaderFirstSeen].(string))
+	last, err2 := time.Parse(time.RFC3339Nano, h[wire.HeaderLastSeen].(string))
+	if err1 != nil || err2 != nil || last.Before(first) {
+		t.Errorf("first/last seen %v %v", h[wire.HeaderFirstSeen], h[wire.HeaderLastSeen])
+	}
+	if cause, _ := h[wire.HeaderLastFailure].(string); !strings.Contains(cause, "reply") {
+		t.Errorf("last failure %q", cause)
+	}
+	if got := n.of("poison"); got != limit {
+		t.Errorf("handled %d times, want the limit %d", got, limit)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := dial(t, ctx, url)
+	if r, err := c.Do(ctx, &wire.Request{Template: "after", Op: wire.OpCreate, Data: []byte(`{}`)}); err != nil || r.Rows[0]["template"] != "after" || !b.Ready() {
+		t.Fatalf("after the poison: %v %v ready %v", r, err, b.Ready())
+	}
+}
+
+// TestDeadReplyChannel: RabbitMQ closes the write-reply channel (here: a
+// dead letter published to a dead-letter exchange someone deleted). The
+// broker notices, is not ready until a new session is, hands the request
+// back instead of acknowledging it unpublished, and the new session (which
+// declares the exchange again) dead-letters it and answers the rest.
+func TestDeadReplyChannel(t *testing.T) {
+	url := testenv.AMQP(t)
+	b, _ := runBrokerWith(t, url, dispatch.HandlerFunc(echo), func(c *dispatch.Config) {
+		c.RetryMin, c.RetryMax = time.Second, time.Second
+	})
+	var dipped atomic.Bool
+	watching, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	go func() {
+		for watching.Err() == nil {
+			if !b.Ready() {
+				dipped.Store(true)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	ch := testenv.Channel(t, url)
+	if err := ch.ExchangeDelete(wire.DeadExchange, false, false); err != nil {
+		t.Fatal(err)
+	}
+	event := ids.New()
+	publish(t, ch, wire.RouteRead, amqp.Publishing{MessageId: event, Body: []byte(`{"template":"fail","op":"read"}`)})
+	d := nextDead(t, ch, 20*time.Second)
+	if d.Headers[wire.HeaderError] != string(wire.CodeUnknownTemplate) || d.Headers[wire.HeaderEvent] != event {
+		t.Fatalf("dead letter headers %v", d.Headers)
+	}
+	if !dipped.Load() {
+		t.Error("the broker stayed ready with a closed reply channel")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := dial(t, ctx, url)
+	for _, op := range []wire.Op{wire.OpRead, wire.OpCreate} {
+		if r, err := c.Do(ctx, &wire.Request{Template: "later", Op: op, Data: []byte(`{}`)}); err != nil || r.Rows[0]["template"] != "later" {
+			t.Fatalf("%s after the channel closed: %v %v", op, r, err)
+		}
+	}
+	if !b.Ready() {
+		t.Error("not ready after recovering")
+	}
+}
