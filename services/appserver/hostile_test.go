@@ -347,15 +347,18 @@ func (h *hostile) poisonRequest(t *testing.T) {
 		ContentType: wire.ContentType, MessageId: "poison-1", ReplyTo: "hostile.full", DeliveryMode: amqp.Persistent,
 		Body: []byte(`{"template":"users","op":"create","data":{"email":"poison@example.com"}}`),
 	}))
-	done := make(chan struct{})
+	pings := make(chan error, 1)
 	go func() {
-		defer close(done)
-		for range 50 {
-			do(t, h.c, `{"op":"ping"}`)
+		var err error
+		for i := 0; i < 50 && err == nil; i++ {
+			_, err = call(h.c, `{"op":"ping"}`)
 		}
+		pings <- err
 	}()
 	d := deadLetter(t, ch)
-	<-done
+	if err := <-pings; err != nil {
+		t.Errorf("a ping beside the poison: %v", err)
+	}
 	if d.Headers[wire.HeaderError] != wire.DeadDeliveryLimit || d.Headers[wire.HeaderEvent] != "poison-1" {
 		t.Fatalf("dead letter headers %v", d.Headers)
 	}
