@@ -148,12 +148,12 @@ func (b *Broker) session(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
+	if err := mq.Declare(conn, b.cfg.Topology, b.log); err != nil {
+		return err
+	}
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
-	}
-	if err := mq.Declare(ch, b.cfg.Topology); err != nil {
-		return err
 	}
 	if err := ch.Qos(b.cfg.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("qos: %w", err)
