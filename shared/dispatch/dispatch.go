@@ -31,11 +31,12 @@
 //     long request holds back at most half the prefetch window; past that
 //     the deliveries behind it are acknowledged one by one.
 //   - Every reply carries the request's correlation_id and event ID.
-//   - Replies go only to direct reply-to (amq.rabbitmq.reply-to...) and,
-//     when Config.ReplyPrefix is set, to queues named under it (ReplyTo,
-//     ReplyToAllowed). A request with any other reply_to is not handled,
-//     nothing is published to its reply_to, and it is dead-lettered as
-//     bad_request.
+//   - Replies go only to direct reply-to (amq.rabbitmq.reply-to and the
+//     amq.rabbitmq.reply-to.<pid>.<key> names RabbitMQ 3.10 can decode)
+//     and, when Config.ReplyPrefix is set, to queues named under it
+//     (ReplyTo, ReplyToAllowed). A request with any other reply_to is not
+//     handled, nothing is published to its reply_to, and it is
+//     dead-lettered as bad_request.
 //   - A failed request that nobody can be answered for (no reply_to, or a
 //     refused one) is republished to the dead-letter exchange with the
 //     error code, message, event ID and node in its headers
