@@ -30,7 +30,12 @@ func code(err error) wire.Code {
 func TestNoAnswer(t *testing.T) {
 	url := testenv.AMQP(t)
 	ch := testenv.Channel(t, url)
-	if err := mq.Declare(ch, mq.Topology{QueueType: "classic"}); err != nil {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := mq.Declare(conn, mq.Topology{QueueType: "classic"}, nil); err != nil {
 		t.Fatal(err)
 	}
 

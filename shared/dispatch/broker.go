@@ -59,8 +59,11 @@ type Broker struct {
 	handler Handler // h in the standard chain
 	log     *slog.Logger
 	ids     *lineage.Generator
-	tries   *tries // deliveries of requests that came back
-	ready   atomic.Bool
+	tries   *tries      // deliveries of requests that came back
+	ready   atomic.Bool // consuming
+	replies *replySide
+	// sessions counts the consumer sessions started (tests read it).
+	sessions atomic.Int64
 	// buffers recycles encoded replies: amqp091 has copied a body into its
 	// socket buffer by the time Publish returns, so the slice is free.
 	buffers sync.Pool
@@ -88,8 +91,9 @@ func NewBroker(cfg Config, h Handler, log *slog.Logger) *Broker {
 	if cfg.ConfirmTimeout <= 0 {
 		cfg.ConfirmTimeout = 10 * time.Second
 	}
-	return &Broker{cfg: cfg, handler: standard(h, cfg), log: log.With("broker", cfg.Name), ids: lineage.NewGenerator(),
-		tries:   newTries(cfg.DeliveryLimit, redeliveryTable),
+	log = log.With("broker", cfg.Name)
+	return &Broker{cfg: cfg, handler: standard(h, cfg), log: log, ids: lineage.NewGenerator(),
+		tries: newTries(cfg.DeliveryLimit, redeliveryTable), replies: newReplySide(cfg, log),
 		buffers: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
 }
 
@@ -112,14 +116,29 @@ func standard(h Handler, cfg Config) Handler {
 // Name returns the broker type.
 func (b *Broker) Name() string { return b.cfg.Name }
 
-// Ready reports whether the broker is consuming.
-func (b *Broker) Ready() bool { return b.ready.Load() }
+// Ready reports whether the broker is consuming and can reply: both its
+// connections are open.
+func (b *Broker) Ready() bool { return b.ready.Load() && b.replies.ready() }
 
 // Run consumes until ctx ends, reconnecting with backoff whenever the
-// connection or channel is lost. When ctx ends it drains: cancels the
+// consumer's connection or channel is lost; the reply connection
+// reconnects on its own (replySide). When ctx ends it drains: cancels the
 // consumer, finishes and acknowledges every delivery it holds, closes. It
 // returns nil after a clean drain.
 func (b *Broker) Run(ctx context.Context) error {
+	// The reply side outlives ctx: a drain publishes the replies of what
+	// it finishes. It stops once the consumer's last session has ended.
+	rctx, stopReplies := context.WithCancel(context.WithoutCancel(ctx))
+	var replying sync.WaitGroup
+	replying.Add(1)
+	go func() {
+		defer replying.Done()
+		b.replies.run(rctx)
+	}()
+	defer func() {
+		stopReplies()
+		replying.Wait()
+	}()
 	backoff := b.cfg.RetryMin
 	for {
 		started := time.Now()
@@ -141,50 +160,32 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 }
 
-// session runs one connection's life: dial, declare, consume, work.
+// session runs one consumer connection's life: dial, declare, consume,
+// work. Replies go out on the reply side's connection.
 func (b *Broker) session(ctx context.Context) error {
 	conn, err := mq.Dial(ctx, b.cfg.Dial)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	if err := mq.Declare(conn, b.cfg.Topology, b.log); err != nil {
+		return err
+	}
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	if err := mq.Declare(ch, b.cfg.Topology); err != nil {
-		return err
-	}
 	if err := ch.Qos(b.cfg.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("qos: %w", err)
 	}
-	// Replies to reads go out on a plain channel; replies to writes on one
-	// in confirm mode, so a write is acked only once RabbitMQ has its
-	// reply (Message.Writes decides which).
-	replies, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open reply channel: %w", err)
-	}
-	confirmed, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open write-reply channel: %w", err)
-	}
-	if err := confirmed.Confirm(false); err != nil {
-		return fmt.Errorf("confirm mode: %w", err)
-	}
-	pub := publishers{plain: replies, confirmed: confirmed}
-	// Every channel is watched: RabbitMQ closes one on its own (a publish
-	// to a missing exchange, an oversized message), and a session with a
-	// dead reply channel would fail every reply while looking ready.
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	consumerClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	repliesClosed := replies.NotifyClose(make(chan *amqp.Error, 1))
-	confirmedClosed := confirmed.NotifyClose(make(chan *amqp.Error, 1))
 	tag := fmt.Sprintf("%s/%s", b.cfg.Node, b.cfg.Name)
 	deliveries, err := ch.Consume(b.cfg.Queue, tag, false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", b.cfg.Queue, err)
 	}
+	b.sessions.Add(1)
 	b.ready.Store(true)
 	b.log.Info("consuming", "queue", b.cfg.Queue, "instances", b.cfg.Instances, "prefetch", b.cfg.Prefetch)
 
@@ -193,20 +194,22 @@ func (b *Broker) session(ctx context.Context) error {
 	// drain finishes in-flight work instead of failing it.
 	work := context.WithoutCancel(ctx)
 	acks := newAcker(ch, b.cfg.Prefetch, b.log)
-	// lost is set once the session cannot reply any more: the deliveries
+	// lost ends once the session cannot settle its deliveries any more:
+	// the workers stop waiting for a reply connection, and the deliveries
 	// still held are handed back unhandled rather than worked on in vain.
-	var lost atomic.Bool
+	lost, loseSession := context.WithCancel(work)
+	defer loseSession()
 	var wg sync.WaitGroup
 	for i := 0; i < b.cfg.Instances; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range deliveries {
-				if lost.Load() {
+				if lost.Err() != nil {
 					acks.settle(settlement{tag: d.DeliveryTag, requeue: true})
 					continue
 				}
-				acks.settle(b.serve(work, pub, &d))
+				acks.settle(b.serve(work, lost, &d))
 			}
 		}()
 	}
@@ -231,18 +234,14 @@ func (b *Broker) session(ctx context.Context) error {
 		cause = closedErr("connection", e)
 	case e := <-consumerClosed:
 		cause = closedErr("consumer channel", e)
-	case e := <-repliesClosed:
-		cause = closedErr("reply channel", e)
-	case e := <-confirmedClosed:
-		cause = closedErr("write-reply channel", e)
 	}
 	if !draining {
 		// Lost: not ready from now on, until the next session is.
 		b.ready.Store(false)
-		lost.Store(true)
-		// A dead reply channel leaves the consumer running: stop it, so
-		// the deliveries held go back and no more come. (When the
-		// consumer or the connection is what died, this fails at once.)
+		loseSession()
+		// Stop the consumer if it still runs, so that no more come. (When
+		// the consumer or the connection is what died, this fails at
+		// once.)
 		_ = ch.Cancel(tag, false)
 	}
 	wg.Wait()
@@ -263,7 +262,11 @@ func closedErr(what string, e *amqp.Error) error {
 // serve handles one delivery: decide its answer (answer), publish it, and
 // return how the delivery is to be settled, which the session's acker
 // does.
-func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) (s settlement) {
+//
+// It publishes on the reply side's connection, waiting while that is down,
+// until lost ends (the consumer's session is lost: the delivery goes back
+// to the queue anyway).
+func (b *Broker) serve(ctx, lost context.Context, d *amqp.Delivery) (s settlement) {
 	s.tag = d.DeliveryTag
 	defer func() {
 		// The chain answers its own panics; this catches the broker's, so
@@ -284,11 +287,15 @@ func (b *Broker) serve(ctx context.Context, pub publishers, d *amqp.Delivery) (s
 		defer b.buffers.Put(a.buf)
 	}
 	var err error
-	switch {
-	case a.dead != nil:
-		err = b.deadLetter(ctx, pub, m, a.dead, a.history)
-	case a.body != nil:
-		err = b.reply(ctx, pub, m, a.body)
+	if a.dead != nil || a.body != nil {
+		var pub *publishers
+		if pub, err = b.replies.get(lost); err == nil {
+			if a.dead != nil {
+				err = b.deadLetter(ctx, pub, m, a.dead, a.history)
+			} else {
+				err = b.reply(ctx, lost, pub, m, a.body)
+			}
+		}
 	}
 	if err != nil {
 		// Not acknowledged but handed back: it is delivered again (to this
@@ -376,18 +383,12 @@ func appendReply(b []byte, reply *wire.Reply) (out []byte, err error) {
 	return reply.AppendJSON(b)
 }
 
-// publishers are a session's reply channels.
-type publishers struct {
-	plain     *amqp.Channel // replies to reads, counts, pings, errors
-	confirmed *amqp.Channel // replies to writes, in confirm mode
-}
-
 // deadLetter republishes the request of m, which failed with e and is
 // answered to nobody, to the dead-letter exchange under its own routing
 // key, with the error, event ID, node and more (extra) in its headers. It
 // is published on the confirmed channel and returns once RabbitMQ has
 // confirmed it, so the request is acknowledged only once beds.dead has it.
-func (b *Broker) deadLetter(ctx context.Context, pub publishers, m *Message, e *wire.Error, extra amqp.Table) error {
+func (b *Broker) deadLetter(ctx context.Context, pub *publishers, m *Message, e *wire.Error, extra amqp.Table) error {
 	d := m.Delivery
 	headers := make(amqp.Table, len(d.Headers)+4+len(extra))
 	for k, v := range d.Headers {
@@ -413,14 +414,25 @@ func (b *Broker) deadLetter(ctx context.Context, pub publishers, m *Message, e *
 
 // reply publishes the encoded reply body to the request's reply_to: on
 // the confirmed channel, waiting for RabbitMQ's confirm, if the request
-// writes (Message.Writes), otherwise on the plain one.
-func (b *Broker) reply(ctx context.Context, pub publishers, m *Message, body []byte) error {
+// writes (Message.Writes), otherwise on the plain one; or, for a direct
+// reply-to name not vetted (replySide), on the probe connection, waiting
+// for its turn until lost ends.
+func (b *Broker) reply(ctx, lost context.Context, pub *publishers, m *Message, body []byte) error {
 	d := m.Delivery
 	// Replies go to the default exchange, routed by queue name; direct
 	// reply-to names work the same way.
 	msg := amqp.Publishing{
 		ContentType: wire.ContentType, CorrelationId: d.CorrelationId, MessageId: m.Event,
 		Body: body, Timestamp: time.Now(),
+	}
+	if t, ok := b.replies.vetted(d.ReplyTo); !ok {
+		// A direct reply-to name RabbitMQ may close the connection on: on
+		// the probe connection, confirmed, read or write (replySide).
+		if err := b.replies.probe.publish(ctx, lost, d.ReplyTo, msg); err != nil {
+			return fmt.Errorf("reply: %w", err)
+		}
+		b.replies.learn(t)
+		return nil
 	}
 	if !m.Writes() {
 		err := pub.plain.PublishWithContext(ctx, "", d.ReplyTo, false, false, msg)

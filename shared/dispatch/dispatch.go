@@ -24,18 +24,35 @@
 //     create, update or delete goes out on a channel in confirm mode, and
 //     its delivery is acknowledged only once RabbitMQ has confirmed the
 //     reply. Confirming the reply to a read, count, ping or unreadable
-//     body would cost RabbitMQ a frame for nothing.
+//     body would cost RabbitMQ a frame for nothing. The exception is a
+//     reply to a direct reply-to name of a RabbitMQ node no reply has
+//     reached yet, which is confirmed whatever the op (below).
+//   - Replies and dead letters go out on a connection apart from the
+//     consumer's (the reply connection). RabbitMQ 3.10 closes a
+//     connection that publishes to a direct reply-to name whose pid it
+//     cannot decode (541 INTERNAL_ERROR, RabbitMQ issues 3751 and 6396);
+//     a caller sets that name. The names it can never decode are refused
+//     (below). One that decodes but names a node RabbitMQ does not know
+//     cannot be told apart from a real one, so a reply to a node no reply
+//     has reached yet goes out alone on a third connection (the probe
+//     connection), confirmed; once one gets through, its node is known
+//     and later replies to it take the reply connection. A hostile name
+//     so ends only the probe connection and its own reply, which is
+//     requeued like any reply not published, until the delivery limit
+//     dead-letters it: the consumer keeps its deliveries, and the replies
+//     of others are not lost with it.
 //   - Acknowledgements are batched without waiting: one ack with
 //     multiple=true covers every finished delivery below the oldest one
 //     still being handled, whatever was finished since the last ack. A
 //     long request holds back at most half the prefetch window; past that
 //     the deliveries behind it are acknowledged one by one.
 //   - Every reply carries the request's correlation_id and event ID.
-//   - Replies go only to direct reply-to (amq.rabbitmq.reply-to...) and,
-//     when Config.ReplyPrefix is set, to queues named under it (ReplyTo,
-//     ReplyToAllowed). A request with any other reply_to is not handled,
-//     nothing is published to its reply_to, and it is dead-lettered as
-//     bad_request.
+//   - Replies go only to direct reply-to (amq.rabbitmq.reply-to and the
+//     amq.rabbitmq.reply-to.<pid>.<key> names RabbitMQ 3.10 can decode)
+//     and, when Config.ReplyPrefix is set, to queues named under it
+//     (ReplyTo, ReplyToAllowed). A request with any other reply_to is not
+//     handled, nothing is published to its reply_to, and it is
+//     dead-lettered as bad_request.
 //   - A failed request that nobody can be answered for (no reply_to, or a
 //     refused one) is republished to the dead-letter exchange with the
 //     error code, message, event ID and node in its headers
@@ -72,10 +89,23 @@
 //     that Log and Metrics see a handler's panic as that reply; a panic
 //     in encoding is answered internal; and a panic in the broker's own
 //     steps rejects the delivery to the dead-letter exchange.
-//   - A session watches its connection and each of its channels (the
-//     consumer's, the plain reply channel, the confirm-mode one). When one
-//     closes the broker is not Ready, hands back what it holds unhandled,
-//     and starts a new session.
+//   - The broker watches its connections and each of their channels.
+//     When the consumer's connection or channel closes, the broker is not
+//     Ready, hands back what it holds unhandled, and starts a new session.
+//     When the reply connection or one of its channels (the plain one, the
+//     confirm-mode one) closes, the broker is not Ready until a new reply
+//     connection is open; the consumer keeps its deliveries, and their
+//     workers wait for it. A reply in flight when it closed is handled as
+//     one not published: a write's reply was not confirmed, so its
+//     request is requeued and answered from its record on redelivery; a
+//     read's reply, not confirmed, counts as published once written to
+//     the socket, its request is acknowledged, and if RabbitMQ had not
+//     routed it yet the caller gets no answer and times out at its
+//     deadline (the Go client's Do then returns timeout; a read is safe
+//     to send again). Only a publish that fails outright requeues a read.
+//     Both connections reconnect with bounded backoff; the probe
+//     connection is dialed again when next needed, with backoff only
+//     after a failed dial.
 //   - Config.MaxTimeout caps the caller's expiration (Deadline).
 //   - On shutdown the broker cancels its consumer, finishes every delivery
 //     it already holds, acknowledges them, then closes.

@@ -42,6 +42,8 @@ func FuzzChain(f *testing.F) {
 		{"", "", "", "", `{"template":"noerr","op":"read"}`, "", false, "", "", -1},
 		{"", "app.replies", "", "", `{"template":"nil","op":"count"}`, "", false, "", "", -1},
 		{"-5", direct, "", "", `{"op":"ping"}`, "", false, "", "", -1},
+		{"", wire.DirectReplyTo + ".a.b", "", "", `{"template":"t","op":"read"}`, "", false, "", "", -1},
+		{"", wire.DirectReplyTo + ".g1h2AA5yZXBseUA4MjEwOTMwMQAAAGQAAAAAAAAAAQ==.8T4HfZRYHX50/TuEjRmRUw==", "", "", `{"template":"t","op":"create","data":{}}`, "", false, "", "", -1},
 	} {
 		f.Add(s.expiration, s.replyTo, s.contentType, s.contentEncoding, []byte(s.body), s.messageID, s.redelivered, s.header, s.value, s.count)
 	}

@@ -114,10 +114,10 @@ func messages(t *testing.T, ch *amqp.Channel, queue string) int {
 	return q.Messages
 }
 
-// TestReplyToRefused: a request whose reply_to names an ordinary queue is
-// not handled, nothing is published to that queue, and it lands in
-// beds.dead as bad_request; a queue under the configured prefix gets its
-// reply.
+// TestReplyToRefused: a request whose reply_to names an ordinary queue, or
+// a direct reply-to name RabbitMQ cannot decode, is not handled, nothing
+// is published to that name, and it lands in beds.dead as bad_request; a
+// queue under the configured prefix gets its reply.
 func TestReplyToRefused(t *testing.T) {
 	url := testenv.AMQP(t)
 	var n calls
@@ -129,7 +129,7 @@ func TestReplyToRefused(t *testing.T) {
 		}
 	}
 	refused := map[string]string{} // event -> reply_to
-	for _, to := range []string{wire.EventsQueue, "foreign", wire.DeadQueue, "amq.rabbitmq.reply-tox"} {
+	for _, to := range []string{wire.EventsQueue, "foreign", wire.DeadQueue, "amq.rabbitmq.reply-tox", wire.DirectReplyTo + ".a.b"} {
 		event := ids.New()
 		refused[event] = to
 		publish(t, ch, wire.RouteWrite, amqp.Publishing{MessageId: event, CorrelationId: event, ReplyTo: to,
@@ -224,11 +224,14 @@ func TestPoisonReplies(t *testing.T) {
 // after the delivery limit, with its history, on a classic queue, and
 // other requests are answered. The poison here is real: RabbitMQ 3.10
 // closes the whole connection (541 INTERNAL_ERROR) on a publish to a
-// malformed direct reply-to name, which a caller can set, so a write's
-// reply is never confirmed and the request goes back to the queue each
-// time.
+// direct reply-to name of a node it does not know, which a caller can
+// set, so a write's reply is never confirmed and the request goes back to
+// the queue each time. (A malformed name is refused up front instead.)
 func TestDeliveryLimit(t *testing.T) {
 	url := testenv.AMQP(t)
+	if !crashesOnForeignReplyTo(t, url) {
+		t.Skip("this RabbitMQ drops a reply to a foreign direct reply-to name instead of closing the connection: no poison to test with")
+	}
 	var n calls
 	const limit = 3
 	b, _ := runBrokerWith(t, url, n.wrap(echo), func(c *dispatch.Config) {
@@ -236,7 +239,7 @@ func TestDeliveryLimit(t *testing.T) {
 	})
 	ch := testenv.Channel(t, url)
 	event := ids.New()
-	publish(t, ch, wire.RouteWrite, amqp.Publishing{MessageId: event, CorrelationId: event, ReplyTo: wire.DirectReplyTo + ".a.b",
+	publish(t, ch, wire.RouteWrite, amqp.Publishing{MessageId: event, CorrelationId: event, ReplyTo: foreignReplyTo,
 		Body: []byte(`{"template":"poison","op":"create","data":{"a":1}}`)})
 	d := nextDead(t, ch, 30*time.Second)
 	h := d.Headers
@@ -310,5 +313,127 @@ func TestDeadReplyChannel(t *testing.T) {
 	}
 	if !b.Ready() {
 		t.Error("not ready after recovering")
+	}
+}
+
+// foreignReplyTo is a direct reply-to name as RabbitMQ 3.10 makes one for
+// a channel on the node rabbit@nowhere, which is in no cluster here: its
+// pid names the node "reply@<erlang:phash2('rabbit@nowhere')>" (82109301).
+// RabbitMQ 3.10 and 3.11 close the connection that publishes to it (541
+// INTERNAL_ERROR); later versions drop what is published to it.
+const foreignReplyTo = wire.DirectReplyTo + ".g1h2AA5yZXBseUA4MjEwOTMwMQAAAGQAAAAAAAAAAQ==.8T4HfZRYHX50/TuEjRmRUw=="
+
+// crashesOnForeignReplyTo reports whether the RabbitMQ at url closes a
+// connection that publishes to foreignReplyTo.
+func crashesOnForeignReplyTo(t *testing.T, url string) bool {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	v, _ := conn.Properties["version"].(string)
+	return strings.HasPrefix(v, "3.10.") || strings.HasPrefix(v, "3.11.")
+}
+
+// TestHostileReplyTo: a hostile caller's reply_to cannot make RabbitMQ
+// drop the broker's consumer. While a client reads, a raw publisher sends
+// reads and writes whose reply_to is a direct reply-to name RabbitMQ
+// cannot decode (refused up front, dead-lettered as bad_request, never
+// handled) or one of a node that does not exist (RabbitMQ 3.10 closes the
+// connection that replies to it: only the probe connection, so the
+// request comes back until the delivery limit dead-letters it). Every
+// innocent read is answered, and neither the consumer's connection nor the
+// reply connection is ever restarted.
+func TestHostileReplyTo(t *testing.T) {
+	url := testenv.AMQP(t)
+	crashes := crashesOnForeignReplyTo(t, url)
+	var n calls
+	const limit = 3
+	b, _ := runBrokerWith(t, url, n.wrap(echo), func(c *dispatch.Config) {
+		c.DeliveryLimit, c.RetryMin, c.RetryMax = limit, 20*time.Millisecond, 200*time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := dial(t, ctx, url)
+
+	var answered atomic.Int64
+	reading, stopReading := context.WithCancel(ctx)
+	var readers sync.WaitGroup
+	for range 3 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for reading.Err() == nil {
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				r, err := c.Do(rctx, &wire.Request{Template: "innocent", Op: wire.OpRead})
+				rcancel()
+				if err != nil || r.Rows[0]["template"] != "innocent" {
+					t.Errorf("innocent read: %v %v", r, err)
+					return
+				}
+				answered.Add(1)
+			}
+		}()
+	}
+
+	ch := testenv.Channel(t, url)
+	malformed := wire.DirectReplyTo + ".a.b"
+	sent := map[string]string{} // event -> template
+	const rounds = 5
+	for range rounds {
+		for _, to := range []struct{ name, template string }{{malformed, "malformed"}, {foreignReplyTo, "foreign"}} {
+			for op, key := range map[wire.Op]string{wire.OpRead: wire.RouteRead, wire.OpCreate: wire.RouteWrite} {
+				event := ids.New()
+				sent[event] = to.template
+				publish(t, ch, key, amqp.Publishing{MessageId: event, CorrelationId: event, ReplyTo: to.name,
+					Body: []byte(`{"template":"` + to.template + `","op":"` + string(op) + `","data":{"a":1}}`)})
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The malformed ones are refused up front; the foreign ones, where
+	// RabbitMQ closes the reply connection, come back until the limit.
+	wantDead := rounds * 2
+	if crashes {
+		wantDead *= 2
+	}
+	for range wantDead {
+		d := nextDead(t, ch, 30*time.Second)
+		event, _ := d.Headers[wire.HeaderEvent].(string)
+		want := map[string]string{"malformed": string(wire.CodeBadRequest), "foreign": wire.DeadDeliveryLimit}[sent[event]]
+		if got, _ := d.Headers[wire.HeaderError].(string); got != want || want == "" {
+			t.Errorf("dead letter of a %q request: %s %v, want %s", sent[event], got, d.Headers[wire.HeaderErrorMessage], want)
+		}
+		delete(sent, event)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopReading()
+	readers.Wait()
+
+	if got := n.of("malformed"); got != 0 {
+		t.Errorf("requests with an undecodable reply_to handled %d times, want never", got)
+	}
+	if got, most := n.of("foreign"), rounds*2*limit; crashes && got > most {
+		t.Errorf("requests with a foreign reply_to handled %d times, more than the limit allows (%d)", got, most)
+	}
+	if got := messages(t, ch, wire.DeadQueue); got != 0 {
+		t.Errorf("%d more dead letters", got)
+	}
+	consumer, reply, probes := dispatch.Sessions(b)
+	t.Logf("%d innocent reads answered; %d consumer, %d reply and %d probe connections (RabbitMQ closes on foreign: %v)",
+		answered.Load(), consumer, reply, probes, crashes)
+	if consumer != 1 || reply != 1 {
+		t.Errorf("consumer connection opened %d times, reply connection %d times, want once each: a hostile reply_to restarted one", consumer, reply)
+	}
+	if crashes && probes < 2 {
+		t.Errorf("probe connection opened %d times: the foreign reply_to should have closed it", probes)
+	}
+	if answered.Load() == 0 {
+		t.Error("no innocent read answered")
+	}
+	if !b.Ready() {
+		t.Error("not ready after the hostile requests")
 	}
 }

@@ -114,11 +114,7 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 			return err
 		}
 		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return err
-		}
-		return mq.Declare(ch, rt.Topology())
+		return mq.Declare(conn, rt.Topology(), log)
 	}); err != nil {
 		return nil, err
 	}

@@ -20,11 +20,14 @@
 // oldest first, or past its TTL).
 //
 // RabbitMQ refuses to declare an existing queue with other arguments
-// (PRECONDITION_FAILED): changing amqp.queue_type, delivery_limit (quorum),
-// dead_max_length or dead_ttl for a virtual host that already has the
-// queues needs them deleted first (move beds.dead's messages elsewhere if
-// they matter, then rabbitmqctl delete_queue beds.dead), or the old values
-// set again. Declare says so in its error.
+// (PRECONDITION_FAILED): changing amqp.queue_type or delivery_limit
+// (quorum) for a virtual host that already has the queues needs them
+// deleted first (move beds.dead's messages elsewhere if they matter, then
+// rabbitmqctl delete_queue beds.dead), or the old values set again;
+// Declare says so in its error. Other bounds on beds.dead (dead_max_length,
+// dead_ttl; a beds.dead made before they existed has none) do not stop a
+// node: Declare keeps the queue as it is and warns with the fix (see
+// Declare).
 //
 // Dial and Addr never print an AMQP URL's password, even for a URL that
 // does not parse.
@@ -32,10 +35,13 @@ package mq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -174,13 +180,40 @@ type Topology struct {
 	DeadTTL       time.Duration
 }
 
-// Declare declares the contract's exchanges and queues on ch.
-func Declare(ch *amqp.Channel, t Topology) error {
+// Declare declares the contract's exchanges and queues, on a channel of
+// conn it opens and closes.
+//
+// A beds.dead that exists with other bounds than t's (an upgrade from a
+// version that declared it without them) is kept as it is, not a reason
+// to refuse to start: RabbitMQ cannot change a live queue's arguments, and
+// a node that does not start helps nobody. Declare then declares it
+// passively, logs a warning on log (slog.Default if nil; once per process
+// and virtual host, not at every reconnect) that gives the fix, and goes
+// on. Any other argument
+// that differs fails as declareErr says.
+func Declare(conn *amqp.Connection, t Topology, log *slog.Logger) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel: %w", err)
+	}
+	// ch is replaced below if RabbitMQ closes it.
+	defer func() { _ = ch.Close() }()
 	if err := ch.ExchangeDeclare(wire.DeadExchange, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", wire.DeadExchange, err)
 	}
 	if _, err := ch.QueueDeclare(wire.DeadQueue, true, false, false, false, queueArgs(t, false)); err != nil {
-		return declareErr(wire.DeadQueue, err, "amqp.queue_type, dead_max_length and dead_ttl")
+		reason, ok := otherBounds(err)
+		if !ok {
+			return declareErr(wire.DeadQueue, err, "amqp.queue_type, dead_max_length and dead_ttl")
+		}
+		// RabbitMQ closed the channel with its refusal.
+		if ch, err = conn.Channel(); err != nil {
+			return fmt.Errorf("open channel: %w", err)
+		}
+		if _, err := ch.QueueDeclarePassive(wire.DeadQueue, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare queue %s passively: %w", wire.DeadQueue, err)
+		}
+		warnUnbounded(log, conn.Config.Vhost, t, reason)
 	}
 	if err := ch.QueueBind(wire.DeadQueue, "", wire.DeadExchange, false, nil); err != nil {
 		return fmt.Errorf("bind %s: %w", wire.DeadQueue, err)
@@ -198,6 +231,74 @@ func Declare(ch *amqp.Channel, t Topology) error {
 		}
 	}
 	return nil
+}
+
+// otherBounds reports whether err is RabbitMQ's refusal to declare
+// beds.dead because of its bounds (an argument x-max-length,
+// x-message-ttl or x-overflow it holds or lacks), with RabbitMQ's reason.
+// A refusal over its type is not: that changes what the queue promises.
+func otherBounds(err error) (string, bool) {
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed {
+		return "", false
+	}
+	for _, arg := range []string{"'x-max-length'", "'x-message-ttl'", "'x-overflow'"} {
+		if strings.Contains(ae.Reason, arg) {
+			return ae.Reason, true
+		}
+	}
+	return "", false
+}
+
+// warned holds the virtual hosts whose unbounded beds.dead was warned of.
+var warned sync.Map
+
+// warnUnbounded tells the operator, once per virtual host, that beds.dead
+// is not bounded as configured, and how to fix it.
+func warnUnbounded(log *slog.Logger, vhost string, t Topology, reason string) {
+	if _, done := warned.LoadOrStore(vhost, true); done {
+		return
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if vhost == "" {
+		vhost = "/"
+	}
+	del := fmt.Sprintf("rabbitmqctl delete_queue -p %s %s", shellQuote(vhost), wire.DeadQueue)
+	if t.DeadMaxLength <= 0 && t.DeadTTL <= 0 {
+		log.Warn(fmt.Sprintf("queue %s exists with bounds the config does not set (amqp.dead_max_length and dead_ttl are 0); "+
+			"RabbitMQ cannot change a live queue's arguments, so it keeps them. To make it as configured, delete it when it is empty (%s): "+
+			"the next start declares it anew", wire.DeadQueue, del), "vhost", vhost, "rabbitmq", reason)
+		return
+	}
+	policy := map[string]any{}
+	var bounds []string
+	if t.DeadMaxLength > 0 {
+		policy["max-length"], policy["overflow"] = t.DeadMaxLength, "drop-head"
+		bounds = append(bounds, fmt.Sprintf("dead_max_length = %d", t.DeadMaxLength))
+	}
+	if t.DeadTTL > 0 {
+		policy["message-ttl"] = max(t.DeadTTL.Milliseconds(), 1)
+		bounds = append(bounds, fmt.Sprintf("dead_ttl = %q", t.DeadTTL))
+	}
+	def, _ := json.Marshal(policy) // keys sorted: a stable command
+	set := fmt.Sprintf(`rabbitmqctl set_policy -p %s beds-dead '^beds\.dead$' '%s' --apply-to queues`, shellQuote(vhost), def)
+	state := "it has other bounds than these"
+	if strings.Contains(reason, "current is none") { // made before the bounds existed
+		state = "it is unbounded: dead letters pile up in it until RabbitMQ runs out of memory or disk"
+	}
+	log.Warn(fmt.Sprintf("queue %s exists without the bounds the config sets (%s), and RabbitMQ cannot change a live queue's arguments: %s. "+
+		"Fix it either way: delete it when it is empty (%s) so that the next start declares it bounded, or bound it now with a policy: %s",
+		wire.DeadQueue, strings.Join(bounds, ", "), state, del, set), "vhost", vhost, "rabbitmq", reason)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // declareErr explains RabbitMQ's refusal to declare an existing queue

@@ -21,11 +21,11 @@ func TestQuorumPoisonMessage(t *testing.T) {
 	defer cancel()
 	ch := testenv.Channel(t, url)
 	topo := mq.Topology{QueueType: "quorum", DeliveryLimit: 2}
-	if err := mq.Declare(ch, topo); err != nil {
+	if err := mq.Declare(conn(t, url), topo, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Declaring again is idempotent: every node does it at start.
-	if err := mq.Declare(ch, topo); err != nil {
+	if err := mq.Declare(conn(t, url), topo, nil); err != nil {
 		t.Fatalf("second declare: %v", err)
 	}
 	if err := ch.PublishWithContext(ctx, wire.Exchange, wire.RouteWrite, false, false, amqp.Publishing{
