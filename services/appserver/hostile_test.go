@@ -272,31 +272,6 @@ func (h *hostile) statementCache(t *testing.T) {
 	}
 }
 
-// deadLetter waits for the next message in beds.dead.
-func deadLetter(t *testing.T, ch *amqp.Channel) amqp.Delivery {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		d, ok, err := ch.Get(wire.DeadQueue, true)
-		must(t, err)
-		if ok {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nothing reached beds.dead within 15s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// queueDepth is the number of messages ready in queue.
-func queueDepth(t *testing.T, ch *amqp.Channel, queue string) int {
-	t.Helper()
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	must(t, err)
-	return q.Messages
-}
-
 // foreignReplyTo: a request whose reply_to names an ordinary queue is
 // dead-lettered as bad_request, and nothing is published to that queue.
 func (h *hostile) foreignReplyTo(t *testing.T) {
@@ -308,12 +283,12 @@ func (h *hostile) foreignReplyTo(t *testing.T) {
 		must(t, ch.PublishWithContext(context.Background(), wire.Exchange, wire.RouteWrite, false, false, amqp.Publishing{
 			ContentType: wire.ContentType, MessageId: fmt.Sprintf("foreign-%d", i), ReplyTo: replyTo, Body: []byte(body),
 		}))
-		d := deadLetter(t, ch)
+		d := testenv.Next(t, ch, wire.DeadQueue, 15*time.Second)
 		if d.Headers[wire.HeaderError] != string(wire.CodeBadRequest) || d.Headers[wire.HeaderEvent] != fmt.Sprintf("foreign-%d", i) {
 			t.Errorf("reply_to %s: dead letter headers %v", replyTo, d.Headers)
 		}
 	}
-	if n := queueDepth(t, ch, "victim"); n != 0 {
+	if n := testenv.Messages(t, ch, "victim"); n != 0 {
 		t.Errorf("%d messages published to the victim queue", n)
 	}
 	if r := do(t, h.c, `{"template":"users","op":"count","filter":{"email":{"like":"foreign-%"}}}`); r.Count != 0 {
@@ -355,7 +330,7 @@ func (h *hostile) poisonRequest(t *testing.T) {
 		}
 		pings <- err
 	}()
-	d := deadLetter(t, ch)
+	d := testenv.Next(t, ch, wire.DeadQueue, 15*time.Second)
 	if err := <-pings; err != nil {
 		t.Errorf("a ping beside the poison: %v", err)
 	}
@@ -368,7 +343,7 @@ func (h *hostile) poisonRequest(t *testing.T) {
 	if r := do(t, h.c, `{"template":"users","op":"count","filter":{"email":"poison@example.com"}}`); r.Count != 1 {
 		t.Errorf("the poison's create applied %d times, want once", r.Count)
 	}
-	if n := queueDepth(t, ch, wire.EventsQueue); n != 0 {
+	if n := testenv.Messages(t, ch, wire.EventsQueue); n != 0 {
 		t.Errorf("%d requests left in %s", n, wire.EventsQueue)
 	}
 }
@@ -385,7 +360,7 @@ func (h *hostile) closedReplyChannel(t *testing.T) {
 	}))
 	waitReady(t, h.n, false)
 	waitReady(t, h.n, true)
-	d := deadLetter(t, ch)
+	d := testenv.Next(t, ch, wire.DeadQueue, 15*time.Second)
 	if d.Headers[wire.HeaderEvent] != "no-reply-1" || d.Headers[wire.HeaderError] != string(wire.CodeUnknownTemplate) {
 		t.Errorf("dead letter headers %v", d.Headers)
 	}

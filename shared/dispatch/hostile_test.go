@@ -85,35 +85,6 @@ func publish(t *testing.T, ch *amqp.Channel, key string, p amqp.Publishing) {
 	}
 }
 
-// nextDead waits for the next message of beds.dead.
-func nextDead(t *testing.T, ch *amqp.Channel, within time.Duration) amqp.Delivery {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		d, ok, err := ch.Get(wire.DeadQueue, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nothing dead-lettered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// messages returns how many messages queue holds.
-func messages(t *testing.T, ch *amqp.Channel, queue string) int {
-	t.Helper()
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q.Messages
-}
-
 // TestReplyToRefused: a request whose reply_to names an ordinary queue, or
 // a direct reply-to name RabbitMQ cannot decode, is not handled, nothing
 // is published to that name, and it lands in beds.dead as bad_request; a
@@ -139,7 +110,7 @@ func TestReplyToRefused(t *testing.T) {
 		Body: []byte(`{"template":"mine","op":"read"}`)})
 
 	for range len(refused) {
-		d := nextDead(t, ch, 10*time.Second)
+		d := testenv.Next(t, ch, wire.DeadQueue, 10*time.Second)
 		event, _ := d.Headers[wire.HeaderEvent].(string)
 		to, ok := refused[event]
 		if !ok || d.Headers[wire.HeaderError] != string(wire.CodeBadRequest) {
@@ -154,7 +125,7 @@ func TestReplyToRefused(t *testing.T) {
 		delete(refused, event)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for messages(t, ch, "test.replies.mine") != 1 {
+	for testenv.Messages(t, ch, "test.replies.mine") != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("no reply in the queue under the reply prefix")
 		}
@@ -164,7 +135,7 @@ func TestReplyToRefused(t *testing.T) {
 	// be dead-lettered in turn; one published to beds.dead would be there.
 	time.Sleep(500 * time.Millisecond)
 	for q, want := range map[string]int{"foreign": 0, wire.EventsQueue: 0, wire.DeadQueue: 0} {
-		if got := messages(t, ch, q); got != want {
+		if got := testenv.Messages(t, ch, q); got != want {
 			t.Errorf("%s holds %d messages, want %d: a reply was published to a refused reply_to", q, got, want)
 		}
 	}
@@ -205,7 +176,7 @@ func TestPoisonReplies(t *testing.T) {
 	ch := testenv.Channel(t, url)
 	event := ids.New()
 	publish(t, ch, wire.RouteRead, amqp.Publishing{MessageId: event, Body: []byte(`{"template":"noerr","op":"read"}`)})
-	d := nextDead(t, ch, 10*time.Second)
+	d := testenv.Next(t, ch, wire.DeadQueue, 10*time.Second)
 	if d.Headers[wire.HeaderError] != string(wire.CodeInternal) || d.Headers[wire.HeaderEvent] != event {
 		t.Fatalf("dead letter headers %v", d.Headers)
 	}
@@ -241,7 +212,7 @@ func TestDeliveryLimit(t *testing.T) {
 	event := ids.New()
 	publish(t, ch, wire.RouteWrite, amqp.Publishing{MessageId: event, CorrelationId: event, ReplyTo: foreignReplyTo,
 		Body: []byte(`{"template":"poison","op":"create","data":{"a":1}}`)})
-	d := nextDead(t, ch, 30*time.Second)
+	d := testenv.Next(t, ch, wire.DeadQueue, 30*time.Second)
 	h := d.Headers
 	if h[wire.HeaderError] != wire.DeadDeliveryLimit || h[wire.HeaderEvent] != event || h[wire.HeaderNode] != "test-node" {
 		t.Fatalf("dead letter headers %v", h)
@@ -296,7 +267,7 @@ func TestDeadReplyChannel(t *testing.T) {
 	}
 	event := ids.New()
 	publish(t, ch, wire.RouteRead, amqp.Publishing{MessageId: event, Body: []byte(`{"template":"fail","op":"read"}`)})
-	d := nextDead(t, ch, 20*time.Second)
+	d := testenv.Next(t, ch, wire.DeadQueue, 20*time.Second)
 	if d.Headers[wire.HeaderError] != string(wire.CodeUnknownTemplate) || d.Headers[wire.HeaderEvent] != event {
 		t.Fatalf("dead letter headers %v", d.Headers)
 	}
@@ -400,7 +371,7 @@ func TestHostileReplyTo(t *testing.T) {
 		wantDead *= 2
 	}
 	for range wantDead {
-		d := nextDead(t, ch, 30*time.Second)
+		d := testenv.Next(t, ch, wire.DeadQueue, 30*time.Second)
 		event, _ := d.Headers[wire.HeaderEvent].(string)
 		want := map[string]string{"malformed": string(wire.CodeBadRequest), "foreign": wire.DeadDeliveryLimit}[sent[event]]
 		if got, _ := d.Headers[wire.HeaderError].(string); got != want || want == "" {
@@ -418,7 +389,7 @@ func TestHostileReplyTo(t *testing.T) {
 	if got, most := n.of("foreign"), rounds*2*limit; crashes && got > most {
 		t.Errorf("requests with a foreign reply_to handled %d times, more than the limit allows (%d)", got, most)
 	}
-	if got := messages(t, ch, wire.DeadQueue); got != 0 {
+	if got := testenv.Messages(t, ch, wire.DeadQueue); got != 0 {
 		t.Errorf("%d more dead letters", got)
 	}
 	consumer, reply, probes := dispatch.Sessions(b)

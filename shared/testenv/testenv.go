@@ -406,3 +406,33 @@ func TemplateFile(t testing.TB, file string) string {
 	}
 	return string(b)
 }
+
+// Next waits up to within for the next message of queue, taking it (auto
+// ack), and fails the test if none comes.
+func Next(t testing.TB, ch *amqp.Channel, queue string, within time.Duration) amqp.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		d, ok, err := ch.Get(queue, true)
+		if err != nil {
+			t.Fatalf("testenv: get from %s: %v", queue, err)
+		}
+		if ok {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: nothing reached %s within %s", queue, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Messages returns how many messages queue holds ready.
+func Messages(t testing.TB, ch *amqp.Channel, queue string) int {
+	t.Helper()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", queue, err)
+	}
+	return q.Messages
+}
