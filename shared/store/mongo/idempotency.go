@@ -103,7 +103,9 @@ type claim struct {
 //     failure that leaves nothing to undo (settled), delete the record,
 //     so the event may run again as if it had never come; after any other
 //     failure (timeout, connection lost: the write may have applied) the
-//     record stays claimed until it expires.
+//     record stays claimed until it expires. A takeover finishing a dead
+//     holder's target (below) that the server stops keeps the record,
+//     the only account of that target, expired at once.
 //
 // An attempt that finds the record done answers its result (Replayed).
 // One that finds it claimed waits, polling, until it is done (answered
@@ -164,7 +166,15 @@ func (s *Store) write(ctx context.Context, q *store.Query, run func(context.Cont
 	events := s.db.Collection(eventsCollection)
 	mine := bson.D{{Key: "_id", Value: q.Event}, {Key: "owner", Value: c.owner}, {Key: "state", Value: stateClaimed}}
 	if err != nil {
-		if settled(err) {
+		var we *wire.Error
+		switch {
+		case settled(err) && c.resume && !errors.As(err, &we):
+			// The server stopped a resumed write, perhaps part way: only
+			// the record knows the target of the dead holder's writes. Keep
+			// it, and since nothing is running let the next delivery take
+			// it over at once.
+			_, _ = events.UpdateOne(sctx, mine, bson.D{{Key: "$set", Value: bson.D{{Key: "until", Value: time.Unix(0, 0).UTC()}}}})
+		case settled(err):
 			// If this fails the claim expires instead.
 			_, _ = events.DeleteOne(sctx, mine)
 		}

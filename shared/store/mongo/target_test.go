@@ -2,9 +2,13 @@ package mongo
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/wire"
@@ -99,4 +103,46 @@ func TestClaimRecordsNoTarget(t *testing.T) {
 			t.Errorf("%s with bound %d: the claim recorded %v", tc.filter, tc.max, during)
 		}
 	}
+}
+
+// TestResumeStoppedByServer: a takeover finishing a dead holder's target
+// that the server stops (maxTimeMS, say) keeps the record with the
+// target, expired at once: the next delivery takes it over and still
+// counts what the dead holder wrote, instead of running anew on a filter
+// those documents no longer match.
+func TestResumeStoppedByServer(t *testing.T) {
+	s := testStore(t)
+	tpl := testTemplate(t, "people")
+	seed(t, s, tpl)
+	const ev = "01JRESUMESTOPPED0000000001"
+	putDeadClaim(t, s, tpl, ev, wire.OpUpdate, bson.A{"ann", "dan"})
+	holderWrote(t, s, ev, bson.D{{Key: "ppl_age", Value: int64(31)}}, "ann", "dan")
+	req := func() *wire.Request {
+		return &wire.Request{Template: tpl.Name, Op: wire.OpUpdate, Filter: raw(`{"age": 30}`), Data: raw(`{"age": 31}`)}
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	_, err := s.write(ctx, build(t, tpl, ev, req()), func(_ context.Context, _ *store.Query, c *claim) (*store.Result, error) {
+		if !c.resume {
+			t.Error("the takeover did not resume the recorded target")
+		}
+		return nil, fmt.Errorf("update: %w", mongo.CommandError{Code: 50, Message: "time limit"})
+	})
+	cancel()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if rec, ok := readRecord(t, s, ev); !ok || rec.State != stateClaimed || len(rec.IDs) != 2 || !expired(rec) {
+		t.Fatalf("record after the stop %+v (present %v), want claimed with its target, expired", rec, ok)
+	}
+
+	start := time.Now()
+	res := mustExec(t, s, tpl, ev, req())
+	if res.Affected != 2 {
+		t.Errorf("next delivery answered %+v, want affected 2", res)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("next delivery waited %v", el)
+	}
+	wantDone(t, s, ev, 2)
 }
