@@ -484,7 +484,7 @@ func TestSettle(t *testing.T) {
 		q.Event = fmt.Sprintf("settle-%v", tc.err)
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		dl, _ := ctx.Deadline()
-		_, err := s.write(ctx, q, func(context.Context, *store.Query) (*store.Result, error) { return nil, tc.err })
+		_, err := s.write(ctx, q, func(context.Context, *store.Query, *claim) (*store.Result, error) { return nil, tc.err })
 		cancel()
 		if err == nil {
 			t.Fatalf("%v: no error", tc.err)

@@ -36,22 +36,31 @@
 //     its key under another name than _id needs a unique index on that
 //     field from the DBA, or duplicates made by different events go
 //     unnoticed.
+//   - Every create and update stamps the documents it writes with its
+//     event ID, in the reserved field _beds_event: the event of the last
+//     write that touched the document. Reads never return it (rows hold
+//     template fields only), filters cannot name it, and a template that
+//     stores a field under a name starting with _beds is refused on every
+//     operation (an internal error: fix the template).
 //   - Every write is applied once per event ID: it first claims the event
-//     in the beds_events collection (a record with the event ID as _id),
-//     then writes, then records its result there. A redelivery answers the
-//     recorded result; one that arrives while the first is still running
-//     waits for it, up to its own deadline. A claim whose holder stopped
-//     without settling it (it died) is taken over ClaimGrace after the
-//     holder's deadline. The exact rules, and the one case a write can run
-//     twice, are on write (idempotency.go).
+//     in the beds_events collection (a record with the event ID as _id
+//     and, for update and delete, the _ids of the documents it will
+//     write), then writes, then records its result there. A redelivery
+//     answers the recorded result; one that arrives while the first is
+//     still running waits for it, up to its own deadline. A claim whose
+//     holder stopped without settling it (it died) is taken over
+//     ClaimGrace after the holder's deadline, and the takeover finishes
+//     the holder's write from its record and the stamps rather than
+//     running it again. The exact rules, and what a takeover cannot tell,
+//     are on write (idempotency.go).
 //   - update sets the request's data ($set, null stores null) on every
 //     matching document; delete removes every matching document; both
 //     answer not_found when nothing matches, and affected counts the
-//     matched documents. With a bound (Query.MaxAffected, from
-//     limits.max_affected) one that matches more documents answers
-//     too_large and changes nothing: the adapter reads the _id of at
-//     most bound+1 matching documents first and then writes only those
-//     that still match (see boundedFilter).
+//     matched documents. The adapter reads the _id of the matching
+//     documents first (at most bound+1 with a bound, Query.MaxAffected
+//     from limits.max_affected) and then writes only those that still
+//     match (see bounded); one that matches more than the bound answers
+//     too_large and changes nothing.
 //   - Every command carries maxTimeMS from the request's deadline (the
 //     driver adds it to all but find, the adapter to find), so the server
 //     stops what the caller no longer waits for.
@@ -308,6 +317,9 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		ctx, cancel = context.WithTimeout(ctx, s.opTimeout)
 		defer cancel()
 	}
+	if err := checkStoredNames(q.Template); err != nil {
+		return nil, err
+	}
 	var res *store.Result
 	var err error
 	switch q.Op {
@@ -328,6 +340,20 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		return nil, classify(q, err)
 	}
 	return res, nil
+}
+
+// checkStoredNames refuses a template that stores a field under a name
+// the adapter reserves (stampField): a write would overwrite it and a read
+// would show another write's event ID. Template validation knows nothing
+// of one store's names, so the adapter checks here.
+func checkStoredNames(t *template.Template) error {
+	for _, f := range t.Fields {
+		if strings.HasPrefix(f.Stored, reservedPrefix) {
+			return fmt.Errorf("template %s: field %s is stored as %s, but stored names starting with %s are reserved by the MongoDB adapter: store it under another name",
+				t.Name, f.Name, f.Stored, reservedPrefix)
+		}
+	}
+	return nil
 }
 
 // coll returns the handle of the template's collection.
@@ -394,7 +420,7 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	return &store.Result{Count: n}, nil
 }
 
-func (s *Store) create(ctx context.Context, q *store.Query) (*store.Result, error) {
+func (s *Store) create(ctx context.Context, q *store.Query, c *claim) (*store.Result, error) {
 	t := q.Template
 	var key any
 	for _, a := range q.Data {
@@ -412,7 +438,16 @@ func (s *Store) create(ctx context.Context, q *store.Query) (*store.Result, erro
 		}
 		key = q.Event
 	}
-	doc := make(bson.D, 0, len(q.Data)+1)
+	if c.takeover {
+		landed, err := s.created(ctx, q, key)
+		if err != nil {
+			return nil, err
+		}
+		if landed {
+			return &store.Result{Affected: 1, Key: key}, nil
+		}
+	}
+	doc := make(bson.D, 0, len(q.Data)+2)
 	doc = append(doc, bson.E{Key: t.Key.Stored, Value: key})
 	for _, a := range q.Data {
 		if a.Field == t.Key {
@@ -424,15 +459,43 @@ func (s *Store) create(ctx context.Context, q *store.Query) (*store.Result, erro
 		}
 		doc = append(doc, bson.E{Key: a.Field.Stored, Value: v})
 	}
+	doc = append(doc, bson.E{Key: stampField, Value: q.Event})
 	if _, err := s.coll(t).InsertOne(ctx, doc); err != nil {
 		return nil, fmt.Errorf("create in %s: %w", t.Objects.Collection, err)
 	}
 	return &store.Result{Affected: 1, Key: key}, nil
 }
 
-func (s *Store) update(ctx context.Context, q *store.Query) (*store.Result, error) {
+// created reports whether the dead holder of a create's claim inserted
+// its document: one with the key and the event's stamp. A document with
+// the key and another stamp is a conflict; the unique index of _id finds
+// that on insert, but a key stored elsewhere may have none.
+func (s *Store) created(ctx context.Context, q *store.Query, key any) (bool, error) {
 	t := q.Template
-	set := make(bson.D, 0, len(q.Data))
+	coll := s.coll(t)
+	only := options.FindOne().SetProjection(bson.D{{Key: idKey, Value: 1}})
+	err := coll.FindOne(ctx, bson.D{{Key: t.Key.Stored, Value: key}, {Key: stampField, Value: q.Event}}, only).Err()
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return false, fmt.Errorf("create in %s: look for an earlier attempt's record: %w", t.Objects.Collection, err)
+	case t.Key.Stored == idKey:
+		return false, nil
+	}
+	err = coll.FindOne(ctx, bson.D{{Key: t.Key.Stored, Value: key}}, only).Err()
+	switch {
+	case err == nil:
+		return false, keyTakenOnTakeover(q)
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return false, fmt.Errorf("create in %s: look for an earlier attempt's record: %w", t.Objects.Collection, err)
+	}
+	return false, nil
+}
+
+func (s *Store) update(ctx context.Context, q *store.Query, c *claim) (*store.Result, error) {
+	t := q.Template
+	set := make(bson.D, 0, len(q.Data)+1)
 	for _, a := range q.Data {
 		v, err := toBSON(a.Field, a.Value)
 		if err != nil {
@@ -443,84 +506,159 @@ func (s *Store) update(ctx context.Context, q *store.Query) (*store.Result, erro
 	if len(set) == 0 {
 		return nil, wire.FieldError(wire.CodeBadRequest, "data", "update needs data: the fields to set")
 	}
-	filter, err := s.boundedFilter(ctx, q)
+	set = append(set, bson.E{Key: stampField, Value: q.Event})
+	filter, err := filterOf(q)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.coll(t).UpdateMany(ctx, filter, bson.D{{Key: "$set", Value: set}})
-	if err != nil {
-		return nil, fmt.Errorf("update in %s: %w", t.Objects.Collection, err)
+	var done int64 // recorded documents the dead holder updated
+	ids := c.ids
+	if c.resume {
+		if ids, err = s.unstamped(ctx, q, ids); err != nil {
+			return nil, err
+		}
+		done = int64(len(c.ids) - len(ids))
+	} else if err := bounded(q, ids); err != nil {
+		return nil, err
 	}
-	if res.MatchedCount == 0 {
+	var matched int64
+	if len(ids) > 0 {
+		res, err := s.coll(t).UpdateMany(ctx, withIDs(filter, ids), bson.D{{Key: "$set", Value: set}})
+		if err != nil {
+			return nil, fmt.Errorf("update in %s: %w", t.Objects.Collection, err)
+		}
+		matched = res.MatchedCount
+	}
+	if done+matched == 0 {
 		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
 	}
-	return &store.Result{Affected: res.MatchedCount}, nil
+	return &store.Result{Affected: done + matched}, nil
 }
 
-func (s *Store) delete(ctx context.Context, q *store.Query) (*store.Result, error) {
+// unstamped returns those of ids whose documents do not carry q's stamp:
+// the ones a dead holder of q's claim did not update (or that another
+// write changed since).
+func (s *Store) unstamped(ctx context.Context, q *store.Query, ids []bson.RawValue) ([]bson.RawValue, error) {
 	t := q.Template
-	filter, err := s.boundedFilter(ctx, q)
+	stamped, err := s.findIDs(ctx, q, bson.D{{Key: idKey, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: stampField, Value: q.Event}}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("update in %s: find the records an earlier attempt updated: %w", t.Objects.Collection, err)
+	}
+	seen := make(map[string]bool, len(stamped))
+	for _, id := range stamped {
+		seen[rawKey(id)] = true
+	}
+	rest := make([]bson.RawValue, 0, len(ids)-len(stamped))
+	for _, id := range ids {
+		if !seen[rawKey(id)] {
+			rest = append(rest, id)
+		}
+	}
+	return rest, nil
+}
+
+// rawKey identifies a BSON value by its type and bytes.
+func rawKey(v bson.RawValue) string { return string(rune(v.Type)) + string(v.Value) }
+
+func (s *Store) delete(ctx context.Context, q *store.Query, c *claim) (*store.Result, error) {
+	t := q.Template
+	filter, err := filterOf(q)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.coll(t).DeleteMany(ctx, filter)
+	if !c.resume {
+		if err := bounded(q, c.ids); err != nil {
+			return nil, err
+		}
+	}
+	res, err := s.coll(t).DeleteMany(ctx, withIDs(filter, c.ids))
 	if err != nil {
 		return nil, fmt.Errorf("delete in %s: %w", t.Objects.Collection, err)
 	}
-	if res.DeletedCount == 0 {
+	affected := res.DeletedCount
+	if c.resume {
+		// Recorded documents that are gone now were deleted by the dead
+		// holder or just now; those left no longer match the filter.
+		left, err := s.coll(t).CountDocuments(ctx, bson.D{{Key: idKey, Value: bson.D{{Key: "$in", Value: c.ids}}}})
+		if err != nil {
+			return nil, fmt.Errorf("delete in %s: count the records left: %w", t.Objects.Collection, err)
+		}
+		affected = int64(len(c.ids)) - left
+	}
+	if affected == 0 {
 		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
 	}
-	return &store.Result{Affected: res.DeletedCount}, nil
+	return &store.Result{Affected: affected}, nil
 }
 
-// boundedFilter translates the filter of an update or delete and applies
-// q.MaxAffected. It reads the _id of at most MaxAffected+1 matching
-// documents: more than MaxAffected is too_large and nothing changes; none
-// is not_found; otherwise the write runs on the filter and those _ids
-// both, so it never touches more than MaxAffected documents.
+// matching reads the _ids of the documents an update or delete would
+// change: at most q.MaxAffected+1 of them (all without a bound).
+func (s *Store) matching(ctx context.Context, q *store.Query) ([]bson.RawValue, error) {
+	filter, err := filterOf(q)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.findIDs(ctx, q, filter, q.MaxAffected)
+	if err != nil {
+		return nil, fmt.Errorf("%s in %s: find the matching records: %w", q.Op, q.Template.Objects.Collection, err)
+	}
+	return ids, nil
+}
+
+// findIDs reads the _ids of the documents of q's collection that match
+// filter, at most bound+1 of them (all for a bound of 0).
+func (s *Store) findIDs(ctx context.Context, q *store.Query, filter bson.D, bound int) ([]bson.RawValue, error) {
+	opts := options.Find().SetProjection(bson.D{{Key: idKey, Value: 1}})
+	if bound > 0 {
+		opts.SetLimit(int64(bound) + 1).SetBatchSize(int32(min(bound+1, 10000)))
+	}
+	if err := maxTimeFind(ctx, opts); err != nil {
+		return nil, err
+	}
+	cur, err := s.coll(q.Template).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var ids []bson.RawValue
+	for cur.Next(ctx) {
+		id, err := cur.Current.LookupErr(idKey)
+		if err != nil {
+			return nil, fmt.Errorf("a matching document has no _id: %w", err)
+		}
+		// Current's bytes are the driver's to reuse.
+		id.Value = append([]byte(nil), id.Value...)
+		ids = append(ids, id)
+	}
+	return ids, cur.Err()
+}
+
+// bounded applies q.MaxAffected to ids, the _ids an update or delete
+// found matching (matching): more than MaxAffected is too_large and
+// nothing changes; none is not_found. Otherwise the write runs on the
+// filter and those _ids both (withIDs), so it never touches more than
+// MaxAffected documents.
 //
 // Other writers may change the collection between the read and the
 // write: a listed document that no longer matches is skipped (the filter
 // is applied again) and a document that has begun to match is left alone,
 // as if the write had run just before it changed. affected counts what the
 // write matched.
-func (s *Store) boundedFilter(ctx context.Context, q *store.Query) (bson.D, error) {
-	filter, err := filterOf(q)
-	if err != nil || q.MaxAffected <= 0 {
-		return filter, err
-	}
+func bounded(q *store.Query, ids []bson.RawValue) error {
 	t := q.Template
-	opts := options.Find().
-		SetProjection(bson.D{{Key: idKey, Value: 1}}).
-		SetLimit(int64(q.MaxAffected) + 1).
-		SetBatchSize(int32(min(q.MaxAffected+1, 10000)))
-	if err := maxTimeFind(ctx, opts); err != nil {
-		return nil, err
-	}
-	cur, err := s.coll(t).Find(ctx, filter, opts)
-	if err != nil {
-		return nil, fmt.Errorf("%s in %s: find the matching records: %w", q.Op, t.Objects.Collection, err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-	ids := bson.A{}
-	for cur.Next(ctx) {
-		id, err := cur.Current.LookupErr(idKey)
-		if err != nil {
-			return nil, fmt.Errorf("%s in %s: a matching document has no _id: %w", q.Op, t.Objects.Collection, err)
-		}
-		ids = append(ids, id)
-	}
-	if err := cur.Err(); err != nil {
-		return nil, fmt.Errorf("%s in %s: find the matching records: %w", q.Op, t.Objects.Collection, err)
-	}
 	switch {
-	case len(ids) > q.MaxAffected:
-		return nil, wire.Errorf(wire.CodeTooLarge,
+	case q.MaxAffected > 0 && len(ids) > q.MaxAffected:
+		return wire.Errorf(wire.CodeTooLarge,
 			"the filter matches more than %d %s records, the most one %s may change: nothing was changed; narrow the filter", q.MaxAffected, t.Name, q.Op)
 	case len(ids) == 0:
-		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+		return wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
 	}
-	return bson.D{{Key: "$and", Value: bson.A{filter, bson.D{{Key: idKey, Value: bson.D{{Key: "$in", Value: ids}}}}}}}, nil
+	return nil
+}
+
+// withIDs narrows filter to the documents with the given _ids.
+func withIDs(filter bson.D, ids []bson.RawValue) bson.D {
+	return bson.D{{Key: "$and", Value: bson.A{filter, bson.D{{Key: idKey, Value: bson.D{{Key: "$in", Value: ids}}}}}}}
 }
 
 // filterOf translates q's filter. update and delete refuse to run without
