@@ -218,6 +218,9 @@ func checkStoredName(kind string, f *Field) error {
 		if f.Stored == "_id" && !f.Key {
 			return fmt.Errorf("stored name _id is reserved for the key")
 		}
+		if strings.HasPrefix(f.Stored, "_beds") {
+			return fmt.Errorf("stored name %q: names starting with _beds are reserved for BEDS's own fields (the event stamp)", f.Stored)
+		}
 		if f.Stored != "_id" && !identRE.MatchString(f.Stored) {
 			return fmt.Errorf("stored name %q: letters, digits and _ only", f.Stored)
 		}

@@ -169,6 +169,7 @@ func TestParseErrors(t *testing.T) {
 		{"mongo system collection", e(profiles, `collection = "profiles"`, `collection = "system.users" # HERE`), -1, "not a usable collection name"},
 		{"mongo dollar collection", e(profiles, `collection = "profiles"`, `collection = "prof$iles" # HERE`), -1, "not a usable collection name"},
 		{"mongo stored _id on non-key", e(profiles, `handle = { type = "string", max = 40 }`, `handle = { type = "string", stored = "_id" } # HERE`), -1, "_id is reserved for the key"},
+		{"mongo stored _beds name", e(profiles, `handle = { type = "string", max = 40 }`, `handle = { type = "string", stored = "_beds_event" } # HERE`), -1, "reserved for BEDS's own fields"},
 		{"mongo stored operator", e(profiles, `handle = { type = "string", max = 40 }`, `handle = { type = "string", stored = "$where" } # HERE`), -1, `stored name "$where"`},
 		{"mongo stored dotted", e(profiles, `handle = { type = "string", max = 40 }`, `handle = { type = "string", stored = "a.b" } # HERE`), -1, `stored name "a.b"`},
 		{"mongo params", profiles + "[params]\ncreate = [\"user\"] # HERE\n", -1, "params apply to MariaDB procedures only"},
