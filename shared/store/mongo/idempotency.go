@@ -49,11 +49,9 @@ const (
 // stampField is the field every create and update sets on the documents
 // it writes: the event ID of the last write that touched the document. A
 // takeover reads it to tell what its dead predecessor already wrote.
-// Stored names starting with reservedPrefix are the adapter's own.
-const (
-	stampField     = "_beds_event"
-	reservedPrefix = "_beds"
-)
+// No template may store a field under a name starting with _beds
+// (template.Parse refuses it), so the stamp never meets a template field.
+const stampField = "_beds_event"
 
 // eventRecord is one document of beds_events. Records written before
 // claims existed have no state; they were written once the write was

@@ -39,9 +39,9 @@
 //   - Every create and update stamps the documents it writes with its
 //     event ID, in the reserved field _beds_event: the event of the last
 //     write that touched the document. Reads never return it (rows hold
-//     template fields only), filters cannot name it, and a template that
-//     stores a field under a name starting with _beds is refused on every
-//     operation (an internal error: fix the template).
+//     template fields only), filters cannot name it, and no template can
+//     store a field under a name starting with _beds (template.Parse
+//     refuses it).
 //   - Every write is applied once per event ID: it first claims the event
 //     in the beds_events collection (a record with the event ID as _id
 //     and, for update and delete, the _ids of the documents it will
@@ -317,9 +317,6 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		ctx, cancel = context.WithTimeout(ctx, s.opTimeout)
 		defer cancel()
 	}
-	if err := checkStoredNames(q.Template); err != nil {
-		return nil, err
-	}
 	var res *store.Result
 	var err error
 	switch q.Op {
@@ -340,20 +337,6 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		return nil, classify(q, err)
 	}
 	return res, nil
-}
-
-// checkStoredNames refuses a template that stores a field under a name
-// the adapter reserves (stampField): a write would overwrite it and a read
-// would show another write's event ID. Template validation knows nothing
-// of one store's names, so the adapter checks here.
-func checkStoredNames(t *template.Template) error {
-	for _, f := range t.Fields {
-		if strings.HasPrefix(f.Stored, reservedPrefix) {
-			return fmt.Errorf("template %s: field %s is stored as %s, but stored names starting with %s are reserved by the MongoDB adapter: store it under another name",
-				t.Name, f.Name, f.Stored, reservedPrefix)
-		}
-	}
-	return nil
 }
 
 // coll returns the handle of the template's collection.

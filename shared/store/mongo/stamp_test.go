@@ -1,7 +1,6 @@
 package mongo
 
 import (
-	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -132,45 +131,6 @@ func TestStamp(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// TestReservedStoredName: a template storing a field under a name
-// starting with _beds is refused, as an internal error (the template is
-// wrong, not the request), and nothing is written.
-func TestReservedStoredName(t *testing.T) {
-	s := testStore(t)
-	tpl, err := template.Parse("sneaky.toml", []byte(`
-name = "sneaky"
-tla = "snk"
-kind = "rec"
-store = "mongo"
-[fields]
-id = { type = "string", key = true }
-ev = { type = "string", stored = "_beds_event" }
-[objects]
-collection = "sneaky"
-[ops]
-allow = ["create", "read", "update", "delete", "count"]
-`), map[string]string{"mongo": "mongo"})
-	if err != nil {
-		t.Fatalf("the template layer no longer accepts the name (good: drop this adapter check?): %v", err)
-	}
-	for _, req := range []*wire.Request{
-		{Op: wire.OpCreate, Data: raw(`{"id": "a", "ev": "forged"}`)},
-		{Op: wire.OpRead},
-		{Op: wire.OpCount},
-		{Op: wire.OpUpdate, Filter: raw(`{"id": "a"}`), Data: raw(`{"ev": "x"}`)},
-		{Op: wire.OpDelete, Filter: raw(`{"id": "a"}`)},
-	} {
-		_, err := exec(t, s, tpl, "ev-"+string(req.Op), req)
-		var we *wire.Error
-		if err == nil || errors.As(err, &we) || !strings.Contains(err.Error(), "reserved") {
-			t.Errorf("%s: err %v, want an internal error saying the name is reserved", req.Op, err)
-		}
-	}
-	if n := countDocs(t, s, "sneaky", bson.D{}); n != 0 {
-		t.Errorf("%d documents written", n)
 	}
 }
 
