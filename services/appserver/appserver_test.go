@@ -327,6 +327,7 @@ func errorCodes(t *testing.T, c *client.Client, s servers, n *ipl.Node, proxy *t
 		{"bad_field: injection in field", `{"template":"users","op":"read","fields":["email FROM tbl_usr; --"]}`, wire.CodeBadField},
 		{"bad_value", `{"template":"users","op":"read","filter":{"age":"old"}}`, wire.CodeBadValue},
 		{"bad_value: procedure check", `{"template":"example","op":"create","data":{"code":"neg","title":"x","qty":-1}}`, wire.CodeBadValue},
+		{"bad_value: the key a create must name", `{"template":"example","op":"create","data":{"title":"x"}}`, wire.CodeBadValue},
 		{"too_large: in list", `{"template":"users","op":"read","filter":{"id":{"in":[` + strings.Repeat("1,", 1000) + `1]}}}`, wire.CodeTooLarge},
 		{"conflict: mariadb", `{"template":"users","op":"create","data":{"email":"dup@example.com"}}`, wire.CodeConflict},
 		{"conflict: mongo", `{"template":"profiles","op":"create","data":{"user":10,"handle":"dup"}}`, wire.CodeConflict},
@@ -336,6 +337,11 @@ func errorCodes(t *testing.T, c *client.Client, s servers, n *ipl.Node, proxy *t
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { expectCode(t, c, tc.body, tc.code) })
+	}
+	// A key the template marks required is checked before the database:
+	// the caller learns which field, not a stored column.
+	if _, err := call(c, `{"template":"example","op":"create","data":{"title":"x"}}`); err == nil || !strings.Contains(err.Error(), "field code is required by create") {
+		t.Errorf("create without its required key: %v", err)
 	}
 	// Injection in a value is only ever a bound value: it matches nothing
 	// and the table is still there.

@@ -228,7 +228,7 @@ func settableFields(t *template.Template, op wire.Op) []*template.Field {
 
 func missingRequired(t *template.Template, data []Assign) error {
 	for _, f := range t.Fields {
-		if !f.Required || f.Key || f.Readonly {
+		if !f.Required || f.Readonly { // a key is required only when it says so: most are generated
 			continue
 		}
 		if !slices.ContainsFunc(data, func(a Assign) bool { return a.Field == f }) {

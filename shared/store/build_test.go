@@ -567,6 +567,14 @@ func TestBuildCreateKey(t *testing.T) {
 	// A writable field left out of the parameters cannot be set.
 	_, err = build(t, users, `{"template":"users","op":"create","data":{"email":"a","name":"x"}}`, store.DefaultLimits)
 	checkErr(t, err, wire.CodeBadField, "name")
+	// Without the key, which is not marked required, the store makes one;
+	// a key marked required must be named by the create.
+	if _, err = build(t, users, `{"template":"users","op":"create","data":{"email":"a"}}`, store.DefaultLimits); err != nil {
+		t.Fatalf("create without a generated key: %v", err)
+	}
+	src = strings.Replace(src, `id      = { type = "int", key = true`, `id      = { type = "int", key = true, required = true`, 1)
+	_, err = build(t, parse(t, src), `{"template":"users","op":"create","data":{"email":"a"}}`, store.DefaultLimits)
+	checkErr(t, err, wire.CodeBadValue, "id")
 }
 
 func TestBuildUpdate(t *testing.T) {
