@@ -86,9 +86,12 @@ func BenchmarkDispatchPointRead(b *testing.B) {
 	}, h, log)
 	ids := lineage.NewGenerator()
 	event := ids.New()
+	// reply_to as RabbitMQ 3.10 delivers a direct reply-to request: the
+	// broker decodes its pid to decide where the reply may go.
+	const replyTo = wire.DirectReplyTo + ".g1h2AA1yZXBseUA5MjQ4ODg0AAAwQwAAAAJrCUso.8T4HfZRYHX50/TuEjRmRUw=="
 	d := &amqp.Delivery{
 		Body: []byte(`{"template":"users","op":"read","filter":{"id":12345}}`), ContentType: wire.ContentType,
-		MessageId: event, CorrelationId: event, ReplyTo: wire.DirectReplyTo, Expiration: "30000", RoutingKey: wire.RouteRead,
+		MessageId: event, CorrelationId: event, ReplyTo: replyTo, Expiration: "30000", RoutingKey: wire.RouteRead,
 	}
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -338,7 +338,7 @@ func (b *Broker) answer(ctx context.Context, m *Message) answer {
 	reply.Event = m.Event
 	reply.Node = b.cfg.Node
 	switch {
-	case d.ReplyTo != "" && !ReplyToAllowed(d.ReplyTo, b.cfg.ReplyPrefix):
+	case d.ReplyTo != "" && !m.replyTo(b.cfg.ReplyPrefix).allowed:
 		// Whatever the chain answered: never publish to that name.
 		return answer{dead: replyToError(d.ReplyTo, b.cfg.ReplyPrefix)}
 	case d.ReplyTo != "":
@@ -425,7 +425,7 @@ func (b *Broker) reply(ctx, lost context.Context, pub *publishers, m *Message, b
 		ContentType: wire.ContentType, CorrelationId: d.CorrelationId, MessageId: m.Event,
 		Body: body, Timestamp: time.Now(),
 	}
-	if t, ok := b.replies.vetted(d.ReplyTo); !ok {
+	if t, ok := b.replies.vetted(m.replyTo(b.cfg.ReplyPrefix)); !ok {
 		// A direct reply-to name RabbitMQ may close the connection on: on
 		// the probe connection, confirmed, read or write (replySide).
 		if err := b.replies.probe.publish(ctx, lost, d.ReplyTo, msg); err != nil {

@@ -138,6 +138,20 @@ type Message struct {
 	req  wire.Request // what Request points to: one allocation for both
 	base *slog.Logger // the broker's logger
 	log  *slog.Logger // base with the event ID, made on first use
+
+	reply        replyVerdict // on Delivery.ReplyTo, once replyChecked
+	replyChecked bool
+}
+
+// replyTo returns the verdict on the delivery's reply_to, decoding the
+// name on first use only: the ReplyTo middleware, the broker's answer and
+// its reply all ask. A broker's prefix does not change, so the first
+// prefix asked with stands.
+func (m *Message) replyTo(prefix string) replyVerdict {
+	if !m.replyChecked {
+		m.reply, m.replyChecked = checkReplyTo(m.Delivery.ReplyTo, prefix), true
+	}
+	return m.reply
 }
 
 // NewMessage starts handling delivery d: its event ID is the delivery's

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +12,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/beds-project/beds/shared/mq"
-	"github.com/beds-project/beds/shared/wire"
 )
 
 // replySide is where a broker publishes, on connections apart from the
@@ -180,15 +178,14 @@ func (r *replySide) ready() bool {
 	return r.pub != nil
 }
 
-// vetted reports whether a reply to name can go on the reply connection;
-// if not, it returns the name's target, to learn from once a reply to it
-// went through on the probe connection.
-func (r *replySide) vetted(name string) (target, bool) {
-	suffix, direct := strings.CutPrefix(name, wire.DirectReplyTo+".")
-	if !direct {
+// vetted reports whether a reply to an allowed name (its verdict v) can
+// go on the reply connection; if not, it returns the name's target, to
+// learn from once a reply to it went through on the probe connection.
+func (r *replySide) vetted(v replyVerdict) (target, bool) {
+	if !v.direct {
 		return target{}, true // a queue, or direct reply-to without a suffix: routed or dropped
 	}
-	t, _ := directTarget(suffix) // decodable: others were refused
+	t := v.target
 	if t.number >= pidNumbers || t.serial >= pidSerials {
 		return t, false
 	}

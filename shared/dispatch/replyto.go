@@ -20,7 +20,7 @@ import (
 func ReplyTo(prefix string) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, m *Message) *wire.Reply {
-			if to := m.Delivery.ReplyTo; to != "" && !ReplyToAllowed(to, prefix) {
+			if to := m.Delivery.ReplyTo; to != "" && !m.replyTo(prefix).allowed {
 				return wire.ErrorReply(m.Event, replyToError(to, prefix))
 			}
 			return next.Handle(ctx, m)
@@ -33,15 +33,26 @@ func ReplyTo(prefix string) Middleware {
 // amq.rabbitmq.reply-to.<pid>.<key> names RabbitMQ gives it on delivery,
 // when RabbitMQ can decode the pid: see directTarget), and, when prefix is
 // set, names starting with it, except the contract's own queues.
-func ReplyToAllowed(name, prefix string) bool {
+func ReplyToAllowed(name, prefix string) bool { return checkReplyTo(name, prefix).allowed }
+
+// replyVerdict is what a broker may do with a reply_to name.
+type replyVerdict struct {
+	allowed bool
+	direct  bool   // a direct reply-to name with a pid (target is set)
+	target  target // the pid's node and numbers, for replySide
+}
+
+// checkReplyTo decides ReplyToAllowed and keeps what it decoded, so that
+// a delivery's name is decoded once (Message.replyTo).
+func checkReplyTo(name, prefix string) replyVerdict {
 	if name == wire.DirectReplyTo {
-		return true
+		return replyVerdict{allowed: true}
 	}
 	if suffix, ok := strings.CutPrefix(name, wire.DirectReplyTo+"."); ok {
-		_, ok := directTarget(suffix)
-		return ok
+		t, ok := directTarget(suffix)
+		return replyVerdict{allowed: ok, direct: ok, target: t}
 	}
-	return prefix != "" && strings.HasPrefix(name, prefix) && name != wire.EventsQueue && name != wire.DeadQueue
+	return replyVerdict{allowed: prefix != "" && strings.HasPrefix(name, prefix) && name != wire.EventsQueue && name != wire.DeadQueue}
 }
 
 func replyToError(name, prefix string) *wire.Error {
