@@ -258,7 +258,7 @@ func (c *Client) Send(ctx context.Context, event string, req *wire.Request) (*wi
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
-	return c.send(ctx, event, req.Op.RoutingKey(), body)
+	return c.send(ctx, event, req.RoutingKey(), body)
 }
 
 // DoRaw sends an already encoded request body with the given routing key.

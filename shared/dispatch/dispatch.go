@@ -168,13 +168,13 @@ func NewMessage(d *amqp.Delivery, log *slog.Logger, ids *lineage.Generator) *Mes
 	return m
 }
 
-// Writes reports whether the request's op changes data (create, update,
-// delete): the broker then confirms its reply before acknowledging the
-// delivery. The op is the one Decode read, which every Broker runs before
+// Writes reports whether the request changes data (a create, update or
+// delete, or a batch holding one): the broker then confirms its reply
+// before acknowledging the delivery. The op is the one Decode read, which every Broker runs before
 // its handler: a body it could not read has none and is answered like a
 // read; one it read but rejected (an op with no template, say) keeps its
 // op.
-func (m *Message) Writes() bool { return m.Request.Op.Writes() }
+func (m *Message) Writes() bool { return m.Request.Writes() }
 
 // Log returns the request's logger, which carries the event ID: use it for
 // every line about the request. It is made on first use, so a request

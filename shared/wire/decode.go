@@ -133,16 +133,108 @@ func (r *Request) members(dec *jsontext.Decoder, body []byte) error {
 			if r.Offset, err = integer(dec, "offset"); err != nil {
 				return err
 			}
+		case "include":
+			if r.Include, err = strs(dec, "include"); err != nil {
+				return err
+			}
+		case "event":
+			if r.Event, err = str(dec, "event"); err != nil {
+				return err
+			}
+		case "record":
+			if r.Record, err = boolean(dec, "record"); err != nil {
+				return err
+			}
+		case "batch":
+			if r.Batch, err = batch(dec, body); err != nil {
+				return err
+			}
 		default:
-			return Errorf(CodeBadRequest, "body is not a valid request: unknown field %q (known: template, op, filter, fields, sort, limit, offset, data)", name.String())
+			return Errorf(CodeBadRequest, "body is not a valid request: unknown field %q (known: template, op, filter, fields, sort, limit, offset, data, include, batch, event, record)", name.String())
 		}
 	}
+}
+
+// batch reads a batch's array of requests; null is no batch. An item is
+// an ordinary request: it may not be a batch itself. Items are checked
+// here like any request, so a reply can name the item at fault.
+func batch(dec *jsontext.Decoder, body []byte) ([]Request, error) {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, invalid(err)
+	}
+	switch tok.Kind() {
+	case 'n':
+		return nil, nil
+	case '[':
+	default:
+		return nil, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("batch must be an array of requests, not %s", kindName(tok.Kind())), Field: "batch"}
+	}
+	out := []Request{}
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, invalid(err)
+		}
+		switch tok.Kind() {
+		case ']':
+			return out, nil
+		case '{':
+		default:
+			return nil, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("batch[%d] must be a request object, not %s", len(out), kindName(tok.Kind())), Field: "batch"}
+		}
+		if len(out) >= MaxBatch {
+			return nil, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("batch holds more than %d requests", MaxBatch), Field: "batch"}
+		}
+		out = append(out, Request{})
+		item := &out[len(out)-1]
+		if err := item.members(dec, body); err != nil {
+			return nil, itemError(len(out)-1, err)
+		}
+		if item.Op == OpBatch || item.Batch != nil {
+			return nil, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("batch[%d] is a batch: batches do not nest", len(out)-1), Field: "batch"}
+		}
+		if err := item.Check(); err != nil {
+			return nil, itemError(len(out)-1, err)
+		}
+	}
+}
+
+// MaxBatch bounds the items of a batch any node decodes, whatever its
+// configured limit (limits.max_batch, which is lower): decoding stops at
+// the first item past it.
+const MaxBatch = 10000
+
+// itemError says which batch item err is about.
+func itemError(i int, err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	out := *e
+	out.Message = fmt.Sprintf("batch[%d]: %s", i, e.Message)
+	return &out
+}
+
+// boolean reads a boolean member; null is false.
+func boolean(dec *jsontext.Decoder, name string) (bool, error) {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return false, invalid(err)
+	}
+	switch tok.Kind() {
+	case 'n':
+		return false, nil
+	case 't', 'f':
+		return tok.Bool(), nil
+	}
+	return false, Errorf(CodeBadRequest, "body is not a valid request: %s must be true or false, not %s", name, kindName(tok.Kind()))
 }
 
 // internOp returns the constant for a known op, so decoding one costs no
 // allocation; an unknown op is kept as sent, for Check to report.
 func internOp(s string) Op {
-	for _, op := range [...]Op{OpRead, OpCreate, OpUpdate, OpDelete, OpCount, OpPing} {
+	for _, op := range [...]Op{OpRead, OpCreate, OpUpdate, OpDelete, OpCount, OpPing, OpBatch, OpLineage} {
 		if s == string(op) {
 			return op
 		}

@@ -78,6 +78,29 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	if r.Items != nil {
+		b = append(b, `,"items":[`...)
+		for i := range r.Items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = r.Items[i].AppendJSON(b); err != nil {
+				return nil, fmt.Errorf("items[%d]: %w", i, err)
+			}
+		}
+		b = append(b, ']')
+	}
+	if r.Atomic {
+		b = append(b, `,"atomic":true`...)
+	}
+	if r.Lineage != nil {
+		b = append(b, `,"lineage":`...)
+		enc, err := json.Marshal(r.Lineage)
+		if err != nil {
+			return nil, fmt.Errorf("%w: lineage: %w", ErrEncode, err)
+		}
+		b = append(b, enc...)
+	}
 	if e := r.Error; e != nil {
 		b = append(b, `,"error":{"code":`...)
 		b = appendString(b, string(e.Code))
@@ -143,6 +166,26 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		return append(b, '"'), nil
 	case map[string]any:
 		return appendObject(b, x, depth)
+	case Row: // a row included under its parent's
+		return appendObject(b, x, depth)
+	case []Row:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		if depth >= MaxValueDepth {
+			return nil, tooDeep()
+		}
+		b = append(b, '[')
+		var err error
+		for i, row := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendObject(b, row, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
 	case []any:
 		return appendArray(b, x, depth)
 	case json.RawMessage:

@@ -29,6 +29,19 @@ func reference(t *testing.T, r *Reply) any {
 	if r.Error != nil {
 		m["error"] = r.Error
 	}
+	if r.Items != nil {
+		items := make([]any, len(r.Items))
+		for i := range r.Items {
+			items[i] = reference(t, &r.Items[i])
+		}
+		m["items"] = items
+	}
+	if r.Atomic {
+		m["atomic"] = true
+	}
+	if r.Lineage != nil {
+		m["lineage"] = r.Lineage
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +67,16 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{OK: true, Event: "e", Affected: 1, Key: "01JDKEY"},
 		{OK: false, Event: "e", Node: "n", Error: &Error{Code: CodeBadField, Message: `template users has no field "emial"`, Field: "emial"}},
 		{OK: false, Event: "e", Error: &Error{Code: CodeInternal, Message: "x"}},
+		{OK: true, Event: "inc", Rows: []Row{{"id": int64(1),
+			"orders": []Row{{"id": int64(5), "items": []Row{}}, {"id": int64(6), "items": []Row{{"sku": "a"}}}},
+			"user":   Row{"id": int64(9)}, "none": []Row(nil), "no_user": Row(nil)}}, Count: 1, Columns: []string{"id", "orders", "user", "none", "no_user"}},
+		{OK: false, Event: "b", Atomic: true, Error: &Error{Code: CodeConflict, Message: "batch[1]"}, Items: []Reply{
+			{OK: true, Event: "b.1", Affected: 1, Key: int64(3)},
+			{OK: false, Event: "b.2", Error: &Error{Code: CodeConflict, Message: "dup"}},
+			{OK: true, Event: "b.3", Rows: []Row{{"id": int64(1)}}, Count: 1},
+		}},
+		{OK: true, Event: "l", Lineage: &Lineage{Event: "E", Op: OpRead, Template: "users", Node: "n", Outcome: "ok", Started: ts, DurationUS: 12,
+			Children: []*Lineage{{Event: "E.1", Parent: "E", Op: OpRead, Template: "orders", Outcome: "timeout", Started: ts}}}},
 	}
 	for i, r := range replies {
 		b, err := r.AppendJSON(nil)

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Version is the wire contract version this package implements.
@@ -65,6 +66,12 @@ const (
 	OpDelete Op = "delete"
 	OpCount  Op = "count"
 	OpPing   Op = "ping"
+	// OpBatch carries several requests in Request.Batch, answered by one
+	// reply whose Items answer them in order.
+	OpBatch Op = "batch"
+	// OpLineage reads the recorded lineage tree of Request.Event; it names
+	// no template.
+	OpLineage Op = "lineage"
 )
 
 // DataOps lists the template operations in their canonical order.
@@ -73,7 +80,7 @@ var DataOps = []Op{OpCreate, OpRead, OpUpdate, OpDelete, OpCount}
 // Valid reports whether op is one of the contract's operations.
 func (op Op) Valid() bool {
 	switch op {
-	case OpCreate, OpRead, OpUpdate, OpDelete, OpCount, OpPing:
+	case OpCreate, OpRead, OpUpdate, OpDelete, OpCount, OpPing, OpBatch, OpLineage:
 		return true
 	}
 	return false
@@ -83,6 +90,7 @@ func (op Op) Valid() bool {
 func (op Op) Writes() bool { return op == OpCreate || op == OpUpdate || op == OpDelete }
 
 // RoutingKey returns the routing key a request for op is published with.
+// A batch goes as a write when any of its items writes (Request.RoutingKey).
 func (op Op) RoutingKey() string {
 	if op.Writes() {
 		return RouteWrite
@@ -105,6 +113,39 @@ type Request struct {
 	Limit    int             `json:"limit,omitempty"`
 	Offset   int             `json:"offset,omitempty"`
 	Data     json.RawMessage `json:"data,omitempty"`
+	// Include names the relations a read fetches with its rows: REL
+	// template names as seen from the read's template ("orders"), and
+	// paths through them ("orders.items").
+	Include []string `json:"include,omitempty"`
+	// Batch holds the requests of an OpBatch request, none itself a batch.
+	Batch []Request `json:"batch,omitempty"`
+	// Event names the event an OpLineage request reads the tree of.
+	Event string `json:"event,omitempty"`
+	// Record asks the node to record this request's lineage even when it
+	// only reads (writes are always recorded).
+	Record bool `json:"record,omitempty"`
+}
+
+// Writes reports whether the request changes data: its op writes, or it
+// is a batch holding a write.
+func (r *Request) Writes() bool {
+	if r.Op == OpBatch {
+		for i := range r.Batch {
+			if r.Batch[i].Op.Writes() {
+				return true
+			}
+		}
+		return false
+	}
+	return r.Op.Writes()
+}
+
+// RoutingKey returns the routing key the request is published with.
+func (r *Request) RoutingKey() string {
+	if r.Writes() {
+		return RouteWrite
+	}
+	return RouteRead
 }
 
 // Check validates what a request must satisfy whatever its template.
@@ -113,9 +154,21 @@ func (r *Request) Check() error {
 	case r.Op == "":
 		return Errorf(CodeBadRequest, "op is missing")
 	case !r.Op.Valid():
-		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("unknown op %q: one of create, read, update, delete, count, ping", r.Op)}
-	case r.Op != OpPing && r.Template == "":
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("unknown op %q: one of create, read, update, delete, count, ping, batch, lineage", r.Op)}
+	case r.Op != OpPing && r.Op != OpBatch && r.Op != OpLineage && r.Template == "":
 		return Errorf(CodeBadRequest, "template is missing")
+	case (r.Op == OpBatch || r.Op == OpLineage) && r.Template != "":
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%s names no template: the template goes in each item", r.Op), Field: "template"}
+	case r.Op == OpBatch && len(r.Batch) == 0:
+		return &Error{Code: CodeBadRequest, Message: "batch is empty: give it an array of requests", Field: "batch"}
+	case r.Op != OpBatch && r.Batch != nil:
+		return &Error{Code: CodeBadRequest, Message: "batch applies to op batch only", Field: "batch"}
+	case r.Op == OpLineage && r.Event == "":
+		return &Error{Code: CodeBadRequest, Message: "lineage needs event: the event ID whose tree to read", Field: "event"}
+	case r.Op != OpLineage && r.Event != "":
+		return &Error{Code: CodeBadRequest, Message: "event applies to op lineage only; a request's own event ID is its message_id", Field: "event"}
+	case len(r.Include) > 0 && r.Op != OpRead:
+		return &Error{Code: CodeBadRequest, Message: "include applies to read only", Field: "include"}
 	case r.Limit < 0:
 		return &Error{Code: CodeBadValue, Message: "limit must not be negative", Field: "limit"}
 	case r.Offset < 0:
@@ -138,9 +191,32 @@ type Reply struct {
 	// Key is the key of the record a create made.
 	Key   any    `json:"key,omitempty"`
 	Error *Error `json:"error,omitempty"`
+	// Items answer a batch's requests, in their order.
+	Items []Reply `json:"items,omitempty"`
+	// Atomic is true on a batch reply whose writes ran in one transaction:
+	// all of them applied, or none did.
+	Atomic bool `json:"atomic,omitempty"`
+	// Lineage is the tree an OpLineage request asked for.
+	Lineage *Lineage `json:"lineage,omitempty"`
 	// Columns, when set, orders the keys of every row in the encoded
 	// reply (the template's field order); it is not sent itself.
 	Columns []string `json:"-"`
+}
+
+// Lineage is one event of a lineage tree, as its node recorded it.
+type Lineage struct {
+	Event    string `json:"event"`
+	Parent   string `json:"parent,omitempty"`
+	Op       Op     `json:"op"`
+	Template string `json:"template,omitempty"`
+	Node     string `json:"node,omitempty"`
+	// Outcome is "ok" or the error code the event was answered with.
+	Outcome    string    `json:"outcome"`
+	Started    time.Time `json:"started"`
+	DurationUS int64     `json:"duration_us"`
+	// Trace is the W3C traceparent the request carried, if any.
+	Trace    string     `json:"trace,omitempty"`
+	Children []*Lineage `json:"children,omitempty"`
 }
 
 // ErrorReply builds the reply for a failed request.

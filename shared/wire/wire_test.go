@@ -38,7 +38,21 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"truncated filter", `{"op":"read","template":"users","filter":{"id":1`, wire.CodeBadRequest, "", "truncated JSON"},
 		{"limit too large", `{"op":"read","template":"users","limit":1e40}`, wire.CodeBadRequest, "", "limit must be an integer"},
 		{"sort not an array", `{"op":"read","template":"users","sort":"id"}`, wire.CodeBadRequest, "", "sort must be an array of strings"},
-		{"unknown key batch", `{"op":"read","template":"users","batch":[]}`, wire.CodeBadRequest, "", "batch"},
+		{"batch on a read", `{"op":"read","template":"users","batch":[]}`, wire.CodeBadRequest, "batch", "batch applies to op batch only"},
+		{"empty batch", `{"op":"batch","batch":[]}`, wire.CodeBadRequest, "batch", "batch is empty"},
+		{"batch without items", `{"op":"batch"}`, wire.CodeBadRequest, "batch", "batch is empty"},
+		{"batch not an array", `{"op":"batch","batch":{"op":"ping"}}`, wire.CodeBadRequest, "batch", "must be an array"},
+		{"batch item not an object", `{"op":"batch","batch":[{"op":"ping"},1]}`, wire.CodeBadRequest, "batch", "batch[1] must be a request object"},
+		{"nested batch", `{"op":"batch","batch":[{"op":"batch","batch":[{"op":"ping"}]}]}`, wire.CodeBadRequest, "batch", "batches do not nest"},
+		{"batch item invalid", `{"op":"batch","batch":[{"op":"ping"},{"op":"read"}]}`, wire.CodeBadRequest, "", "batch[1]: template is missing"},
+		{"batch item unknown key", `{"op":"batch","batch":[{"op":"read","template":"users","where":1}]}`, wire.CodeBadRequest, "", `batch[0]: body is not a valid request: unknown field "where"`},
+		{"batch item repeated key", `{"op":"batch","batch":[{"op":"read","op":"read"}]}`, wire.CodeBadRequest, "", `duplicate object member name "op"`},
+		{"batch with template", `{"op":"batch","template":"users","batch":[{"op":"ping"}]}`, wire.CodeBadRequest, "template", "batch names no template"},
+		{"include on a count", `{"op":"count","template":"users","include":["orders"]}`, wire.CodeBadRequest, "include", "include applies to read only"},
+		{"include not strings", `{"op":"read","template":"users","include":"orders"}`, wire.CodeBadRequest, "", "include must be an array of strings"},
+		{"lineage without event", `{"op":"lineage"}`, wire.CodeBadRequest, "event", "lineage needs event"},
+		{"event on a read", `{"op":"read","template":"users","event":"E"}`, wire.CodeBadRequest, "event", "event applies to op lineage only"},
+		{"record not a bool", `{"op":"read","template":"users","record":1}`, wire.CodeBadRequest, "", "record must be true or false"},
 		{"wrong type op", `{"op":1,"template":"users"}`, wire.CodeBadRequest, "", "op"},
 		{"wrong type limit", `{"op":"read","template":"users","limit":"10"}`, wire.CodeBadRequest, "", "limit"},
 		{"fractional limit", `{"op":"read","template":"users","limit":1.5}`, wire.CodeBadRequest, "", "limit"},
@@ -96,6 +110,12 @@ func TestDecodeRequestOK(t *testing.T) {
 		{"zero limit", `{"template":"users","op":"read","limit":0,"offset":0}`, wire.Request{Template: "users", Op: wire.OpRead}},
 		{"UTF-8 values", `{"template":"users","op":"read","filter":{"name":"Zoë 日本"}}`,
 			wire.Request{Template: "users", Op: wire.OpRead, Filter: json.RawMessage(`{"name":"Zoë 日本"}`)}},
+		{"read with include", `{"template":"users","op":"read","include":["orders","orders.items"],"record":true}`,
+			wire.Request{Template: "users", Op: wire.OpRead, Include: []string{"orders", "orders.items"}, Record: true}},
+		{"batch", `{"op":"batch","batch":[{"op":"ping"},{"template":"users","op":"create","data":{"name":"Ann"}}]}`,
+			wire.Request{Op: wire.OpBatch, Batch: []wire.Request{{Op: wire.OpPing},
+				{Template: "users", Op: wire.OpCreate, Data: json.RawMessage(`{"name":"Ann"}`)}}}},
+		{"lineage", `{"op":"lineage","event":"01JD.2"}`, wire.Request{Op: wire.OpLineage, Event: "01JD.2"}},
 		{"injection text stays a value", `{"template":"users","op":"read","filter":{"name":"'; DROP TABLE tbl_usr; --"}}`,
 			wire.Request{Template: "users", Op: wire.OpRead, Filter: json.RawMessage(`{"name":"'; DROP TABLE tbl_usr; --"}`)}},
 	} {
@@ -302,5 +322,23 @@ func TestDecodeReply(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRequestRoutingKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  wire.Request
+		want string
+	}{
+		{"read", wire.Request{Op: wire.OpRead}, wire.RouteRead},
+		{"create", wire.Request{Op: wire.OpCreate}, wire.RouteWrite},
+		{"lineage", wire.Request{Op: wire.OpLineage}, wire.RouteRead},
+		{"batch of reads", wire.Request{Op: wire.OpBatch, Batch: []wire.Request{{Op: wire.OpRead}, {Op: wire.OpCount}}}, wire.RouteRead},
+		{"batch with a write", wire.Request{Op: wire.OpBatch, Batch: []wire.Request{{Op: wire.OpRead}, {Op: wire.OpDelete}}}, wire.RouteWrite},
+	} {
+		if got := tc.req.RoutingKey(); got != tc.want {
+			t.Errorf("%s: routing key %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }
