@@ -425,6 +425,9 @@ func (b *Broker) reply(ctx, lost context.Context, pub *publishers, m *Message, b
 		ContentType: wire.ContentType, CorrelationId: d.CorrelationId, MessageId: m.Event,
 		Body: body, Timestamp: time.Now(),
 	}
+	if m.Trace != "" {
+		msg.Headers = amqp.Table{wire.HeaderTraceParent: m.Trace}
+	}
 	if t, ok := b.replies.vetted(m.replyTo(b.cfg.ReplyPrefix)); !ok {
 		// A direct reply-to name RabbitMQ may close the connection on: on
 		// the probe connection, confirmed, read or write (replySide).

@@ -127,8 +127,14 @@ type Message struct {
 	// Event is the request's event ID: its message_id if the caller set a
 	// valid one, otherwise one generated on arrival.
 	Event string
-	// Parent is the parent event's ID for a child event.
-	Parent   string
+	// Parent is the event the request joins as a child: its
+	// x-beds-parent header when that is a valid event ID other than the
+	// request's own, otherwise empty.
+	Parent string
+	// Trace is the request's W3C traceparent header when well formed,
+	// otherwise empty; it is logged with the event and returned on the
+	// reply.
+	Trace    string
 	Delivery *amqp.Delivery
 	// Request is the decoded body, filled by the Decode middleware. Before
 	// Decode, or when the body could not be read, it is an empty Request.
@@ -162,8 +168,11 @@ func NewMessage(d *amqp.Delivery, log *slog.Logger, ids *lineage.Generator) *Mes
 	if !lineage.Valid(m.Event) {
 		m.Event = ids.New()
 	}
-	if p, ok := d.Headers[wire.HeaderParent].(string); ok {
+	if p, ok := d.Headers[wire.HeaderParent].(string); ok && lineage.Valid(p) && p != m.Event {
 		m.Parent = p
+	}
+	if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok && wire.ValidTraceparent(tp) {
+		m.Trace = tp
 	}
 	return m
 }
@@ -181,9 +190,27 @@ func (m *Message) Writes() bool { return m.Request.Writes() }
 // that logs nothing costs nothing.
 func (m *Message) Log() *slog.Logger {
 	if m.log == nil {
-		m.log = m.base.With("event", m.Event)
+		m.log = m.base.With(m.attrs(m.Event, m.Parent)...)
 	}
 	return m.log
+}
+
+// ChildLog returns a logger for a child event of the request: its own
+// event ID, its parent's and the request's traceparent on every line.
+func (m *Message) ChildLog(event, parent string) *slog.Logger {
+	return m.base.With(m.attrs(event, parent)...)
+}
+
+// attrs are the attributes of every line about an event.
+func (m *Message) attrs(event, parent string) []any {
+	a := []any{"event", event}
+	if parent != "" {
+		a = append(a, "parent", parent)
+	}
+	if m.Trace != "" {
+		a = append(a, "trace", m.Trace)
+	}
+	return a
 }
 
 // Handler answers one request. It returns the reply body; a nil reply is

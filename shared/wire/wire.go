@@ -54,6 +54,27 @@ const (
 	DeadDeliveryLimit = "delivery_limit"
 )
 
+// ValidTraceparent reports whether tp is a W3C trace context traceparent
+// of version 00: "00-" 32 lowercase hex digits (the trace ID, not all
+// zero) "-" 16 (the parent ID, not all zero) "-" 2 (the flags).
+func ValidTraceparent(tp string) bool {
+	if len(tp) != 55 || tp[0:3] != "00-" || tp[35] != '-' || tp[52] != '-' {
+		return false
+	}
+	hex := func(s string) bool {
+		zero := true
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+			zero = zero && c == '0'
+		}
+		return !zero
+	}
+	return hex(tp[3:35]) && hex(tp[36:52]) && (hex(tp[53:55]) || tp[53:55] == "00")
+}
+
 // Op is an operation a request asks for.
 type Op string
 
