@@ -124,7 +124,7 @@ func TestSendCommands(t *testing.T) {
 		{name: "lineage tree",
 			args: []string{"lineage", root}, code: 0,
 			exact: root + "  read users  ok  1.24ms  fake\n└─ " + root + ".1  read orders  ok  0.81ms\n",
-			sent:   func(d amqp.Delivery, req *wire.Request) bool { return req.Op == wire.OpLineage && req.Event == root }},
+			sent:  func(d amqp.Delivery, req *wire.Request) bool { return req.Op == wire.OpLineage && req.Event == root }},
 		{name: "lineage json",
 			args: []string{"lineage", root, "--json"}, code: 0, stdout: []string{`"event": "` + root + `.1"`, `"duration_us": 810`},
 			sent: func(d amqp.Delivery, req *wire.Request) bool { return req.Event == root }},
