@@ -13,9 +13,9 @@
 //     drops a request nobody picked up in time, and the node stops working
 //     on it when the deadline passes) and bounds the client's wait.
 //     Without a deadline, Options.Timeout applies.
-//   - Writes (create, update, delete) are published persistent and with
-//     publisher confirms: Do does not wait for a reply until RabbitMQ has
-//     taken responsibility for the request.
+//   - Writes (create, update, delete, and a batch holding one) are
+//     published persistent and with publisher confirms: Do does not wait
+//     for a reply until RabbitMQ has taken responsibility for the request.
 //   - The connection recovers by itself. A request whose connection is lost
 //     before it was answered is sent again, with the same event ID, until
 //     its deadline: the node applies a write once per event ID, so a resent
@@ -24,6 +24,10 @@
 //     reply's *wire.Error; when no answer came it returns a *wire.Error
 //     with code timeout or unavailable. errors.As(err, &werr) and
 //     werr.Code.Retryable() tell a caller what to do.
+//   - Per-call options (CallOption) become AMQP headers of the request:
+//     WithParent sets x-beds-parent, WithTraceparent sets traceparent. An
+//     invalid option fails the call with bad_request before anything is
+//     sent. A traceparent the node puts on its reply is Reply.Trace.
 package client
 
 import (
@@ -238,8 +242,8 @@ func (c *Client) Close() error {
 }
 
 // Do sends req under a new event ID and waits for its reply.
-func (c *Client) Do(ctx context.Context, req *wire.Request) (*wire.Reply, error) {
-	return c.Send(ctx, c.ids.New(), req)
+func (c *Client) Do(ctx context.Context, req *wire.Request, opts ...CallOption) (*wire.Reply, error) {
+	return c.Send(ctx, c.ids.New(), req, opts...)
 }
 
 // NewEvent returns a new event ID, for Send.
@@ -250,24 +254,96 @@ func (c *Client) NewEvent() string { return c.ids.New() }
 // result, so Send is how a caller retries a write that was answered
 // unavailable, or whose process restarted, without applying it twice.
 // Event IDs must be unique per write: printable ASCII, at most 200 bytes.
-func (c *Client) Send(ctx context.Context, event string, req *wire.Request) (*wire.Reply, error) {
+func (c *Client) Send(ctx context.Context, event string, req *wire.Request, opts ...CallOption) (*wire.Reply, error) {
 	if !lineage.Valid(event) {
 		return nil, wire.Errorf(wire.CodeBadRequest, "event ID %q: printable ASCII without spaces, 1 to %d bytes", event, lineage.MaxLen)
+	}
+	headers, err := callHeaders(opts)
+	if err != nil {
+		return nil, err
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
-	return c.send(ctx, event, req.RoutingKey(), body)
+	return c.send(ctx, event, req.RoutingKey(), body, headers)
 }
 
 // DoRaw sends an already encoded request body with the given routing key.
 // It is for tools and tests that must send bodies Do would never produce.
-func (c *Client) DoRaw(ctx context.Context, routingKey string, body []byte) (*wire.Reply, error) {
-	return c.send(ctx, c.ids.New(), routingKey, body)
+func (c *Client) DoRaw(ctx context.Context, routingKey string, body []byte, opts ...CallOption) (*wire.Reply, error) {
+	headers, err := callHeaders(opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(ctx, c.ids.New(), routingKey, body, headers)
 }
 
-func (c *Client) send(ctx context.Context, event, routingKey string, body []byte) (*wire.Reply, error) {
+// Batch sends items as one request of op batch and waits for its reply.
+// The reply's Items answer the items in their order, each with its own ok
+// and error; Atomic says the batch's writes ran in one transaction, so
+// all of them applied or none did. A batch holding a write goes as a
+// write (persistent, confirmed). Like Do, Batch returns a reply that is
+// not ok together with its *wire.Error.
+//
+// Batch checks the items as the node decodes them and answers bad_request
+// (too_large past wire.MaxBatch) before sending when they cannot be a
+// batch: none at all, an item that is itself a batch, an item that fails
+// wire.Request.Check. The node's own limit (limits.max_batch) is lower and
+// checked by the node.
+func (c *Client) Batch(ctx context.Context, items []wire.Request, opts ...CallOption) (*wire.Reply, error) {
+	req := &wire.Request{Op: wire.OpBatch, Batch: items}
+	if err := checkBatch(req); err != nil {
+		return nil, err
+	}
+	return c.Do(ctx, req, opts...)
+}
+
+// checkBatch applies to a batch the checks a node's decoder applies, with
+// its messages.
+func checkBatch(req *wire.Request) error {
+	if err := req.Check(); err != nil {
+		return err
+	}
+	if len(req.Batch) > wire.MaxBatch {
+		return &wire.Error{Code: wire.CodeTooLarge, Message: fmt.Sprintf("batch holds %d requests, more than %d", len(req.Batch), wire.MaxBatch), Field: "batch"}
+	}
+	for i := range req.Batch {
+		item := &req.Batch[i]
+		if item.Op == wire.OpBatch || item.Batch != nil {
+			return &wire.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("batch[%d] is a batch: batches do not nest", i), Field: "batch"}
+		}
+		if err := item.Check(); err != nil {
+			var we *wire.Error
+			if errors.As(err, &we) {
+				out := *we
+				out.Message = fmt.Sprintf("batch[%d]: %s", i, we.Message)
+				return &out
+			}
+			return fmt.Errorf("batch[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Lineage reads the recorded lineage tree of event: the event, as its
+// node recorded it, and the events below it. A node that recorded nothing
+// under event answers with an error, returned as a *wire.Error like Do's.
+func (c *Client) Lineage(ctx context.Context, event string, opts ...CallOption) (*wire.Lineage, error) {
+	if !lineage.Valid(event) {
+		return nil, wire.FieldError(wire.CodeBadRequest, "event", "event ID %q: printable ASCII without spaces, 1 to %d bytes", event, lineage.MaxLen)
+	}
+	reply, err := c.Do(ctx, &wire.Request{Op: wire.OpLineage, Event: event}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if reply.Lineage == nil {
+		return nil, wire.Errorf(wire.CodeInternal, "the reply (event %s) to lineage of %s is ok but carries no tree", reply.Event, event)
+	}
+	return reply.Lineage, nil
+}
+
+func (c *Client) send(ctx context.Context, event, routingKey string, body []byte, headers amqp.Table) (*wire.Reply, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		var cancel context.CancelFunc
@@ -280,7 +356,7 @@ func (c *Client) send(ctx context.Context, event, routingKey string, body []byte
 	}
 	backoff := 50 * time.Millisecond
 	for {
-		reply, err := c.attempt(ctx, deadline, event, routingKey, body)
+		reply, err := c.attempt(ctx, deadline, event, routingKey, body, headers)
 		if !errors.Is(err, errLost) {
 			return reply, err
 		}
@@ -330,7 +406,7 @@ func (c *Client) current(ctx context.Context) (*session, error) {
 
 // attempt publishes once and waits for the reply. It returns errLost when
 // the connection failed under it.
-func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routingKey string, body []byte) (*wire.Reply, error) {
+func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routingKey string, body []byte, headers amqp.Table) (*wire.Reply, error) {
 	s, err := c.current(ctx)
 	if err != nil {
 		return nil, err
@@ -360,6 +436,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 	}
 	wait := time.Until(deadline)
 	msg := amqp.Publishing{
+		Headers:     headers,
 		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event,
 		ReplyTo: wire.DirectReplyTo, Expiration: strconv.FormatInt(max(wait.Milliseconds(), 1), 10),
 		Timestamp: time.Now(), Body: body,
@@ -397,7 +474,11 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		if !ok {
 			return nil, errLost
 		}
-		return wire.DecodeReply(d.Body)
+		reply, err := wire.DecodeReply(d.Body)
+		if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok && reply != nil {
+			reply.Trace = tp
+		}
+		return reply, err
 	case <-ctx.Done():
 		forget()
 		return nil, c.ctxError(ctx, event, "waited "+wait.Round(time.Millisecond).String())

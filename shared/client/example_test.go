@@ -72,3 +72,87 @@ func ExampleClient_Send() {
 		return
 	}
 }
+
+// A read with include fetches related rows with its own: each user row
+// carries its orders under "orders", and each order its items. Nested rows
+// decode as []any of map[string]any (a to-one relation as one
+// map[string]any, or nil). Needs a running node.
+func Example_include() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	c, err := client.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/", client.Options{Name: "my-app"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	reply, err := c.Do(ctx, &wire.Request{Template: "users", Op: wire.OpRead,
+		Filter:  json.RawMessage(`{"id":7}`),
+		Include: []string{"orders", "orders.items"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, user := range reply.Rows {
+		orders, _ := user["orders"].([]any)
+		for _, o := range orders {
+			order, _ := o.(map[string]any)
+			items, _ := order["items"].([]any)
+			fmt.Println(user["name"], "order", order["id"], "with", len(items), "items")
+		}
+	}
+}
+
+// A batch sends several requests as one; its reply's Items answer them in
+// order, and Atomic says its writes applied all or none. WithParent files
+// the batch under an event already in a lineage tree, and WithTraceparent
+// carries the caller's trace. Needs a running node.
+func ExampleClient_Batch() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	c, err := client.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/", client.Options{Name: "my-app"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	parent := c.NewEvent() // in practice: the event ID of the request being served
+	reply, err := c.Batch(ctx, []wire.Request{
+		{Template: "users", Op: wire.OpCreate, Data: json.RawMessage(`{"email":"bob@example.com","name":"Bob"}`)},
+		{Template: "users", Op: wire.OpCount},
+	}, client.WithParent(parent), client.WithTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
+	if err != nil {
+		fmt.Println("batch failed:", err) // reply, if any, still has the items
+		return
+	}
+	fmt.Println("atomic:", reply.Atomic, "key:", reply.Items[0].Key, "count:", reply.Items[1].Count)
+}
+
+// Lineage reads the tree of events a request caused, as the nodes
+// recorded it. Needs a running node.
+func ExampleClient_Lineage() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	c, err := client.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/", client.Options{Name: "my-app"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	tree, err := c.Lineage(ctx, "01JDQ3V0Z8K4M6T2X9B7C5N1PA")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var walk func(l *wire.Lineage, depth int)
+	walk = func(l *wire.Lineage, depth int) {
+		fmt.Printf("%*s%s %s %s %s\n", 2*depth, "", l.Event, l.Op, l.Template, l.Outcome)
+		for _, child := range l.Children {
+			walk(child, depth+1)
+		}
+	}
+	walk(tree, 0)
+}

@@ -222,6 +222,9 @@ type Reply struct {
 	// Columns, when set, orders the keys of every row in the encoded
 	// reply (the template's field order); it is not sent itself.
 	Columns []string `json:"-"`
+	// Trace is the traceparent the node returned in the reply's headers
+	// (set by the client, never sent in a body).
+	Trace string `json:"-"`
 }
 
 // Lineage is one event of a lineage tree, as its node recorded it.

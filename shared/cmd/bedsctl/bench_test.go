@@ -55,10 +55,10 @@ func TestParseBench(t *testing.T) {
 		}
 	}
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"bench", "--clients", "0"}, &out, &errOut); code != 2 {
+	if code := run(context.Background(), []string{"bench", "--clients", "0"}, nil, &out, &errOut); code != 2 {
 		t.Errorf("bad flags exit %d, want 2: %s", code, errOut.String())
 	}
-	if code := run(context.Background(), []string{"bench", "-h"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "--baseline") {
+	if code := run(context.Background(), []string{"bench", "-h"}, nil, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "--baseline") {
 		t.Errorf("bench -h exit %d: %s", code, errOut.String())
 	}
 }

@@ -1,12 +1,18 @@
 // Command bedsctl is the command-line client of BEDS.
 //
 //	bedsctl call <template> <op> [--filter JSON] [--data JSON] [--fields a,b] [--sort -a,b] [--limit N] [--offset N]
+//	             [--include rel,rel.sub] [--record] [--parent EVENT] [--traceparent TP]
+//	bedsctl batch <file|-> [--record] [--parent EVENT] [--traceparent TP]
+//	bedsctl lineage <event> [--json]
 //	bedsctl templates [--dir DIR]
 //	bedsctl ping [--count N]
+//	bedsctl bench [flags]
 //
-// call prints the reply as JSON and exits 1 when the reply is an error;
-// templates validates a template folder offline; ping measures round trips
-// to the cluster. RabbitMQ is found at BEDS_AMQP_URL, or --url.
+// call and batch print the reply as JSON and exit 1 when the reply is an
+// error; batch sends the JSON array of requests in a file (- for stdin) as
+// one op batch request. lineage prints an event's recorded tree, one event
+// a line. templates validates a template folder offline; ping measures
+// round trips to the cluster. RabbitMQ is found at BEDS_AMQP_URL, or --url.
 package main
 
 import (
@@ -25,6 +31,7 @@ import (
 
 	"github.com/beds-project/beds/shared/client"
 	"github.com/beds-project/beds/shared/config"
+	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -32,6 +39,8 @@ import (
 const usage = `bedsctl: the BEDS command-line client
 
   bedsctl call <template> <op> [flags]   send one request, print the reply
+  bedsctl batch <file|-> [flags]         send a JSON array of requests as one batch
+  bedsctl lineage <event> [--json]       print the recorded lineage tree of an event
   bedsctl templates [--dir DIR]          list and validate a template folder offline
   bedsctl ping [--count N]               round trip to the cluster
   bedsctl bench [--op OP] [--baseline]   load the cluster: tp/s, latency, CPU per request
@@ -43,10 +52,10 @@ Exit codes: 0 ok, 1 error reply or failure, 2 bad usage.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -54,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "call":
 		return cmdCall(ctx, args[1:], stdout, stderr)
+	case "batch":
+		return cmdBatch(ctx, args[1:], stdin, stdout, stderr)
+	case "lineage":
+		return cmdLineage(ctx, args[1:], stdout, stderr)
 	case "templates":
 		return cmdTemplates(args[1:], stdout, stderr)
 	case "ping":
@@ -105,58 +118,149 @@ func splitList(s string) []string {
 	return out
 }
 
-func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// csvFlag is a repeatable flag of comma-separated values: "-f a,b -f c"
+// is a, b, c.
+type csvFlag []string
+
+func (l *csvFlag) String() string     { return strings.Join(*l, ",") }
+func (l *csvFlag) Set(s string) error { *l = append(*l, splitList(s)...); return nil }
+
+// sendFlags are the flags of the commands that send one request and print
+// its reply.
+type sendFlags struct {
+	url     string
+	timeout time.Duration
+	parent  string
+	trace   string
+	record  bool
+}
+
+func (f *sendFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "url", defaultURL(), "AMQP URL of the cluster")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the reply")
+	fs.StringVar(&f.parent, "parent", "", "event ID whose lineage tree the request joins (header x-beds-parent)")
+	fs.StringVar(&f.trace, "traceparent", "", "W3C traceparent to send, 00-<32 hex>-<16 hex>-<2 hex>")
+	fs.BoolVar(&f.record, "record", false, "ask the node to record the request's lineage even when it only reads")
+}
+
+// options checks --parent and --traceparent and returns them as call
+// options.
+func (f *sendFlags) options() ([]client.CallOption, error) {
+	var opts []client.CallOption
+	if f.parent != "" {
+		if !lineage.Valid(f.parent) {
+			return nil, fmt.Errorf("--parent %q is not an event ID: printable ASCII without spaces, 1 to %d bytes", f.parent, lineage.MaxLen)
+		}
+		opts = append(opts, client.WithParent(f.parent))
+	}
+	if f.trace != "" {
+		if err := client.CheckTraceparent(f.trace); err != nil {
+			var we *wire.Error
+			if errors.As(err, &we) {
+				err = errors.New(we.Message)
+			}
+			return nil, fmt.Errorf("--traceparent: %w", err)
+		}
+		opts = append(opts, client.WithTraceparent(f.trace))
+	}
+	return opts, nil
+}
+
+// callCmd is what bedsctl call was asked.
+type callCmd struct {
+	sendFlags
+	req *wire.Request
+}
+
+// parseCall parses call's arguments into the request to send.
+func parseCall(args []string, stderr io.Writer) (*callCmd, error) {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", defaultURL(), "AMQP URL of the cluster")
+	var cmd callCmd
+	cmd.register(fs)
 	filter := fs.String("filter", "", `filter as JSON, e.g. '{"email":{"eq":"ann@example.com"}}'`)
 	data := fs.String("data", "", `data as JSON, e.g. '{"name":"Ann"}'`)
 	fields := fs.String("fields", "", "fields to return, comma-separated")
 	sortKeys := fs.String("sort", "", "sort keys, comma-separated; -name sorts descending")
 	limit := fs.Int("limit", 0, "rows to return (0: the node's default)")
 	offset := fs.Int("offset", 0, "rows to skip")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
+	var include csvFlag
+	fs.Var(&include, "include", "relations a read fetches with its rows, comma-separated or repeated, e.g. orders,orders.items")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: bedsctl call <template> <op> [flags]\n\nops: create read update delete count")
 		fs.PrintDefaults()
 	}
 	pos, err := parse(fs, args)
 	if err != nil {
-		return 2
+		return nil, fmt.Errorf("%w: %w", errShown, err)
 	}
 	if len(pos) != 2 {
 		fs.Usage()
-		return 2
+		return nil, fmt.Errorf("call takes a template and an op, got %d arguments", len(pos))
 	}
-	req := &wire.Request{Template: pos[0], Op: wire.Op(pos[1]), Fields: splitList(*fields),
-		Sort: splitList(*sortKeys), Limit: *limit, Offset: *offset}
+	cmd.req = &wire.Request{Template: pos[0], Op: wire.Op(pos[1]), Fields: splitList(*fields),
+		Sort: splitList(*sortKeys), Limit: *limit, Offset: *offset, Include: include, Record: cmd.record}
 	for _, j := range []struct {
 		name string
 		src  string
 		dst  *json.RawMessage
-	}{{"filter", *filter, &req.Filter}, {"data", *data, &req.Data}} {
+	}{{"filter", *filter, &cmd.req.Filter}, {"data", *data, &cmd.req.Data}} {
 		if j.src == "" {
 			continue
 		}
 		if !json.Valid([]byte(j.src)) {
-			fmt.Fprintf(stderr, "bedsctl: --%s is not valid JSON\n", j.name)
-			return 2
+			return nil, fmt.Errorf("--%s is not valid JSON", j.name)
 		}
 		*j.dst = json.RawMessage(j.src)
 	}
+	if _, err := cmd.options(); err != nil {
+		return nil, err
+	}
+	return &cmd, nil
+}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd, err := parseCall(args, stderr)
+	if err != nil {
+		refuse(stderr, err)
+		return 2
+	}
+	return sendAndPrint(ctx, &cmd.sendFlags, cmd.req, stdout, stderr)
+}
+
+// errShown marks a usage error the flag package has printed already.
+var errShown = errors.New("bad flags")
+
+// refuse reports bad usage, unless the flag package did.
+func refuse(stderr io.Writer, err error) {
+	if !errors.Is(err, errShown) {
+		fmt.Fprintln(stderr, "bedsctl:", err)
+	}
+}
+
+// sendAndPrint sends req, prints the reply as indented JSON and returns
+// the exit code: 0 for an ok reply, 1 otherwise.
+func sendAndPrint(ctx context.Context, f *sendFlags, req *wire.Request, stdout, stderr io.Writer) int {
+	opts, err := f.options()
+	if err != nil {
+		fmt.Fprintln(stderr, "bedsctl:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, *url, client.Options{Name: "bedsctl", Channels: 1})
+	c, err := client.Dial(ctx, f.url, client.Options{Name: "bedsctl", Channels: 1})
 	if err != nil {
 		fmt.Fprintln(stderr, "bedsctl:", err)
 		return 1
 	}
 	defer c.Close()
-	reply, err := c.Do(ctx, req)
+	reply, err := c.Do(ctx, req, opts...)
 	if reply != nil {
 		out, _ := json.MarshalIndent(reply, "", "  ")
 		fmt.Fprintln(stdout, string(out))
+		if reply.Trace != "" {
+			fmt.Fprintln(stderr, "traceparent:", reply.Trace)
+		}
 	}
 	if err != nil {
 		if reply == nil {
