@@ -1,8 +1,6 @@
 package client
 
 import (
-	"fmt"
-
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/beds-project/beds/shared/lineage"
@@ -48,7 +46,7 @@ func WithParent(event string) CallOption {
 // passes on. tp must pass CheckTraceparent.
 func WithTraceparent(tp string) CallOption {
 	return func(o *call) {
-		if err := CheckTraceparent(tp); err != nil {
+		if err := wire.CheckTraceparent(tp); err != nil {
 			o.fail(err)
 			return
 		}
@@ -82,54 +80,6 @@ func callHeaders(opts []CallOption) (amqp.Table, error) {
 		h[wire.HeaderTraceParent] = o.trace
 	}
 	return h, nil
-}
-
-// traceparentLen is the length of a version 00 traceparent.
-const traceparentLen = len("00-") + 32 + len("-") + 16 + len("-") + 2
-
-// CheckTraceparent returns nil when tp is a W3C trace context traceparent
-// of version 00: "00-" then the trace ID (32 hex digits), "-", the parent
-// ID (16 hex digits), "-" and the flags (2 hex digits), all lowercase,
-// neither ID all zeros. Otherwise it returns a *wire.Error with code
-// bad_request that says what is wrong.
-func CheckTraceparent(tp string) error {
-	bad := func(why string) error {
-		return wire.FieldError(wire.CodeBadRequest, wire.HeaderTraceParent,
-			"traceparent %q %s: want 00-<32 hex trace ID>-<16 hex parent ID>-<2 hex flags>, lowercase", clip(tp), why)
-	}
-	switch {
-	case len(tp) != traceparentLen:
-		return bad(fmt.Sprintf("has %d characters, not %d", len(tp), traceparentLen))
-	case tp[2] != '-' || tp[35] != '-' || tp[52] != '-':
-		return bad("is not four parts joined by '-'")
-	case !lowerHex(tp[:2]) || !lowerHex(tp[3:35]) || !lowerHex(tp[36:52]) || !lowerHex(tp[53:]):
-		return bad("holds a character that is not a lowercase hex digit")
-	case tp[:2] != "00":
-		return bad("is not version 00")
-	case allZero(tp[3:35]):
-		return bad("has an all-zero trace ID")
-	case allZero(tp[36:52]):
-		return bad("has an all-zero parent ID")
-	}
-	return nil
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allZero(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '0' {
-			return false
-		}
-	}
-	return true
 }
 
 // clip shortens a caller's value for an error message.

@@ -16,39 +16,6 @@ import (
 	"github.com/beds-project/beds/shared/wire"
 )
 
-func TestCheckTraceparent(t *testing.T) {
-	const ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	for _, tc := range []struct {
-		tp   string
-		want string // in the error; "" for valid
-	}{
-		{ok, ""},
-		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", ""},
-		{"", "has 0 characters"},
-		{ok + "-", "has 56 characters"},
-		{ok[:54], "has 54 characters"},
-		{strings.ReplaceAll(ok, "-", "_"), "four parts"},
-		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "lowercase hex"},
-		{"00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01", "lowercase hex"},
-		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x", "lowercase hex"},
-		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "not version 00"},
-		{"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "not version 00"},
-		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", "all-zero trace ID"},
-		{"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "all-zero parent ID"},
-	} {
-		err := client.CheckTraceparent(tc.tp)
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%q: %v", tc.tp, err)
-		case tc.want != "" && (code(err) != wire.CodeBadRequest || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%q: error %v, want bad_request saying %q", tc.tp, err, tc.want)
-		}
-	}
-}
-
-// traceOut is the traceparent the fake node answers with: the request's
-// trace ID under the node's own parent ID, as a node that joins the trace
-// does.
 func traceOut(in string) string { return in[:36] + "b7ad6b7169203331" + in[52:] }
 
 // fakeNode consumes beds.events of the vhost at url as a node would and
@@ -86,7 +53,7 @@ func fakeNode(t *testing.T, url string) <-chan amqp.Delivery {
 				t.Errorf("fake node: more than %d requests unread by the test", cap(got))
 			}
 			msg := amqp.Publishing{ContentType: wire.ContentType, CorrelationId: d.CorrelationId, Body: answer(d)}
-			if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok && client.CheckTraceparent(tp) == nil {
+			if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok && wire.CheckTraceparent(tp) == nil {
 				msg.Headers = amqp.Table{wire.HeaderTraceParent: traceOut(tp)}
 			}
 			if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, msg); err != nil {

@@ -54,25 +54,64 @@ const (
 	DeadDeliveryLimit = "delivery_limit"
 )
 
-// ValidTraceparent reports whether tp is a W3C trace context traceparent
-// of version 00: "00-" 32 lowercase hex digits (the trace ID, not all
-// zero) "-" 16 (the parent ID, not all zero) "-" 2 (the flags).
-func ValidTraceparent(tp string) bool {
-	if len(tp) != 55 || tp[0:3] != "00-" || tp[35] != '-' || tp[52] != '-' {
-		return false
+// ValidTraceparent reports whether CheckTraceparent accepts tp.
+func ValidTraceparent(tp string) bool { return CheckTraceparent(tp) == nil }
+
+// traceparentLen is the length of a version 00 traceparent.
+const traceparentLen = len("00-") + 32 + len("-") + 16 + len("-") + 2
+
+// CheckTraceparent returns nil when tp is a W3C trace context traceparent
+// of version 00: "00-" then the trace ID (32 hex digits), "-", the parent
+// ID (16 hex digits), "-" and the flags (2 hex digits), all lowercase,
+// neither ID all zeros. Otherwise it returns a *wire.Error with code
+// bad_request that says what is wrong.
+func CheckTraceparent(tp string) error {
+	bad := func(why string) error {
+		return FieldError(CodeBadRequest, HeaderTraceParent,
+			"traceparent %q %s: want 00-<32 hex trace ID>-<16 hex parent ID>-<2 hex flags>, lowercase", clipped(tp), why)
 	}
-	hex := func(s string) bool {
-		zero := true
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-			zero = zero && c == '0'
+	switch {
+	case len(tp) != traceparentLen:
+		return bad(fmt.Sprintf("has %d characters, not %d", len(tp), traceparentLen))
+	case tp[2] != '-' || tp[35] != '-' || tp[52] != '-':
+		return bad("is not four parts joined by '-'")
+	case !lowerHex(tp[:2]) || !lowerHex(tp[3:35]) || !lowerHex(tp[36:52]) || !lowerHex(tp[53:]):
+		return bad("holds a character that is not a lowercase hex digit")
+	case tp[:2] != "00":
+		return bad("is not version 00")
+	case allZero(tp[3:35]):
+		return bad("has an all-zero trace ID")
+	case allZero(tp[36:52]):
+		return bad("has an all-zero parent ID")
+	}
+	return nil
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
 		}
-		return !zero
 	}
-	return hex(tp[3:35]) && hex(tp[36:52]) && (hex(tp[53:55]) || tp[53:55] == "00")
+	return true
+}
+
+func allZero(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '0' {
+			return false
+		}
+	}
+	return true
+}
+
+// clipped shortens a caller's value for an error message.
+func clipped(s string) string {
+	const most = 80
+	if len(s) > most {
+		return s[:most] + "..."
+	}
+	return s
 }
 
 // Op is an operation a request asks for.

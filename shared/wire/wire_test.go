@@ -343,19 +343,40 @@ func TestRequestRoutingKey(t *testing.T) {
 	}
 }
 
-func TestValidTraceparent(t *testing.T) {
-	for tp, want := range map[string]bool{
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": true,
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00": true,
-		"00-00000000000000000000000000000000-00f067aa0ba902b7-01": false, // zero trace ID
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01": false, // zero parent ID
-		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01": false, // upper case
-		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": false, // unknown version
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0":  false,
-		"": false,
+func TestCheckTraceparent(t *testing.T) {
+	const ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct {
+		tp   string
+		want string // in the error; "" for valid
+	}{
+		{ok, ""},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", ""},
+		{"", "has 0 characters"},
+		{ok + "-", "has 56 characters"},
+		{ok[:54], "has 54 characters"},
+		{strings.ReplaceAll(ok, "-", "_"), "four parts"},
+		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "lowercase hex"},
+		{"00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01", "lowercase hex"},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x", "lowercase hex"},
+		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "not version 00"},
+		{"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "not version 00"},
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", "all-zero trace ID"},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "all-zero parent ID"},
 	} {
-		if got := wire.ValidTraceparent(tp); got != want {
-			t.Errorf("ValidTraceparent(%q) = %v, want %v", tp, got, want)
+		err := wire.CheckTraceparent(tc.tp)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.tp, err)
+		case tc.want != "" && (!isCode(err, wire.CodeBadRequest) || wire.ValidTraceparent(tc.tp) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: error %v, want bad_request saying %q", tc.tp, err, tc.want)
 		}
 	}
+}
+
+// traceOut is the traceparent the fake node answers with: the request's
+// trace ID under the node's own parent ID, as a node that joins the trace
+// does.
+func isCode(err error, code wire.Code) bool {
+	var we *wire.Error
+	return errors.As(err, &we) && we.Code == code
 }

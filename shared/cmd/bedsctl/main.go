@@ -154,7 +154,7 @@ func (f *sendFlags) options() ([]client.CallOption, error) {
 		opts = append(opts, client.WithParent(f.parent))
 	}
 	if f.trace != "" {
-		if err := client.CheckTraceparent(f.trace); err != nil {
+		if err := wire.CheckTraceparent(f.trace); err != nil {
 			var we *wire.Error
 			if errors.As(err, &we) {
 				err = errors.New(we.Message)
