@@ -103,7 +103,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	// rather than on the first write.
 	if _, err := s.primary.ExecContext(ctx, "SELECT 1 FROM `"+eventsTable+"` LIMIT 0"); err != nil {
 		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1146 {
+		if errors.As(err, &me) && me.Number == errNoTable {
 			return fmt.Errorf("table %s is missing: apply deploy/mariadb/000_beds.sql to this database", eventsTable)
 		}
 		return classify(fmt.Errorf("primary: %w", err), nil)
