@@ -22,6 +22,11 @@
 // Every statement carries the request's deadline to the server (SET
 // STATEMENT max_statement_time ... FOR), so MariaDB stops what the node
 // no longer waits for; see timelimit.go.
+//
+// Lineage records (package lineage) go to BEDS's own table beds_lineage
+// (deploy/mariadb/000_beds.sql), upserted so the latest record of an event
+// wins; trees are read from the primary with a recursive query on the
+// parent column (lineage.go).
 package mariadb
 
 import (
