@@ -16,3 +16,31 @@ CREATE TABLE IF NOT EXISTS beds_events (
   PRIMARY KEY (evt_id),
   KEY ix_evt_at (evt_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- The lineage of events (issue 11): one row per event a node handled, a
+-- request or a child operation it fanned out to, written in batches by the
+-- node's lineage recorder. Only the store named by [lineage] store in the
+-- node configuration needs it; elsewhere it stays empty. A row names its
+-- parent event (lin_parent), and a lineage request follows those links
+-- down from an event. It is a diagnostic trail: rows may be missing (a
+-- recorder drops records under overload rather than slow requests), a
+-- redelivered event's row holds its latest outcome, and the proof that a
+-- write was applied once stays in beds_events. Old rows may be purged by
+-- the DBA at any time, by lin_started, e.g.
+--   DELETE FROM beds_lineage WHERE lin_started < UTC_TIMESTAMP() - INTERVAL 30 DAY LIMIT 10000;
+-- (times are UTC).
+
+CREATE TABLE IF NOT EXISTS beds_lineage (
+  lin_event       VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  lin_parent      VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  lin_op          VARCHAR(16)  NOT NULL,
+  lin_template    VARCHAR(64)  NULL,
+  lin_node        VARCHAR(255) NULL,
+  lin_outcome     VARCHAR(32)  NOT NULL,
+  lin_started     DATETIME(6)  NOT NULL,
+  lin_duration_us BIGINT       NOT NULL DEFAULT 0,
+  lin_trace       VARCHAR(55)  NULL,
+  PRIMARY KEY (lin_event),
+  KEY ix_lin_parent (lin_parent),
+  KEY ix_lin_started (lin_started)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -53,6 +53,7 @@ type Config struct {
 	Retry     Retry             `toml:"retry"`
 	Log       Log               `toml:"log"`
 	Shutdown  Shutdown          `toml:"shutdown"`
+	Lineage   Lineage           `toml:"lineage"`
 	files     []string          // layers read, for the start-up log
 }
 
@@ -136,6 +137,29 @@ type Shutdown struct {
 	Timeout Duration `toml:"timeout"`
 }
 
+// Lineage configures the recording of event lineage: which node handled
+// which event, how it ended, and which event it was part of.
+type Lineage struct {
+	// Store names the store, from [stores], that lineage records are
+	// written to and read from; "" records nothing.
+	Store string `toml:"store"`
+	// ReadSample is the fraction (0 to 1) of plain reads recorded even
+	// when the request does not ask for it; writes are always recorded.
+	ReadSample float64 `toml:"read_sample"`
+	// Queue is how many records wait to be written at most; more are
+	// dropped and counted.
+	Queue int `toml:"queue"`
+	// Batch is how many records one write stores at most.
+	Batch int `toml:"batch"`
+	// Interval is the longest a record waits for its batch to fill.
+	Interval Duration `toml:"interval"`
+	// MaxEvents is how many records one lineage request answers at most.
+	MaxEvents int `toml:"max_events"`
+}
+
+// Enabled reports whether lineage is recorded.
+func (l Lineage) Enabled() bool { return l.Store != "" }
+
 // Duration is a time.Duration written as "30s" in TOML.
 type Duration time.Duration
 
@@ -181,6 +205,9 @@ func Default() *Config {
 		Retry:    Retry{Attempts: 3, Backoff: Duration(50 * time.Millisecond)},
 		Log:      Log{Level: "info"},
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
+		Lineage: Lineage{
+			Store: KindMariaDB, Queue: 10000, Batch: 256, Interval: Duration(100 * time.Millisecond), MaxEvents: 1000,
+		},
 	}
 }
 
@@ -343,6 +370,25 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "%q: text or json", c.Log.Format)
+	}
+	lin := c.Lineage
+	if _, ok := c.Stores[lin.Store]; lin.Store != "" && !ok {
+		bad("lineage.store", "%q is not in [stores] (%s); \"\" records no lineage", lin.Store, strings.Join(c.StoreNames(), ", "))
+	}
+	if !(lin.ReadSample >= 0 && lin.ReadSample <= 1) { // NaN too
+		bad("lineage.read_sample", "%v: must be from 0 to 1", lin.ReadSample)
+	}
+	if lin.Queue < 1 {
+		bad("lineage.queue", "must be at least 1")
+	}
+	if lin.Batch < 1 {
+		bad("lineage.batch", "must be at least 1")
+	}
+	if lin.Interval <= 0 {
+		bad("lineage.interval", "must be positive")
+	}
+	if lin.MaxEvents < 1 {
+		bad("lineage.max_events", "must be at least 1")
 	}
 	return errors.Join(errs...)
 }

@@ -70,6 +70,8 @@ func TestDefaults(t *testing.T) {
 		{"log level", c.Log.Level, "info"},
 		{"log format", c.Log.Format, "text"},
 		{"shutdown", c.Shutdown.Timeout.D(), 30 * time.Second},
+		{"lineage", c.Lineage, config.Lineage{Store: "mariadb", Queue: 10000, Batch: 256, Interval: config.Duration(100 * time.Millisecond), MaxEvents: 1000}},
+		{"lineage enabled", c.Lineage.Enabled(), true},
 		{"files", c.Files(), []string{filepath.Join(c.Dir, "beds.toml")}},
 		{"kinds", c.StoreKinds(), map[string]string{"mariadb": "mariadb", "mongo": "mongo"}},
 	} {
@@ -277,6 +279,17 @@ func TestLoadErrors(t *testing.T) {
 		{"bad log level", map[string]string{"beds.toml": "[log]\nlevel = \"loud\"\n"}, nil, []string{"log.level", `"loud"`}},
 		{"bad log level from env", map[string]string{"beds.toml": ""}, map[string]string{"BEDS_LOG_LEVEL": "verbose"}, []string{"log.level"}},
 		{"bad log format", map[string]string{"beds.toml": "[log]\nformat = \"xml\"\n"}, nil, []string{"log.format", `"xml"`}},
+		{"lineage store unknown", map[string]string{"beds.toml": "[lineage]\nstore = \"archive\"\n"}, nil, []string{"lineage.store", `"archive"`, "mariadb, mongo"}},
+		{"lineage store unknown in env file", map[string]string{"beds.toml": "", "env_dev.toml": "[lineage]\nstore = \"maria\"\n"}, nil, []string{"lineage.store", `"maria"`}},
+		{"lineage read_sample above 1", map[string]string{"beds.toml": "[lineage]\nread_sample = 1.5\n"}, nil, []string{"lineage.read_sample", "1.5", "from 0 to 1"}},
+		{"lineage read_sample negative", map[string]string{"beds.toml": "[lineage]\nread_sample = -0.1\n"}, nil, []string{"lineage.read_sample"}},
+		{"lineage read_sample nan", map[string]string{"beds.toml": "[lineage]\nread_sample = nan\n"}, nil, []string{"lineage.read_sample"}},
+		{"lineage queue zero", map[string]string{"beds.toml": "[lineage]\nqueue = 0\n"}, nil, []string{"lineage.queue", "at least 1"}},
+		{"lineage batch negative", map[string]string{"beds.toml": "[lineage]\nbatch = -1\n"}, nil, []string{"lineage.batch", "at least 1"}},
+		{"lineage interval zero", map[string]string{"beds.toml": "[lineage]\ninterval = \"0s\"\n"}, nil, []string{"lineage.interval", "positive"}},
+		{"lineage interval not a duration", map[string]string{"beds.toml": "[lineage]\ninterval = \"soon\"\n"}, nil, []string{"beds.toml"}},
+		{"lineage max_events zero", map[string]string{"beds.toml": "[lineage]\nmax_events = 0\n"}, nil, []string{"lineage.max_events", "at least 1"}},
+		{"lineage unknown key", map[string]string{"beds.toml": "[lineage]\nsample = 0.5\n"}, nil, []string{"beds.toml", `"lineage.sample"`}},
 		{"several problems at once", map[string]string{"beds.toml": "[amqp]\nqueue_type = \"x\"\n[log]\nformat = \"xml\"\n"}, nil, []string{"amqp.queue_type", "log.format"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -586,6 +599,33 @@ uri = "mongodb://m1:27017/beds?authMechanism=MONGODB-AWS&authMechanismProperties
 		}
 		if !strings.Contains(out, "AWS_SESSION_TOKEN:xxxxx") || !strings.Contains(out, "tlsCertificateKeyFilePassword=xxxxx") {
 			t.Errorf("%s does not show the masked parameters: %s", name, out)
+		}
+	}
+}
+
+// [lineage] merges key by key like every table; an env file turns
+// recording off with store = "", and a store of its own may be named.
+func TestLineage(t *testing.T) {
+	d := dir(t, map[string]string{
+		"beds.toml":   "[lineage]\nread_sample = 0.25\nbatch = 64\n",
+		"env_qa.toml": "[lineage]\nstore = \"\"\n",
+		"env_prod.toml": "[stores.trail]\nkind = \"mongo\"\nuri = \"mongodb://trail:27017/lineage\"\n\n" +
+			"[lineage]\nstore = \"trail\"\nread_sample = 1\ninterval = \"250ms\"\n",
+	})
+	for _, tc := range []struct {
+		env  string
+		want config.Lineage
+	}{
+		{"dev", config.Lineage{Store: "mariadb", ReadSample: 0.25, Queue: 10000, Batch: 64, Interval: config.Duration(100 * time.Millisecond), MaxEvents: 1000}},
+		{"qa", config.Lineage{Store: "", ReadSample: 0.25, Queue: 10000, Batch: 64, Interval: config.Duration(100 * time.Millisecond), MaxEvents: 1000}},
+		{"prod", config.Lineage{Store: "trail", ReadSample: 1, Queue: 10000, Batch: 64, Interval: config.Duration(250 * time.Millisecond), MaxEvents: 1000}},
+	} {
+		c := mustLoad(t, d, map[string]string{"BEDS_ENV": tc.env})
+		if c.Lineage != tc.want {
+			t.Errorf("%s: lineage %+v, want %+v", tc.env, c.Lineage, tc.want)
+		}
+		if c.Lineage.Enabled() != (tc.want.Store != "") {
+			t.Errorf("%s: Enabled %v", tc.env, c.Lineage.Enabled())
 		}
 	}
 }

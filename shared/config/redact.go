@@ -46,6 +46,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("amqp", r.AMQP.URL),
 		slog.String("queue_type", r.AMQP.QueueType),
 		slog.String("http", r.HTTP.Addr),
+		slog.String("lineage", r.Lineage.Store),
 	}
 	for _, n := range r.StoreNames() {
 		s := r.Stores[n]

@@ -1,15 +1,3 @@
-// Package lineage makes event IDs.
-//
-// A root event ID is a ULID: 26 characters, Crockford base32, sortable by
-// creation time. A child event's ID is its parent's ID followed by ".n",
-// where n is the child's position among its siblings (1-based), so a
-// fan-out's children carry their whole ancestry:
-//
-//	01JDQ3V0Z8K4M6T2X9B7C5N1PA        root
-//	01JDQ3V0Z8K4M6T2X9B7C5N1PA.2      its second child
-//	01JDQ3V0Z8K4M6T2X9B7C5N1PA.2.1    that child's first child
-//
-// Sorting IDs as strings sorts roots by time and keeps every subtree together.
 package lineage
 
 import (

@@ -33,6 +33,7 @@ const (
 	errConnKilled      = 1927
 	errQueryKilled     = 1317
 	errStatementTime   = 1969 // max_statement_time exceeded
+	errNoTable         = 1146 // ER_NO_SUCH_TABLE: a deploy script was not applied
 
 	// The caller's values, refused by the server or a procedure.
 	errTruncatedValue = 1292 // ER_TRUNCATED_WRONG_VALUE: "Truncated incorrect DOUBLE value: 'x'"

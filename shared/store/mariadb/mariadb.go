@@ -22,6 +22,11 @@
 // Every statement carries the request's deadline to the server (SET
 // STATEMENT max_statement_time ... FOR), so MariaDB stops what the node
 // no longer waits for; see timelimit.go.
+//
+// Lineage records (package lineage) go to BEDS's own table beds_lineage
+// (deploy/mariadb/000_beds.sql), upserted so the latest record of an event
+// wins; trees are read from the primary with a recursive query on the
+// parent column (lineage.go).
 package mariadb
 
 import (
@@ -103,7 +108,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	// rather than on the first write.
 	if _, err := s.primary.ExecContext(ctx, "SELECT 1 FROM `"+eventsTable+"` LIMIT 0"); err != nil {
 		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1146 {
+		if errors.As(err, &me) && me.Number == errNoTable {
 			return fmt.Errorf("table %s is missing: apply deploy/mariadb/000_beds.sql to this database", eventsTable)
 		}
 		return classify(fmt.Errorf("primary: %w", err), nil)

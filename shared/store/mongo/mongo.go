@@ -64,6 +64,11 @@
 //   - Every command carries maxTimeMS from the request's deadline (the
 //     driver adds it to all but find, the adapter to find), so the server
 //     stops what the caller no longer waits for.
+//   - Lineage records (package lineage) go to the beds_lineage collection,
+//     one document per event with the event ID as _id, upserted so the
+//     latest record of an event wins; trees are read level by level on the
+//     parent field, on the primary. Its indexes come from
+//     deploy/mongo/indexes.json like every other: the adapter creates none.
 package mongo
 
 import (
