@@ -21,7 +21,7 @@ func TestTemplatesOffline(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"templates", "--dir", "../../../templates"}, 0, "4 templates valid"},
+		{[]string{"templates", "--dir", "../../../templates"}, 0, "6 templates valid"},
 		{[]string{"templates", "--dir", bad}, 1, `x_rec.toml:2: tla "xx"`},
 		{[]string{"templates", "--dir", filepath.Join(bad, "missing")}, 1, "no such file"},
 		{[]string{"help"}, 0, "bedsctl call"},
