@@ -13,7 +13,7 @@ import (
 // TestTemplatesOffline validates template folders without any server.
 func TestTemplatesOffline(t *testing.T) {
 	bad := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bad, "x_rec.toml"), []byte("name = \"x\"\ntla = \"xx\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bad, "x_rec.toml"), []byte("name = \"x\"\ntla = \"xx\"\nkind = \"rec\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
