@@ -95,3 +95,65 @@ func ExampleLoad() {
 	// [users] [main]
 	// usr_email
 }
+
+// ordersRec is a REC template whose rows point at users.
+const ordersRec = `
+name  = "orders"
+tla   = "ord"
+kind  = "rec"
+store = "main"
+
+[fields]
+id    = { type = "int", key = true }
+user  = { type = "int", required = true, sortable = true }
+total = { type = "float" }
+
+[objects]
+read = "vw_ord"
+
+[ops]
+allow = ["read", "count"]
+`
+
+// userOrdersRel relates them: a users row includes its orders.
+const userOrdersRel = `
+name = "user_orders"
+kind = "rel"
+parent = "users"
+child  = "orders"
+as     = "orders"
+cardinality = "many"
+
+[on]
+parent = "id"
+child  = "user"
+`
+
+// A REL template relates two REC templates of the folder: Load checks it
+// against them, and the registry finds it by parent and include name.
+func ExampleRegistry_Relation() {
+	dir, err := os.MkdirTemp("", "templates")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	for name, src := range map[string]string{"users_rec.toml": usersRec, "orders_rec.toml": ordersRec, "user_orders_rel.toml": userOrdersRel} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	reg, err := template.Load(dir, map[string]string{"main": template.StoreMariaDB})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(reg.Names(), reg.RelationNames())
+	rel := reg.Relation(reg.Get("users"), "orders")
+	fmt.Printf("%s: %s.%s = %s.%s, many %v\n", rel.Name, rel.Child.Name, rel.ChildField.Stored,
+		rel.Parent.Name, rel.ParentField.Stored, rel.Many)
+	// Output:
+	// [orders users] [user_orders]
+	// user_orders: orders.ord_user = users.usr_id, many true
+}

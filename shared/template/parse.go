@@ -12,20 +12,41 @@ import (
 	"github.com/beds-project/beds/shared/wire"
 )
 
-// The file format; see templates/example_rec.toml for every option.
+// The file format of both kinds; see templates/example_rec.toml and
+// templates/user_orders_rel.toml for every option. recKeys and relKeys say
+// which keys belong to one kind only.
 type fileFormat struct {
-	Name        string                 `toml:"name"`
-	TLA         string                 `toml:"tla"`
-	Kind        string                 `toml:"kind"`
-	Store       string                 `toml:"store"`
-	Description string                 `toml:"description"`
-	Fields      map[string]fieldFormat `toml:"fields"`
-	Objects     objectsFormat          `toml:"objects"`
-	Params      map[string][]string    `toml:"params"`
-	Ops         struct {
+	Name        string `toml:"name"`
+	Kind        string `toml:"kind"`
+	Description string `toml:"description"`
+
+	// REC templates.
+	TLA     string                 `toml:"tla"`
+	Store   string                 `toml:"store"`
+	Fields  map[string]fieldFormat `toml:"fields"`
+	Objects objectsFormat          `toml:"objects"`
+	Params  map[string][]string    `toml:"params"`
+	Ops     struct {
 		Allow []string `toml:"allow"`
 	} `toml:"ops"`
+
+	// REL templates.
+	Parent      string `toml:"parent"`
+	Child       string `toml:"child"`
+	As          string `toml:"as"`
+	Cardinality string `toml:"cardinality"`
+	On          struct {
+		Parent string `toml:"parent"`
+		Child  string `toml:"child"`
+	} `toml:"on"`
 }
+
+// The top-level keys that belong to one kind only, in the order a file
+// using the wrong ones is reported.
+var (
+	recKeys = []string{"tla", "store", "fields", "objects", "params", "ops"}
+	relKeys = []string{"parent", "child", "as", "cardinality", "on"}
+)
 
 type fieldFormat struct {
 	Type     string `toml:"type"`
@@ -47,33 +68,71 @@ type objectsFormat struct {
 	Collection string `toml:"collection"`
 }
 
-// Parse validates one template file's contents. stores maps every store
-// name known to the node to its kind (StoreMariaDB or StoreMongo).
+// Parse validates one REC template file's contents. stores maps every
+// store name known to the node to its kind (StoreMariaDB or StoreMongo).
 //
 // The steps run in a fixed order and each stops at its first problem, so a
 // file with several problems always reports the same one.
+//
+// A REL template file is refused: a relation is checked against the REC
+// templates it relates, which Load does for a whole folder.
 func Parse(file string, src []byte, stores map[string]string) (*Template, error) {
-	p := &parser{file: file, lines: locate(src)}
-	if err := p.decode(src); err != nil {
-		return nil, err
-	}
-	t, err := p.identity(stores)
+	pf, err := parseFile(file, src, stores)
 	if err != nil {
 		return nil, err
 	}
+	if pf.rel != nil {
+		return nil, pf.rel.p.fail("kind", "kind rel: a relation is checked against the rec templates it relates; validate the folder that holds them (template.Load, bedsctl templates)")
+	}
+	return pf.rec, nil
+}
+
+// parsedFile is one file after the checks it can pass on its own: a REC
+// template, or a REL file that Load resolves once every REC template is
+// loaded.
+type parsedFile struct {
+	name string // the name the file declares, also when it is invalid; "" if unknown
+	rec  *Template
+	rel  *relFile
+}
+
+// parseFile runs the checks one file can pass without the others.
+func parseFile(file string, src []byte, stores map[string]string) (parsedFile, error) {
+	p := &parser{file: file, lines: locate(src)}
+	if err := p.decode(src); err != nil {
+		return parsedFile{}, err
+	}
+	out := parsedFile{name: p.ff.Name}
+	kind, err := p.identity()
+	if err != nil {
+		return out, err
+	}
+	if kind == KindRel {
+		rel, err := p.relation()
+		if err != nil {
+			return out, err
+		}
+		out.rel = rel
+		return out, nil
+	}
+	t, err := p.home(stores)
+	if err != nil {
+		return out, err
+	}
 	if err := p.fields(t); err != nil {
-		return nil, err
+		return out, err
 	}
 	if err := p.ops(t); err != nil {
-		return nil, err
+		return out, err
 	}
 	if err := p.objects(t); err != nil {
-		return nil, err
+		return out, err
 	}
 	if err := p.params(t); err != nil {
-		return nil, err
+		return out, err
 	}
-	return t, nil
+	out.rec = t
+	return out, nil
 }
 
 // parser holds one file through the steps of Parse.
@@ -107,29 +166,47 @@ func (p *parser) decode(src []byte) error {
 	return nil
 }
 
-// identity checks the name, tla, kind and store, and starts the template.
-func (p *parser) identity(stores map[string]string) (*Template, error) {
+// identity checks the name and the kind, and that the file has no key of
+// the other kind.
+func (p *parser) identity() (Kind, error) {
+	ff := &p.ff
+	switch {
+	case ff.Name == "":
+		return "", p.fail("", "name is missing")
+	case !nameRE.MatchString(ff.Name):
+		return "", p.fail("name", "name %q: use lowercase letters, digits and _, starting with a letter", ff.Name)
+	}
+	kind := Kind(ff.Kind)
+	switch kind {
+	case KindRec:
+		for _, k := range relKeys {
+			if p.md.IsDefined(k) {
+				return "", p.fail(k, "%s applies to rel templates only (kind = \"rel\"), which relate two rec templates", k)
+			}
+		}
+	case KindRel:
+		for _, k := range recKeys {
+			if p.md.IsDefined(k) {
+				return "", p.fail(k, "%s does not belong in a rel template: it relates two rec templates, whose files hold the store, fields, objects and ops", k)
+			}
+		}
+	case "":
+		return "", p.fail("", "kind is missing: rec or rel")
+	default:
+		return "", p.fail("kind", "kind %q: must be rec or rel", ff.Kind)
+	}
+	return kind, nil
+}
+
+// home checks a REC template's tla and store, and starts the template.
+func (p *parser) home(stores map[string]string) (*Template, error) {
 	ff := &p.ff
 	t := &Template{
-		Name: ff.Name, TLA: ff.TLA, Kind: Kind(ff.Kind), Store: ff.Store, File: p.file,
+		Name: ff.Name, TLA: ff.TLA, Kind: KindRec, Store: ff.Store, File: p.file,
 		byName: map[string]*Field{}, allow: map[wire.Op]bool{},
 	}
-	switch {
-	case t.Name == "":
-		return nil, p.fail("", "name is missing")
-	case !nameRE.MatchString(t.Name):
-		return nil, p.fail("name", "name %q: use lowercase letters, digits and _, starting with a letter", t.Name)
-	case !tlaRE.MatchString(t.TLA):
+	if !tlaRE.MatchString(t.TLA) {
 		return nil, p.fail("tla", "tla %q: must be three lowercase letters", t.TLA)
-	}
-	switch t.Kind {
-	case KindRec:
-	case "":
-		return nil, p.fail("", "kind is missing: rec or rel")
-	case KindRel:
-		return nil, p.fail("kind", "kind rel: relation templates are reserved for include reads, which this version does not serve yet")
-	default:
-		return nil, p.fail("kind", "kind %q: must be rec or rel", ff.Kind)
 	}
 	if t.Store == "" {
 		return nil, p.fail("", "store is missing")

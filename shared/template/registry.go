@@ -1,6 +1,7 @@
 package template
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -8,16 +9,23 @@ import (
 	"slices"
 )
 
-// Registry holds the templates a node loaded. It is read-only after Load
-// and safe for concurrent use.
+// Registry holds the templates a node loaded: REC templates by name, and
+// the relations between them. It is read-only after Load and safe for
+// concurrent use.
 type Registry struct {
-	byName map[string]*Template
-	names  []string
+	byName   map[string]*Template
+	names    []string
+	rels     map[string][]*Relation // by parent template name, sorted by As
+	relNames []string
 }
 
-// Load parses and validates every *.toml file in dir, in name order. Any
-// invalid file, or two files with one template name, fails the whole load:
-// a node never serves a partial set of domains.
+// Load parses and validates every *.toml file in dir, in name order: the
+// REC templates first, then each REL template against them. Any invalid
+// file, or two files with one template name (of either kind), fails the
+// whole load: a node never serves a partial set of domains.
+//
+// A relation naming a template whose own file is invalid is not checked
+// further, so that one broken file is reported once.
 func Load(dir string, stores map[string]string) (*Registry, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
 	if err != nil {
@@ -28,34 +36,65 @@ func Load(dir string, stores map[string]string) (*Registry, error) {
 	}
 	slices.Sort(files)
 	r := &Registry{byName: map[string]*Template{}}
-	var errs []error
+	var (
+		errs    []error
+		rels    []*relFile
+		seen    = map[string]string{} // every name declared, REC or REL -> its file
+		failed  = map[string]bool{}   // names declared by invalid files
+		unnamed bool                  // an invalid file whose name is unknown
+	)
 	for _, file := range files {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("template %s: %w", file, err))
+			unnamed = true
 			continue
 		}
-		t, err := Parse(file, src, stores)
+		pf, err := parseFile(file, src, stores)
 		if err != nil {
 			errs = append(errs, err)
+			if pf.name == "" {
+				unnamed = true
+			}
+			failed[pf.name] = true
 			continue
 		}
-		if prev, dup := r.byName[t.Name]; dup {
+		if prev, dup := seen[pf.name]; dup {
 			errs = append(errs, &Error{File: file, Line: locate(src)["name"],
-				Reason: fmt.Sprintf("template name %q is already used by %s", t.Name, prev.File)})
+				Reason: fmt.Sprintf("template name %q is already used by %s", pf.name, prev)})
 			continue
 		}
-		r.byName[t.Name] = t
-		r.names = append(r.names, t.Name)
+		seen[pf.name] = file
+		if pf.rel != nil {
+			rels = append(rels, pf.rel)
+			continue
+		}
+		r.byName[pf.name] = pf.rec
+		r.names = append(r.names, pf.name)
+	}
+	slices.Sort(r.names)
+	if !unnamed {
+		for _, rf := range rels {
+			if failed[rf.parent] || failed[rf.child] {
+				continue
+			}
+			if err := r.resolve(rf); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	slices.Sort(r.names)
+	for _, list := range r.rels {
+		slices.SortFunc(list, func(a, b *Relation) int { return cmp.Compare(a.As, b.As) })
+	}
+	slices.Sort(r.relNames)
 	return r, nil
 }
 
-// NewRegistry builds a registry from already parsed templates.
+// NewRegistry builds a registry from already parsed REC templates; it has
+// no relations (Load builds those from REL template files).
 func NewRegistry(ts ...*Template) (*Registry, error) {
 	r := &Registry{byName: map[string]*Template{}}
 	for _, t := range ts {
@@ -69,13 +108,14 @@ func NewRegistry(ts ...*Template) (*Registry, error) {
 	return r, nil
 }
 
-// Get returns the template called name, or nil.
+// Get returns the REC template called name, or nil. A REL template's name
+// is not a template callers can run operations on: Get returns nil for it.
 func (r *Registry) Get(name string) *Template { return r.byName[name] }
 
-// Names returns the template names in order.
+// Names returns the REC template names in order.
 func (r *Registry) Names() []string { return slices.Clone(r.names) }
 
-// Len returns the number of templates.
+// Len returns the number of REC templates.
 func (r *Registry) Len() int { return len(r.names) }
 
 // Stores returns the store names the templates use, in order.
@@ -91,3 +131,29 @@ func (r *Registry) Stores() []string {
 	slices.Sort(out)
 	return out
 }
+
+// Relation returns the relation through which rows of parent include rows
+// under the name as, or nil if there is none. parent is matched by name.
+func (r *Registry) Relation(parent *Template, as string) *Relation {
+	if parent == nil {
+		return nil
+	}
+	for _, rel := range r.rels[parent.Name] {
+		if rel.As == as {
+			return rel
+		}
+	}
+	return nil
+}
+
+// Relations returns the relations whose parent is parent, sorted by As.
+// The slice is shared: do not modify it.
+func (r *Registry) Relations(parent *Template) []*Relation {
+	if parent == nil {
+		return nil
+	}
+	return r.rels[parent.Name]
+}
+
+// RelationNames returns the names of the REL templates in order.
+func (r *Registry) RelationNames() []string { return slices.Clone(r.relNames) }

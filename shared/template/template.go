@@ -7,6 +7,14 @@
 // names (email); stores use stored names, by default the TLA followed by an
 // underscore and the plain name (usr_email).
 //
+// Those are REC templates (kind = "rec"). A REL template (kind = "rel")
+// relates two of them: which field of a parent row matches which field of
+// the child rows, the name (as) the child rows appear under in a parent
+// row, and whether there are many of them or one. A node loads both kinds
+// from one folder, REC templates first, then each relation against them;
+// the registry serves REC templates by name and relations by parent and
+// name (Registry.Relation).
+//
 // Everything a store adapter puts into a statement or a query document as a
 // name comes from a validated template: names are checked against a strict
 // pattern here, so no request text can ever become an identifier.
@@ -22,8 +30,9 @@ import (
 // Kind is a template's kind.
 type Kind string
 
-// The template kinds. Relation templates are reserved for REL reads with
-// include, which a later version of the contract adds.
+// The template kinds: a REC template is a data domain; a REL template
+// relates two REC templates, so that a read of the one can include rows of
+// the other (see Relation).
 const (
 	KindRec Kind = "rec"
 	KindRel Kind = "rel"
@@ -87,7 +96,8 @@ type Objects struct {
 	Collection string // MongoDB collection
 }
 
-// Template is one validated data domain. It is immutable after Load.
+// Template is one validated data domain, a REC template. It is immutable
+// after Load.
 type Template struct {
 	Name      string
 	TLA       string

@@ -122,7 +122,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad tla upper", e(users, `tla   = "usr"`, `tla   = "USR" # HERE`), -1, "three lowercase letters"},
 		{"bad tla long", e(users, `tla   = "usr"`, `tla   = "usrs" # HERE`), -1, "three lowercase letters"},
 		{"missing kind", e(users, "kind  = \"rec\"\n", ""), 0, "kind is missing"},
-		{"kind rel", e(users, `kind  = "rec"`, `kind  = "rel" # HERE`), -1, "reserved"},
+		{"kind rel with rec keys", e(users, `kind  = "rec"`, `kind  = "rel"`), lineOf(t, users, `tla   = "usr"`), "tla does not belong in a rel template"},
+		{"rec with a rel key", e(users, `kind  = "rec"`, "kind  = \"rec\"\nparent = \"users\" # HERE"), -1, `parent applies to rel templates only (kind = "rel")`},
+		{"rec with an on table", users + "[on] # HERE\nparent = \"id\"\n", -1, "on applies to rel templates only"},
 		{"kind unknown", e(users, `kind  = "rec"`, `kind  = "table" # HERE`), -1, `kind "table"`},
 		{"missing store", e(users, "store = \"mariadb\"\n", ""), 0, "store is missing"},
 		{"unknown store", e(users, `store = "mariadb"`, `store = "postgres" # HERE`), -1, `store "postgres" is not configured (known: mariadb, mongo)`},
@@ -487,16 +489,27 @@ func TestLoadProjectTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%s): %v", dir, err)
 	}
-	if r.Len() != len(files) {
-		t.Errorf("Len = %d, want one template per file (%d)", r.Len(), len(files))
+	if n := r.Len() + len(r.RelationNames()); n != len(files) {
+		t.Errorf("%d templates and %d relations, want one per file (%d)", r.Len(), len(r.RelationNames()), len(files))
 	}
-	// Each file on its own, too, so a failure names it.
+	// Each REC file on its own, too, so a failure names it. The file name
+	// says the kind.
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
+		rel := strings.HasSuffix(f, "_rel.toml")
+		if !rel && !strings.HasSuffix(f, "_rec.toml") {
+			t.Errorf("%s: name a template file <name>_rec.toml or <name>_rel.toml", f)
+		}
 		tpl, err := template.Parse(f, src, stores)
+		if rel {
+			if err == nil || !strings.Contains(err.Error(), "kind rel") {
+				t.Errorf("%s: Parse of a relation: err %v, want it refused", f, err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Errorf("%v", err)
 			continue
@@ -505,7 +518,7 @@ func TestLoadProjectTemplates(t *testing.T) {
 			t.Errorf("%s: template %s not in the registry", f, tpl.Name)
 		}
 	}
-	for _, n := range []string{"users", "example"} {
+	for _, n := range []string{"users", "example", "orders", "items", "profiles"} {
 		if r.Get(n) == nil {
 			t.Errorf("template %s missing (have %v)", n, r.Names())
 		}
@@ -517,6 +530,34 @@ func TestLoadProjectTemplates(t *testing.T) {
 		if u.Field("email").Stored != "usr_email" || u.Objects.Read != "vw_usr" {
 			t.Errorf("users: email %q read %q", u.Field("email").Stored, u.Objects.Read)
 		}
+	}
+	if i := r.Get("items"); i != nil && i.Field("order").Stored != "itm_order" {
+		t.Errorf("items: order stored as %q", i.Field("order").Stored)
+	}
+	// The shipped relations, as the include examples of docs/templates.md
+	// use them.
+	for _, want := range []struct {
+		name, parent, as, child, parentField, childField string
+		many                                             bool
+	}{
+		{"user_orders", "users", "orders", "orders", "id", "user", true},
+		{"order_items", "orders", "items", "items", "id", "order", true},
+		{"order_user", "orders", "customer", "users", "user", "id", false},
+		{"user_profiles", "users", "profiles", "profiles", "id", "user", true},
+	} {
+		rel := r.Relation(r.Get(want.parent), want.as)
+		if rel == nil {
+			t.Errorf("no relation %s as %s (have %v)", want.parent, want.as, r.RelationNames())
+			continue
+		}
+		if rel.Name != want.name || rel.Child != r.Get(want.child) || rel.ParentField.Name != want.parentField ||
+			rel.ChildField.Name != want.childField || rel.Many != want.many || rel.Description == "" {
+			t.Errorf("%s as %s: got %s %s.%s = %s.%s many %v description %q", want.parent, want.as, rel.Name,
+				rel.Child.Name, rel.ChildField.Name, rel.Parent.Name, rel.ParentField.Name, rel.Many, rel.Description)
+		}
+	}
+	if rel := r.Relation(r.Get("users"), "profiles"); rel != nil && rel.Parent.StoreKind == rel.Child.StoreKind {
+		t.Errorf("user_profiles: both ends in %s, want a relation across store kinds", rel.Parent.StoreKind)
 	}
 }
 

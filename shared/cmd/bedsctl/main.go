@@ -11,8 +11,9 @@
 // call and batch print the reply as JSON and exit 1 when the reply is an
 // error; batch sends the JSON array of requests in a file (- for stdin) as
 // one op batch request. lineage prints an event's recorded tree, one event
-// a line. templates validates a template folder offline; ping measures
-// round trips to the cluster. RabbitMQ is found at BEDS_AMQP_URL, or --url.
+// a line. templates validates a template folder offline and lists its
+// templates and relations; ping measures round trips to the cluster.
+// RabbitMQ is found at BEDS_AMQP_URL, or --url.
 package main
 
 import (
@@ -316,8 +317,31 @@ func cmdTemplates(args []string, stdout, stderr io.Writer) int {
 			objs, strings.Join(ops, ","), strings.Join(fields, " "), t.File)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d templates valid\n", reg.Len())
+	if names := reg.RelationNames(); len(names) > 0 {
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RELATION\tINCLUDES\tCARDINALITY\tJOIN\tFILE")
+		for _, rel := range relations(reg) {
+			card := "many"
+			if !rel.Many {
+				card = "one"
+			}
+			fmt.Fprintf(tw, "%s\t%s -> %s as %s\t%s\t%s.%s = %s.%s\t%s\n", rel.Name, rel.Parent.Name, rel.Child.Name, rel.As,
+				card, rel.Child.Name, rel.ChildField.Name, rel.Parent.Name, rel.ParentField.Name, rel.File)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(stdout, "\n%d templates and %d relations valid\n", reg.Len(), len(reg.RelationNames()))
 	return 0
+}
+
+// relations returns the registry's relations ordered by parent, then as.
+func relations(reg *template.Registry) []*template.Relation {
+	var out []*template.Relation
+	for _, name := range reg.Names() {
+		out = append(out, reg.Relations(reg.Get(name))...)
+	}
+	return out
 }
 
 func nonEmpty(s ...string) []string {

@@ -18,7 +18,26 @@ import (
 // TestTemplatesOffline validates template folders without any server.
 func TestTemplatesOffline(t *testing.T) {
 	bad := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bad, "x_rec.toml"), []byte("name = \"x\"\ntla = \"xx\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bad, "x_rec.toml"), []byte("name = \"x\"\ntla = \"xx\"\nkind = \"rec\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The shipped folder plus a relation to a template it lacks.
+	badRel := t.TempDir()
+	shipped, err := filepath.Glob("../../../templates/*.toml")
+	if err != nil || len(shipped) == 0 {
+		t.Fatalf("no shipped templates (%v)", err)
+	}
+	for _, f := range shipped {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(badRel, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rel := "name = \"user_carts\"\nkind = \"rel\"\nparent = \"users\"\nchild = \"carts\"\n[on]\nparent = \"id\"\nchild = \"user\"\n"
+	if err := os.WriteFile(filepath.Join(badRel, "user_carts_rel.toml"), []byte(rel), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -26,7 +45,10 @@ func TestTemplatesOffline(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"templates", "--dir", "../../../templates"}, 0, "4 templates valid"},
+		{[]string{"templates", "--dir", "../../../templates"}, 0, "6 templates and 4 relations valid"},
+		{[]string{"templates", "--dir", "../../../templates"}, 0, "users -> orders as orders"},
+		{[]string{"templates", "--dir", "../../../templates"}, 0, "orders.user = users.id"},
+		{[]string{"templates", "--dir", badRel}, 1, `user_carts_rel.toml:4: child "carts" is not a rec template`},
 		{[]string{"templates", "--dir", bad}, 1, `x_rec.toml:2: tla "xx"`},
 		{[]string{"templates", "--dir", filepath.Join(bad, "missing")}, 1, "no such file"},
 		{[]string{"help"}, 0, "bedsctl call"},
