@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
@@ -21,6 +22,28 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 }
+
+// Batcher is a Store that can apply several writes in one transaction:
+// all of them or none. ExecBatch records the whole batch under event, so
+// a batch delivered again is answered from its record (each Result
+// Replayed) and applies nothing a second time; each query keeps its own
+// event ID (event.1, event.2, ...) for its own record. A write that fails
+// rolls every write back and comes back as a *BatchError naming it.
+type Batcher interface {
+	ExecBatch(ctx context.Context, event string, writes []*Query) ([]*Result, error)
+}
+
+// BatchError is the failure of one write of a batch.
+type BatchError struct {
+	Index int // position of the failed write in the writes given to ExecBatch
+	Err   error
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("write %d of the batch: %v", e.Index+1, e.Err)
+}
+
+func (e *BatchError) Unwrap() error { return e.Err }
 
 // Result is what a query produced.
 type Result struct {
@@ -109,8 +132,13 @@ type Limits struct {
 	MaxAffected      int // records one update or delete may change (Query.MaxAffected)
 	MaxLikeLength    int // characters of one like pattern
 	MaxLikeWildcards int // % and _ in one like pattern
+	MaxBatch         int // requests in one batch
+	MaxInclude       int // include paths of one read
+	MaxIncludeDepth  int // relations in one include path (orders.items is 2)
+	MaxIncludeRows   int // rows one relation of an include may fetch for a read
 }
 
 // DefaultLimits are the limits a node uses unless configured.
 var DefaultLimits = Limits{DefaultLimit: 100, MaxLimit: 1000, MaxOffset: 100000, MaxInList: 1000, MaxDepth: 8, MaxSort: 8,
-	MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10}
+	MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10,
+	MaxBatch: 100, MaxInclude: 8, MaxIncludeDepth: 3, MaxIncludeRows: 1000}

@@ -37,17 +37,36 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 			_ = tx.Rollback()
 		}
 	}()
-	_, err = tx.ExecContext(ctx, withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op) VALUES (?, ?, ?)"),
-		q.Event, q.Template.Name, string(q.Op))
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == errDupEntry {
+	res, err = apply(ctx, tx, q)
+	if errors.Is(err, errReplay) {
 		_ = tx.Rollback()
 		return s.replay(ctx, q)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err = tx.Commit(); err != nil {
+		return nil, fmt.Errorf("%s: commit: %w", q.Op, err)
+	}
+	return res, nil
+}
+
+// errReplay says a write's event is already recorded: it was applied.
+var errReplay = errors.New("event already recorded")
+
+// apply records q's event, runs q and records its result, in tx. An
+// event already recorded returns errReplay and runs nothing.
+func apply(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
+	_, err := tx.ExecContext(ctx, withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op) VALUES (?, ?, ?)"),
+		q.Event, q.Template.Name, string(q.Op))
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == errDupEntry {
+		return nil, errReplay
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: record event: %w", q.Op, err)
 	}
-
+	var res *store.Result
 	if q.Op == wire.OpCreate {
 		res, err = create(ctx, tx, q)
 	} else {
@@ -68,8 +87,70 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 		res.Affected, key, q.Event); err != nil {
 		return nil, fmt.Errorf("%s: record result: %w", q.Op, err)
 	}
+	return res, nil
+}
+
+// ExecBatch implements store.Batcher: the writes run in one transaction
+// that first records the batch's own event, then each write as write
+// does (its event, the write, its result), and commits once. A batch
+// whose event is recorded is answered from the records of its writes; a
+// write that fails rolls back the batch, its event included, so the same
+// batch fails the same way when it comes again.
+func (s *Store) ExecBatch(ctx context.Context, event string, writes []*store.Query) (res []*store.Result, err error) {
+	tx, err := s.primary.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, classify(fmt.Errorf("batch: begin: %w", err), nil)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	_, err = tx.ExecContext(ctx, withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op, evt_affected) VALUES (?, '', ?, ?)"),
+		event, string(wire.OpBatch), len(writes))
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == errDupEntry {
+		_ = tx.Rollback()
+		return s.replayBatch(ctx, event, writes)
+	}
+	if err != nil {
+		return nil, classify(fmt.Errorf("batch: record event: %w", err), nil)
+	}
+	res = make([]*store.Result, len(writes))
+	for i, q := range writes {
+		res[i], err = apply(ctx, tx, q)
+		if errors.Is(err, errReplay) {
+			err = &wire.Error{Code: wire.CodeConflict,
+				Message: fmt.Sprintf("event %s was already used by another request: event IDs must be unique", q.Event)}
+		}
+		if err != nil {
+			return nil, &store.BatchError{Index: i, Err: classify(err, q.Template)}
+		}
+	}
 	if err = tx.Commit(); err != nil {
-		return nil, fmt.Errorf("%s: commit: %w", q.Op, err)
+		return nil, classify(fmt.Errorf("batch: commit: %w", err), nil)
+	}
+	return res, nil
+}
+
+// replayBatch answers a redelivered batch with the results its first
+// delivery committed.
+func (s *Store) replayBatch(ctx context.Context, event string, writes []*store.Query) ([]*store.Result, error) {
+	var op string
+	var n int
+	err := s.primary.QueryRowContext(ctx, withLimit(ctx, "SELECT evt_op, evt_affected FROM `"+eventsTable+"` WHERE evt_id = ?"), event).Scan(&op, &n)
+	if err != nil {
+		return nil, classify(fmt.Errorf("batch: read recorded event %s: %w", event, err), nil)
+	}
+	if op != string(wire.OpBatch) || n != len(writes) {
+		return nil, &wire.Error{Code: wire.CodeConflict,
+			Message: fmt.Sprintf("event %s was already used for another request (%s): event IDs must be unique", event, op)}
+	}
+	res := make([]*store.Result, len(writes))
+	for i, q := range writes {
+		if res[i], err = s.replay(ctx, q); err != nil {
+			return nil, &store.BatchError{Index: i, Err: classify(err, q.Template)}
+		}
 	}
 	return res, nil
 }
