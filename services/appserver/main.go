@@ -6,8 +6,10 @@
 // consumes beds.events; each delivery runs through the broker's standard
 // middleware (log, metrics, deadline, decode, recover) into crud.Handler,
 // which finds the template, builds the validated query and runs it on the
-// template's store; the broker publishes the reply to the caller's reply_to
-// and acknowledges the delivery.
+// template's store (a read with include and a batch fan out to more
+// queries, each a child event); the broker publishes the reply to the
+// caller's reply_to and acknowledges the delivery. The lineage recorder
+// writes the events of recorded requests in the background.
 package main
 
 import (
@@ -34,12 +36,27 @@ var role = ipl.Role{
 	Services:  services,
 }
 
-// services builds the dispatcher: crud.Handler behind the standard broker.
+// services builds the dispatcher: crud.Handler behind the standard broker,
+// and the lineage recorder it records to, when the config names a store
+// for lineage.
 func services(rt *ipl.Runtime) ([]ipl.Service, error) {
-	retry := crud.Retry{Attempts: rt.Config.Retry.Attempts, Backoff: rt.Config.Retry.Backoff.D()}
-	h, err := crud.New(rt.Templates, rt.Stores, rt.Limits(), retry)
+	c := rt.Config
+	cfg := crud.Config{
+		Templates: rt.Templates, Stores: rt.Stores, Limits: rt.Limits(),
+		Retry:  crud.Retry{Attempts: c.Retry.Attempts, Backoff: c.Retry.Backoff.D()},
+		Fanout: crud.Fanout{Request: c.Fanout.Request, Node: c.Fanout.Node},
+		Node:   c.Node.Name, MaxLineage: c.Lineage.MaxEvents, ReadSample: c.Lineage.ReadSample,
+	}
+	if rt.Recorder != nil {
+		cfg.Recorder, cfg.Lineage = rt.Recorder, rt.Lineage
+	}
+	h, err := crud.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return []ipl.Service{rt.Broker("dispatcher", wire.EventsQueue, h)}, nil
+	svcs := []ipl.Service{rt.Broker("dispatcher", wire.EventsQueue, h)}
+	if rt.Recorder != nil {
+		svcs = append(svcs, rt.Recorder)
+	}
+	return svcs, nil
 }

@@ -50,6 +50,7 @@ type Config struct {
 	Stores    map[string]Store  `toml:"stores"`
 	Brokers   map[string]Broker `toml:"brokers"`
 	Limits    Limits            `toml:"limits"`
+	Fanout    Fanout            `toml:"fanout"`
 	Retry     Retry             `toml:"retry"`
 	Log       Log               `toml:"log"`
 	Shutdown  Shutdown          `toml:"shutdown"`
@@ -115,8 +116,19 @@ type Limits struct {
 	MaxAffected      int      `toml:"max_affected"`       // records one update or delete may change
 	MaxLikeLength    int      `toml:"max_like_length"`    // characters of one like pattern
 	MaxLikeWildcards int      `toml:"max_like_wildcards"` // % and _ in one like pattern
+	MaxBatch         int      `toml:"max_batch"`          // requests in one batch
+	MaxInclude       int      `toml:"max_include"`        // include paths of one read
+	MaxIncludeDepth  int      `toml:"max_include_depth"`  // relations in one include path
+	MaxIncludeRows   int      `toml:"max_include_rows"`   // rows one relation of an include may fetch
 	RequestTimeout   Duration `toml:"request_timeout"`    // when the caller sets no expiration
 	MaxTimeout       Duration `toml:"max_timeout"`        // a longer expiration is cut to this
+}
+
+// Fanout bounds how many database operations run at once for the
+// requests that fan out (a read with include, a batch).
+type Fanout struct {
+	Request int `toml:"request"` // at once for one request
+	Node    int `toml:"node"`    // at once for all the requests of the node
 }
 
 // Retry bounds how a node retries a store that is unavailable before it
@@ -200,8 +212,10 @@ func Default() *Config {
 		Limits: Limits{
 			MaxBody: 1 << 20, MaxReply: 4 << 20, DefaultLimit: 100, MaxLimit: 1000, MaxOffset: 100000,
 			MaxInList: 1000, MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10,
+			MaxBatch: 100, MaxInclude: 8, MaxIncludeDepth: 3, MaxIncludeRows: 1000,
 			RequestTimeout: Duration(30 * time.Second), MaxTimeout: Duration(2 * time.Minute),
 		},
+		Fanout:   Fanout{Request: 8, Node: 64},
 		Retry:    Retry{Attempts: 3, Backoff: Duration(50 * time.Millisecond)},
 		Log:      Log{Level: "info"},
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
@@ -358,6 +372,12 @@ func (c *Config) Validate() error {
 	if l.MaxBody < 1 || l.MaxReply < 1 || l.DefaultLimit < 1 || l.MaxLimit < l.DefaultLimit || l.MaxInList < 1 ||
 		l.MaxOffset < 0 || l.MaxAffected < 1 || l.MaxLikeLength < 1 || l.MaxLikeWildcards < 0 {
 		bad("limits", "max_body, max_reply, default_limit, max_in_list, max_affected, max_like_length must be positive, max_offset and max_like_wildcards not negative, and max_limit >= default_limit")
+	}
+	if l.MaxBatch < 1 || l.MaxInclude < 0 || l.MaxIncludeDepth < 1 || l.MaxIncludeRows < 1 {
+		bad("limits", "max_batch, max_include_depth and max_include_rows must be at least 1, max_include not negative (0 turns include off)")
+	}
+	if c.Fanout.Request < 1 || c.Fanout.Node < c.Fanout.Request {
+		bad("fanout", "request must be at least 1 and node >= request")
 	}
 	if l.RequestTimeout <= 0 || l.MaxTimeout < l.RequestTimeout {
 		bad("limits", "request_timeout must be positive and max_timeout >= request_timeout")

@@ -74,7 +74,7 @@ func BenchmarkDispatchPointRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := crud.New(reg, map[string]store.Store{"mariadb": rowStore{created: time.Now().UTC()}}, store.DefaultLimits, crud.Retry{})
+	h, err := crud.New(crud.Config{Templates: reg, Stores: map[string]store.Store{"mariadb": rowStore{created: time.Now().UTC()}}, Limits: store.DefaultLimits})
 	if err != nil {
 		b.Fatal(err)
 	}

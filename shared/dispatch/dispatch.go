@@ -114,6 +114,7 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -141,9 +142,9 @@ type Message struct {
 	Request  *wire.Request
 	Received time.Time
 
-	req  wire.Request // what Request points to: one allocation for both
-	base *slog.Logger // the broker's logger
-	log  *slog.Logger // base with the event ID, made on first use
+	req  wire.Request                // what Request points to: one allocation for both
+	base *slog.Logger                // the broker's logger
+	log  atomic.Pointer[slog.Logger] // base with the event ID, made on first use
 
 	reply        replyVerdict // on Delivery.ReplyTo, once replyChecked
 	replyChecked bool
@@ -188,11 +189,21 @@ func (m *Message) Writes() bool { return m.Request.Writes() }
 // Log returns the request's logger, which carries the event ID: use it for
 // every line about the request. It is made on first use, so a request
 // that logs nothing costs nothing.
+//
+// Log, ChildLog and Enabled are safe for concurrent use, so the
+// operations a handler fans out to may log.
 func (m *Message) Log() *slog.Logger {
-	if m.log == nil {
-		m.log = m.base.With(m.attrs(m.Event, m.Parent)...)
+	if l := m.log.Load(); l != nil {
+		return l
 	}
-	return m.log
+	m.log.CompareAndSwap(nil, m.base.With(m.attrs(m.Event, m.Parent)...))
+	return m.log.Load()
+}
+
+// Enabled reports whether the request's logger writes lines of level,
+// without making the logger.
+func (m *Message) Enabled(ctx context.Context, level slog.Level) bool {
+	return m.base.Enabled(ctx, level)
 }
 
 // ChildLog returns a logger for a child event of the request: its own

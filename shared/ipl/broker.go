@@ -31,5 +31,6 @@ func (rt *Runtime) Limits() store.Limits {
 		DefaultLimit: l.DefaultLimit, MaxLimit: l.MaxLimit, MaxOffset: l.MaxOffset, MaxInList: l.MaxInList,
 		MaxDepth: store.DefaultLimits.MaxDepth, MaxSort: store.DefaultLimits.MaxSort,
 		MaxAffected: l.MaxAffected, MaxLikeLength: l.MaxLikeLength, MaxLikeWildcards: l.MaxLikeWildcards,
+		MaxBatch: l.MaxBatch, MaxInclude: l.MaxInclude, MaxIncludeDepth: l.MaxIncludeDepth, MaxIncludeRows: l.MaxIncludeRows,
 	}
 }

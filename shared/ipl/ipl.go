@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beds-project/beds/shared/config"
+	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
@@ -87,6 +88,11 @@ type Runtime struct {
 	Stores    map[string]store.Store // the stores templates use, by name
 	Metrics   *prometheus.Registry
 	requests  *Metrics // the request metrics every broker reports to
+	// Lineage is where lineage is recorded and read, nil when
+	// [lineage] store is off; Recorder writes to it in the background and
+	// is one of the node's services when set.
+	Lineage  lineage.Log
+	Recorder *lineage.Recorder
 }
 
 // StepError is a failed IPL step.

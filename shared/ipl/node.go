@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,8 +120,12 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 		return nil, err
 	}
 
-	// The stores the templates use, each with its role's adapter.
+	// The stores the templates use, each with its role's adapter, and the
+	// one lineage is recorded in.
 	used := rt.Templates.Stores()
+	if cfg.Lineage.Enabled() && !slices.Contains(used, cfg.Lineage.Store) {
+		used = append(used, cfg.Lineage.Store)
+	}
 	adapters := make([]store.Adapter, len(used))
 	for i, name := range used {
 		sc := cfg.Stores[name]
@@ -151,6 +156,14 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 			ctx, cancel := context.WithTimeout(ctx, cfg.AMQP.ConnectTimeout.D())
 			defer cancel()
 			return s.Ping(ctx)
+		}); err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.Lineage.Enabled() {
+		if err := step(ctx, log, "lineage", cfg.Lineage.Store, func(ctx context.Context) error {
+			return rt.openLineage(ctx)
 		}); err != nil {
 			return nil, err
 		}

@@ -2,14 +2,19 @@ package lineage
 
 import (
 	"cmp"
+	"math"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/beds-project/beds/shared/wire"
 )
 
 // Tree builds the tree rooted at event from records (as LineageTree
 // returns them): each record becomes a node under the record its Parent
-// names, children sorted by Started then Event. It returns nil when event
+// names, children a request started in their order (E.1, E.2, ..., E.10),
+// then children that joined by naming their parent, by Started then
+// Event. It returns nil when event
 // is not among records. Records not reachable from event by Parent links
 // are left out, and so is a link that would put a record below itself
 // (event's own Parent naming a record below it), so a cycle in the links
@@ -47,8 +52,24 @@ func Tree(records []wire.Lineage, event string) *wire.Lineage {
 			queue = append(queue, c)
 		}
 		slices.SortFunc(n.Children, func(a, b *wire.Lineage) int {
-			return cmp.Or(a.Started.Compare(b.Started), cmp.Compare(a.Event, b.Event))
+			pa, pb := position(n.Event, a.Event), position(n.Event, b.Event)
+			return cmp.Or(cmp.Compare(pa, pb), a.Started.Compare(b.Started), cmp.Compare(a.Event, b.Event))
 		})
 	}
 	return root
+}
+
+// position returns n for the n-th child ID of parent (Child(parent, n)),
+// so children a request started keep their order, and MaxInt for a child
+// that joined by naming its parent, which sorts after them by time.
+func position(parent, id string) int {
+	rest, ok := strings.CutPrefix(id, parent+".")
+	if !ok {
+		return math.MaxInt
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 {
+		return math.MaxInt
+	}
+	return n
 }

@@ -40,10 +40,13 @@ func TestTree(t *testing.T) {
 		{"no records", nil, "R", "<nil>"},
 		{"single", []wire.Lineage{at("R", "", 0)}, "R", "R"},
 		{
-			// Children sort by Started, then Event; not by ID or input order.
-			"sorted by started then event",
-			[]wire.Lineage{at("R", "", 0), at("R.2", "R", 5), at("R.1", "R", 7), at("R.10", "R", 5), at("R.2.1", "R.2", 9)},
-			"R", "R(R.10 R.2(R.2.1) R.1)",
+			// A request's own children sort by position (not as strings,
+			// not by start: concurrent children start in any order), then
+			// joined children by Started, then Event.
+			"sorted by position, then started and event",
+			[]wire.Lineage{at("R", "", 0), at("R.2", "R", 5), at("R.1", "R", 7), at("R.10", "R", 5), at("R.2.1", "R.2", 9),
+				at("01B", "R", 3), at("01A", "R", 3), at("01C", "R", 1)},
+			"R", "R(R.1 R.2(R.2.1) R.10 01C 01A 01B)",
 		},
 		{
 			// A request naming its parent by header has an unrelated ID.

@@ -171,7 +171,7 @@ func TestLineageTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	tree := lineage.Tree(recs, "R")
-	if got := treeShape(tree); got != "R(R.2(X(X.1)) R.1(R.1.1))" {
+	if got := treeShape(tree); got != "R(R.1(R.1.1) R.2(X(X.1)))" {
 		t.Errorf("Tree = %s", got)
 	}
 	recs, err = s.LineageTree(lctx(t), "C1", 100)

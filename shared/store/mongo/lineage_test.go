@@ -178,7 +178,7 @@ func TestLineageTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := treeShape(lineage.Tree(recs, "R")); got != "R(R.2(X(X.1)) R.1(R.1.1))" {
+	if got := treeShape(lineage.Tree(recs, "R")); got != "R(R.1(R.1.1) R.2(X(X.1)))" {
 		t.Errorf("Tree = %s", got)
 	}
 	if _, err := s.LineageTree(lctx(t), "R", 0); err == nil {
