@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs `bedsctl bench` against a freshly built appserver on this machine's
 # servers, the way docs/performance.md's tables were measured: its own
-# database (beds_bench, from deploy/mariadb) and vhost (beds-bench), only the
-# users template, the ops endpoint on :18081 for the node's CPU. Everything
-# it creates is removed on exit. Arguments go to bedsctl bench; the default
-# is the 64-client point read against the baseline.
+# database (beds_bench, from every deploy/mariadb/*.sql in order) and vhost
+# (beds-bench), only the users template and the orders templates --op
+# include reads (orders, REL user_orders), the ops endpoint on :18081 for
+# the node's CPU. Everything it creates is removed on exit. Arguments go to
+# bedsctl bench; the default is the 64-client point read against the
+# baseline.
 #
 #   scripts/bench.sh                                   # 64 clients, point read
 #   scripts/bench.sh --op point-read --clients 1 --rounds 3
+#   scripts/bench.sh --op batch --batch 1,4,16,64 --clients 64 --rounds 3 --duration 8s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -35,7 +38,13 @@ rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
 rabbitmqctl -q add_vhost "$vhost"
 rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
 mkdir "$work/templates"
-cp templates/users_rec.toml "$work/templates/"
+# By template name, whatever the file is called; a template of another
+# store (MongoDB) would need a server this script does not set up.
+for f in templates/*.toml; do
+  case $(awk -F'"' '/^name *=/ { print $2; exit }' "$f") in
+    users | orders | user_orders) cp "$f" "$work/templates/" ;;
+  esac
+done
 
 (cd "$work" && BEDS_CONFIG_DIR="$root/deploy/config" BEDS_TEMPLATE_DIR="$work/templates" \
   BEDS_AMQP_URL="$url" BEDS_MARIADB_DSN="$dsn" BEDS_HTTP_ADDR="$http" BEDS_LOG_LEVEL=warn \

@@ -5,6 +5,12 @@
 // by the same load generator through an equivalent raw client, on the same
 // RabbitMQ and database, alternating with the BEDS runs.
 //
+// Throughput is counted in messages and in database operations: most
+// requests are one operation, a batch of N reads is N, a read with include
+// is two (Workload.OpsPerMessage). Against a batch or an include the
+// baseline still answers one point read per message, which is the
+// comparison they exist for.
+//
 // bedsctl bench is its command line; see its -h.
 package bench
 
@@ -40,6 +46,13 @@ type Config struct {
 	Requests int64         // requests per measured run; 0: run for Duration
 	Op       Op            // request kind, or Mixed
 	Mix      Mix           // weights when Op is Mixed
+	// Batch lists the sizes (reads per message) of Op Batch, each run in
+	// turn against the same seeded records and the same baseline runs
+	// (default 16). Other ops take none.
+	Batch []int
+	// Children is how many ChildTemplate records Op Include seeds per
+	// record, 1..MaxChildren (default 4).
+	Children int
 	Payload  int           // bytes of the string field creates and updates write
 	Template string        // a template shaped like users (default users)
 	Warmup   time.Duration // before every measured run, not counted
@@ -83,14 +96,21 @@ const (
 
 // Run is one measured run of one target.
 type Run struct {
-	Target   string           `json:"target"`
-	Round    int              `json:"round"`
-	Requests int64            `json:"requests"`
-	Elapsed  time.Duration    `json:"elapsed_ns"`
-	TPS      float64          `json:"tps"`
-	Latency  Latency          `json:"latency"`
-	Ops      map[Op]OpStats   `json:"ops,omitempty"`
-	Errors   map[string]int64 `json:"errors,omitempty"`
+	Target string `json:"target"`
+	// Batch is the batch size of an Op Batch run of BEDS.
+	Batch    int           `json:"batch,omitempty"`
+	Round    int           `json:"round"`
+	Requests int64         `json:"requests"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	TPS      float64       `json:"tps"` // messages (requests) per second
+	// OpsPerMsg is the database operations one request asks for
+	// (Workload.OpsPerMessage); OpsPerSec is TPS times that. Like TPS it
+	// counts failed requests too: a run with errors measures nothing.
+	OpsPerMsg int              `json:"ops_per_msg"`
+	OpsPerSec float64          `json:"ops_per_s"`
+	Latency   Latency          `json:"latency"`
+	Ops       map[Op]OpStats   `json:"ops,omitempty"`
+	Errors    map[string]int64 `json:"errors,omitempty"`
 	// CPU per completed request, in microseconds: the server's (node or
 	// baseline process; 0 when unknown), the load generator's, and each of
 	// Config.Procs.
@@ -111,6 +131,7 @@ type Summary struct {
 	TPS       float64            `json:"tps"`
 	TPSMin    float64            `json:"tps_min"`
 	TPSMax    float64            `json:"tps_max"`
+	OpsPerSec float64            `json:"ops_per_s"`
 	Latency   Latency            `json:"latency"`
 	ServerCPU float64            `json:"server_cpu_us_per_req"`
 	ClientCPU float64            `json:"client_cpu_us_per_req"`
@@ -121,6 +142,9 @@ type Summary struct {
 // Ratios are BEDS / baseline.
 type Ratios struct {
 	TPS float64 `json:"tps"`
+	// Ops compares database operations per second: what a batch or an
+	// include gains over the baseline's one operation per message.
+	Ops float64 `json:"ops"`
 	P50 float64 `json:"p50"`
 	P99 float64 `json:"p99"`
 	CPU float64 `json:"cpu,omitempty"`
@@ -128,25 +152,42 @@ type Ratios struct {
 
 // Report is everything a bench measured.
 type Report struct {
-	RunID     string        `json:"run_id"`
-	Op        Op            `json:"op"`
-	Mix       string        `json:"mix,omitempty"`
-	Template  string        `json:"template"`
-	Clients   int           `json:"clients"`
-	Duration  time.Duration `json:"duration_ns,omitempty"`
-	Requests  int64         `json:"requests,omitempty"`
-	Warmup    time.Duration `json:"warmup_ns"`
-	Payload   int           `json:"payload"`
-	Rounds    int           `json:"rounds"`
-	Seeded    int           `json:"seeded"`
-	Machine   string        `json:"machine"`
-	Baseline  string        `json:"baseline,omitempty"` // its settings
-	Runs      []Run         `json:"runs"`
-	BEDS      Summary       `json:"beds"`
-	Base      *Summary      `json:"baseline_summary,omitempty"`
-	Ratio     *Ratios       `json:"ratio,omitempty"`
-	Cleanup   string        `json:"cleanup,omitempty"`
+	RunID    string        `json:"run_id"`
+	Op       Op            `json:"op"`
+	Mix      string        `json:"mix,omitempty"`
+	Batch    []int         `json:"batch,omitempty"`    // Op Batch's sizes
+	Children int           `json:"children,omitempty"` // Op Include's children per record
+	Template string        `json:"template"`
+	Clients  int           `json:"clients"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Requests int64         `json:"requests,omitempty"`
+	Warmup   time.Duration `json:"warmup_ns"`
+	Payload  int           `json:"payload"`
+	Rounds   int           `json:"rounds"`
+	Seeded   int           `json:"seeded"`
+	Machine  string        `json:"machine"`
+	Baseline string        `json:"baseline,omitempty"` // its settings
+	Runs     []Run         `json:"runs"`
+	// BEDS and Ratio summarize BEDS's runs; for Op Batch those of the
+	// first size, and Sizes has every size, in the order given.
+	BEDS      Summary  `json:"beds"`
+	Sizes     []Sized  `json:"sizes,omitempty"`
+	Base      *Summary `json:"baseline_summary,omitempty"`
+	Ratio     *Ratios  `json:"ratio,omitempty"`
+	Cleanup   string   `json:"cleanup,omitempty"`
 	startedAt time.Time
+}
+
+// Sized is BEDS's result at one batch size of Op Batch.
+type Sized struct {
+	Batch int     `json:"batch"`
+	BEDS  Summary `json:"beds"`
+	Ratio *Ratios `json:"ratio,omitempty"` // to the baseline's point read
+}
+
+// Failed reports whether any request of any run failed.
+func (r *Report) Failed() bool {
+	return slices.ContainsFunc(r.Runs, func(run Run) bool { return len(run.Errors) > 0 })
 }
 
 func (c *Config) defaults() error {
@@ -161,6 +202,24 @@ func (c *Config) defaults() error {
 	}
 	if c.Op == Mixed && len(c.Mix) == 0 {
 		return errors.New("op mixed needs a mix, e.g. read=80,create=10,update=10")
+	}
+	switch {
+	case c.Op == Batch && len(c.Batch) == 0:
+		c.Batch = []int{16}
+	case c.Op != Batch && len(c.Batch) > 0:
+		return fmt.Errorf("batch sizes apply to op batch, not %s", c.Op)
+	case c.Op == Include && c.Children == 0:
+		c.Children = 4
+	case c.Op != Include && c.Children != 0:
+		return fmt.Errorf("children apply to op include, not %s", c.Op)
+	}
+	for _, n := range c.Batch {
+		if n < 1 || n > wire.MaxBatch {
+			return fmt.Errorf("batch size %d: want 1..%d", n, wire.MaxBatch)
+		}
+	}
+	if c.Op == Include && (c.Children < 1 || c.Children > MaxChildren) {
+		return fmt.Errorf("children %d: want 1..%d", c.Children, MaxChildren)
 	}
 	if c.Template == "" {
 		c.Template = "users"
@@ -203,7 +262,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	pk := newPicker(cfg.Op, cfg.Mix)
 	rep := &Report{
-		RunID: cfg.RunID, Op: cfg.Op, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
+		RunID: cfg.RunID, Op: cfg.Op, Batch: cfg.Batch, Children: cfg.Children, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
 		Requests: cfg.Requests, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds,
 		Machine: Machine(), startedAt: time.Now(),
 	}
@@ -214,7 +273,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Mix = cfg.Mix.String()
 	}
 	pr := newProgress(cfg.Progress)
-	work := &Workload{Template: cfg.Template, RunID: cfg.RunID, Payload: payload(cfg.Payload)}
+	work := &Workload{Template: cfg.Template, RunID: cfg.RunID, Payload: payload(cfg.Payload), Children: cfg.Children}
 
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	beds, err := DialBEDS(dctx, cfg.URL, client.Options{Name: "bedsctl-bench", Channels: cfg.Channels, Timeout: cfg.Timeout})
@@ -234,9 +293,17 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	defer func() {
 		if cfg.Keep {
 			rep.Cleanup = "kept: records under " + cfg.RunID + "-"
+			if cfg.Op == Include {
+				rep.Cleanup += " and their " + ChildTemplate
+			}
 			return
 		}
-		rep.Cleanup = cleanup(beds, work, cfg.RunID+"-", pr)
+		var done []string
+		if cfg.Op == Include && len(work.Keys) > 0 {
+			// Children first: they may hold their parent's key.
+			done = append(done, cleanupChildren(beds, work, pr))
+		}
+		rep.Cleanup = strings.Join(append(done, cleanup(beds, work, cfg.RunID+"-", pr)), "; ")
 	}()
 
 	if pk.needsSeed() {
@@ -249,13 +316,39 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Seeded = len(keys)
 		pr.note("seeded %d %s records under %s- in %s", len(keys), cfg.Template, cfg.RunID, time.Since(t0).Round(time.Millisecond))
 	}
-
-	type target struct {
-		name string
-		t    Target
-		cpu  func() (CPU, error)
+	if cfg.Op == Include {
+		t0 := time.Now()
+		n, err := seedChildren(ctx, beds, work.childSeedBodies(work.Keys), min(cfg.Clients, 16))
+		if err == nil && n != int64(len(work.Keys)*cfg.Children) {
+			err = fmt.Errorf("the node created %d of %d", n, len(work.Keys)*cfg.Children)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("seed %s: %w (include needs a node serving batch, the %s template and REL user_orders)", ChildTemplate, err, ChildTemplate)
+		}
+		pr.note("seeded %d %s records, %d per %s record, in %s", n, ChildTemplate, cfg.Children, cfg.Template, time.Since(t0).Round(time.Millisecond))
 	}
-	targets := []target{{name: TargetBEDS, t: beds, cpu: nodeCPU(ctx, cfg.NodeMetrics)}}
+
+	// A target is run once per round; BEDS once per batch size.
+	type target struct {
+		name  string
+		label string // in the progress bar
+		batch int
+		t     Target
+		pk    picker
+		work  *Workload
+		cpu   func() (CPU, error)
+	}
+	var targets []target
+	bedsCPU := nodeCPU(ctx, cfg.NodeMetrics)
+	if cfg.Op == Batch {
+		for _, n := range cfg.Batch {
+			w := *work
+			w.Batch = n
+			targets = append(targets, target{name: TargetBEDS, label: fmt.Sprintf("%s batch %d", TargetBEDS, n), batch: n, t: beds, pk: pk, work: &w, cpu: bedsCPU})
+		}
+	} else {
+		targets = append(targets, target{name: TargetBEDS, label: TargetBEDS, t: beds, pk: pk, work: work, cpu: bedsCPU})
+	}
 	if cfg.Baseline != nil {
 		bc := *cfg.Baseline
 		if bc.URL == "" {
@@ -282,7 +375,13 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 		if pid := srv.PID(); pid > 0 {
 			cpu = func() (CPU, error) { return ProcCPU(pid) }
 		}
-		targets = append(targets, target{name: TargetBaseline, t: raw, cpu: cpu})
+		// The baseline answers one operation per message: against a batch
+		// or an include it runs the point read.
+		bpk := pk
+		if cfg.Op.countsOps() {
+			bpk = newPicker(PointRead, nil)
+		}
+		targets = append(targets, target{name: TargetBaseline, label: TargetBaseline, t: raw, pk: bpk, work: work, cpu: cpu})
 	}
 
 	var phase atomic.Int64
@@ -293,19 +392,21 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			tag := fmt.Sprintf("%s%d", tg.name[:4], phase.Add(1))
 			if cfg.Warmup > 0 {
-				l := &load{target: tg.t, picker: pk, work: work, clients: cfg.Clients, duration: cfg.Warmup, tag: tag + "w", seed: uint64(phase.Load())}
-				stop := pr.track(fmt.Sprintf("%s %d warmup", tg.name, round), l)
+				l := &load{target: tg.t, picker: tg.pk, work: tg.work, clients: cfg.Clients, duration: cfg.Warmup, tag: tag + "w", seed: uint64(phase.Load())}
+				stop := pr.track(fmt.Sprintf("%s %d warmup", tg.label, round), l)
 				l.run(ctx)
 				stop()
 			}
-			l := &load{target: tg.t, picker: pk, work: work, clients: cfg.Clients, duration: cfg.Duration,
+			l := &load{target: tg.t, picker: tg.pk, work: tg.work, clients: cfg.Clients, duration: cfg.Duration,
 				requests: cfg.Requests, tag: tag, seed: uint64(phase.Load()) << 32}
 			before := sampleCPU(tg.cpu, cfg.Procs)
-			stop := pr.track(fmt.Sprintf("%s %d", tg.name, round), l)
+			stop := pr.track(fmt.Sprintf("%s %d", tg.label, round), l)
 			res := l.run(ctx)
 			stop()
 			after := sampleCPU(tg.cpu, cfg.Procs)
-			rep.Runs = append(rep.Runs, makeRun(tg.name, round, res, before, after))
+			run := makeRun(tg.name, round, tg.pk.opsPerMessage(tg.work), res, before, after)
+			run.Batch = tg.batch
+			rep.Runs = append(rep.Runs, run)
 			if pk.creates() && !cfg.Keep {
 				// Keep the table the same size for every run.
 				cleanup(beds, work, cfg.RunID+"-"+tag, nil)
@@ -315,18 +416,34 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	if len(rep.Runs) == 0 {
 		return nil, ctx.Err()
 	}
-	rep.BEDS = summarize(rep.Runs, TargetBEDS)
+	for _, n := range cfg.Batch {
+		rep.Sizes = append(rep.Sizes, Sized{Batch: n, BEDS: summarize(rep.Runs, TargetBEDS, n)})
+	}
+	if len(rep.Sizes) > 0 {
+		rep.BEDS = rep.Sizes[0].BEDS
+	} else {
+		rep.BEDS = summarize(rep.Runs, TargetBEDS, 0)
+	}
 	if cfg.Baseline != nil {
-		b := summarize(rep.Runs, TargetBaseline)
+		b := summarize(rep.Runs, TargetBaseline, 0)
 		rep.Base = &b
-		rep.Ratio = &Ratios{
-			TPS: ratio(rep.BEDS.TPS, b.TPS),
-			P50: ratio(float64(rep.BEDS.Latency.P50), float64(b.Latency.P50)),
-			P99: ratio(float64(rep.BEDS.Latency.P99), float64(b.Latency.P99)),
-			CPU: ratio(rep.BEDS.ServerCPU, b.ServerCPU),
+		rep.Ratio = ratios(&rep.BEDS, &b)
+		for i := range rep.Sizes {
+			rep.Sizes[i].Ratio = ratios(&rep.Sizes[i].BEDS, &b)
 		}
 	}
 	return rep, nil
+}
+
+// ratios compares a BEDS summary with the baseline's.
+func ratios(beds, base *Summary) *Ratios {
+	return &Ratios{
+		TPS: ratio(beds.TPS, base.TPS),
+		Ops: ratio(beds.OpsPerSec, base.OpsPerSec),
+		P50: ratio(float64(beds.Latency.P50), float64(base.Latency.P50)),
+		P99: ratio(float64(beds.Latency.P99), float64(base.Latency.P99)),
+		CPU: ratio(beds.ServerCPU, base.ServerCPU),
+	}
 }
 
 func cmp(s, def string) string {
@@ -398,12 +515,15 @@ func perReq(d CPU, n int64) float64 {
 	return float64(d) / float64(time.Microsecond) / float64(n)
 }
 
-func makeRun(target string, round int, res *loadResult, before, after cpuSample) Run {
+// makeRun makes the Run of one load result of a target whose requests
+// each ask for opsPerMsg database operations.
+func makeRun(target string, round, opsPerMsg int, res *loadResult, before, after cpuSample) Run {
 	r := Run{
 		Target: target, Round: round, Requests: res.n, Elapsed: res.elapsed,
 		TPS: float64(res.n) / res.elapsed.Seconds(), Latency: res.hist.Summary(),
-		ClientCPU: perReq(after.client-before.client, res.n),
+		OpsPerMsg: opsPerMsg, ClientCPU: perReq(after.client-before.client, res.n),
 	}
+	r.OpsPerSec = r.TPS * float64(opsPerMsg)
 	if len(res.errors) > 0 {
 		r.Errors = res.errors
 	}
@@ -439,17 +559,19 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// summarize takes the median of target's runs, metric by metric.
-func summarize(runs []Run, target string) Summary {
+// summarize takes the median of the runs of target at batch size batch (0
+// but for Op Batch), metric by metric.
+func summarize(runs []Run, target string, batch int) Summary {
 	var s Summary
-	var tps, p50, p90, p99, p999, mx, mean, srv, cli []float64
+	var tps, ops, p50, p90, p99, p999, mx, mean, srv, cli []float64
 	procs := map[string][]float64{}
 	for _, r := range runs {
-		if r.Target != target {
+		if r.Target != target || r.Batch != batch {
 			continue
 		}
 		s.Runs++
 		tps = append(tps, r.TPS)
+		ops = append(ops, r.OpsPerSec)
 		p50 = append(p50, float64(r.Latency.P50))
 		p90 = append(p90, float64(r.Latency.P90))
 		p99 = append(p99, float64(r.Latency.P99))
@@ -472,6 +594,7 @@ func summarize(runs []Run, target string) Summary {
 		return s
 	}
 	s.TPS, s.TPSMin, s.TPSMax = median(tps), slices.Min(tps), slices.Max(tps)
+	s.OpsPerSec = median(ops)
 	d := func(xs []float64) time.Duration { return time.Duration(median(xs)) }
 	s.Latency = Latency{P50: d(p50), P90: d(p90), P99: d(p99), P999: d(p999), Max: d(mx), Mean: d(mean)}
 	s.ServerCPU, s.ClientCPU = median(srv), median(cli)
@@ -488,39 +611,73 @@ func summarize(runs []Run, target string) Summary {
 // keys.
 func seed(ctx context.Context, t Target, work *Workload, n, conc int) ([]int64, error) {
 	keys := make([]int64, n)
+	err := parallel(ctx, n, conc, func(i int) error {
+		reply, err := t.Do(ctx, wire.RouteWrite, work.seedBody(i))
+		if err == nil {
+			keys[i], err = intKey(reply.Key)
+		}
+		if err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// seedChildren sends the batches of creates of bodies with conc clients
+// and returns how many records they created.
+func seedChildren(ctx context.Context, t Target, bodies [][]byte, conc int) (int64, error) {
+	var made atomic.Int64
+	err := parallel(ctx, len(bodies), conc, func(i int) error {
+		reply, err := t.Do(ctx, wire.RouteWrite, bodies[i])
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", i, err)
+		}
+		if len(reply.Items) == 0 {
+			return fmt.Errorf("batch %d: the reply has no items (does the node serve batch?)", i)
+		}
+		for j, it := range reply.Items {
+			if it.Error != nil {
+				return fmt.Errorf("batch %d, item %d: %w", i, j, it.Error)
+			}
+		}
+		made.Add(int64(len(reply.Items)))
+		return nil
+	})
+	return made.Load(), err
+}
+
+// parallel calls do for 0..n-1 from conc goroutines and returns the first
+// error, after which no further call starts.
+func parallel(ctx context.Context, n, conc int, do func(i int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range max(conc, 1) {
+		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				reply, err := t.Do(ctx, wire.RouteWrite, work.seedBody(i))
-				if err == nil {
-					keys[i], err = intKey(reply.Key)
-				}
-				if err != nil {
+				if err := do(i); err != nil {
 					mu.Lock()
 					if first == nil {
-						first = fmt.Errorf("record %d: %w", i, err)
+						first = err
 					}
 					mu.Unlock()
+					next.Store(int64(n)) // stop the others
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if first == nil {
 		first = ctx.Err()
 	}
-	return keys, first
+	return first
 }
 
 func intKey(k any) (int64, error) {
@@ -554,6 +711,40 @@ func cleanup(t Target, work *Workload, prefix string, pr *progress) string {
 		return msg
 	}
 	msg := fmt.Sprintf("removed %d records under %s in %s", reply.Affected, prefix, time.Since(t0).Round(time.Millisecond))
+	pr.note("%s", msg)
+	return msg
+}
+
+// cleanupChildren deletes the children of the seeded records and says
+// what it did. One delete covers as many records as keep it within the
+// node's default max_affected and max_in_list (1000); a node with lower
+// limits answers too_large, and the delete is retried for fewer records.
+func cleanupChildren(t Target, work *Workload, pr *progress) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	keys := work.Keys
+	per := max(1000/max(work.Children, 1), 1)
+	var removed int64
+	for len(keys) > 0 {
+		n := min(per, len(keys))
+		reply, err := t.Do(ctx, wire.RouteWrite, work.childCleanupBody(keys[:n]))
+		var we *wire.Error
+		switch {
+		case errors.As(err, &we) && we.Code == wire.CodeTooLarge && n > 1:
+			per = n / 2
+			continue
+		case errors.As(err, &we) && we.Code == wire.CodeNotFound:
+		case err != nil:
+			msg := fmt.Sprintf("cleanup of %s failed after %d removed: %v", ChildTemplate, removed, err)
+			fmt.Fprintln(os.Stderr, "bench:", msg)
+			return msg
+		default:
+			removed += reply.Affected
+		}
+		keys = keys[n:]
+	}
+	msg := fmt.Sprintf("removed %d %s records in %s", removed, ChildTemplate, time.Since(t0).Round(time.Millisecond))
 	pr.note("%s", msg)
 	return msg
 }

@@ -38,9 +38,18 @@ type loadResult struct {
 	elapsed time.Duration
 }
 
-// CodeEmpty counts a point read that found no record: the seeded key was
-// not there (a baseline pointed at another database than the node's).
-const CodeEmpty = "empty"
+// Error codes of the load generator's own checks of a reply that is ok.
+const (
+	// CodeEmpty counts a point read (alone, in a batch or with include)
+	// that found no record: the seeded key was not there (a baseline
+	// pointed at another database than the node's).
+	CodeEmpty = "empty"
+	// CodeItems counts a batch reply without one item per request.
+	CodeItems = "items"
+	// CodeChildren counts an include read whose record did not carry
+	// exactly its seeded children under Relation.
+	CodeChildren = "children"
+)
 
 func (l *load) run(ctx context.Context) *loadResult {
 	var issued atomic.Int64
@@ -84,7 +93,7 @@ func (l *load) run(ctx context.Context) *loadResult {
 				h.Record(took)
 				res.n++
 				l.done.Add(1)
-				if code := errorCode(op, reply, err); code != "" {
+				if code := l.work.errorCode(op, reply, err); code != "" {
 					res.errors[code]++
 					l.errs.Add(1)
 				}
@@ -109,10 +118,11 @@ func (l *load) run(ctx context.Context) *loadResult {
 	return total
 }
 
-// errorCode names a failed request's error: its contract code, "empty" for
-// a point read that found nothing, "canceled" or "client" for failures
-// without a code. It is "" for a success.
-func errorCode(op Op, reply *wire.Reply, err error) string {
+// errorCode names a failed request's error: its contract code (a batch's:
+// the first failed item's), one of the codes above for a reply that is ok
+// but wrong, "canceled" or "client" for failures without a code. It is ""
+// for a success.
+func (w *Workload) errorCode(op Op, reply *wire.Reply, err error) string {
 	if err != nil {
 		var we *wire.Error
 		switch {
@@ -123,8 +133,45 @@ func errorCode(op Op, reply *wire.Reply, err error) string {
 		}
 		return "client"
 	}
-	if op == PointRead && (reply == nil || len(reply.Rows) != 1) {
-		return CodeEmpty
+	switch op {
+	case PointRead:
+		if reply == nil || len(reply.Rows) != 1 {
+			return CodeEmpty
+		}
+	case Batch:
+		if reply == nil || len(reply.Items) != max(w.Batch, 1) {
+			return CodeItems
+		}
+		for i := range reply.Items {
+			it := &reply.Items[i]
+			if it.Error != nil {
+				return string(it.Error.Code)
+			}
+			if len(it.Rows) != 1 {
+				return CodeEmpty
+			}
+		}
+	case Include:
+		if reply == nil || len(reply.Rows) != 1 {
+			return CodeEmpty
+		}
+		if n, ok := nested(reply.Rows[0][Relation]); !ok || n != w.Children {
+			return CodeChildren
+		}
 	}
 	return ""
+}
+
+// nested counts the rows nested under a relation name: a JSON array as
+// wire.DecodeReply leaves it, or rows a node built.
+func nested(v any) (int, bool) {
+	switch rows := v.(type) {
+	case []any:
+		return len(rows), true
+	case []wire.Row:
+		return len(rows), true
+	case []map[string]any:
+		return len(rows), true
+	}
+	return 0, false
 }

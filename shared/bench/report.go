@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,8 +14,13 @@ import (
 // WriteText writes the report for people.
 func (r *Report) WriteText(w io.Writer) {
 	what := string(r.Op)
-	if r.Mix != "" {
+	switch {
+	case r.Mix != "":
 		what += " (" + r.Mix + ")"
+	case r.Op == Batch:
+		what += " of " + ints(r.Batch) + " point reads per message"
+	case r.Op == Include:
+		what += fmt.Sprintf(" (a point read with its %d %s)", r.Children, Relation)
 	}
 	length := r.Duration.String()
 	if r.Requests > 0 {
@@ -27,35 +33,39 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "baseline: raw amqp091-go + go-sql-driver server, %s\n", r.Baseline)
 	}
 	procNames := slices.Sorted(maps.Keys(r.BEDS.ProcCPU))
+	countsOps := r.Op.countsOps()
+	// opsCell is the ops/s column, shown when a message is not one
+	// database operation.
+	opsCell := func(v float64) string {
+		if !countsOps {
+			return ""
+		}
+		return fmt.Sprintf("%.0f\t", v)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	head := "target\tround\trequests\ttp/s\tp50\tp90\tp99\tp99.9\tmax\terrors\tserver µs/req\tclient µs/req\t"
+	head := "target\tround\trequests\ttp/s\t"
+	if countsOps {
+		head += "ops/s\t"
+	}
+	head += "p50\tp90\tp99\tp99.9\tmax\terrors\tserver µs/req\tclient µs/req\t"
 	for _, n := range procNames {
 		head += n + " µs/req\t"
 	}
 	fmt.Fprintln(tw, head)
 	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.0f\t", run.Target, run.Round, run.Requests, run.TPS,
-			ms(run.Latency.P50), ms(run.Latency.P90), ms(run.Latency.P99), ms(run.Latency.P999), ms(run.Latency.Max),
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.0f\t", runName(run.Target, run.Batch), run.Round, run.Requests, run.TPS,
+			opsCell(run.OpsPerSec), ms(run.Latency.P50), ms(run.Latency.P90), ms(run.Latency.P99), ms(run.Latency.P999), ms(run.Latency.Max),
 			sum(run.Errors), us(run.ServerCPU), run.ClientCPU)
 		for _, n := range procNames {
 			fmt.Fprintf(tw, "%s\t", us(run.ProcCPU[n]))
 		}
 		fmt.Fprintln(tw)
 	}
-	summaries := []struct {
-		name string
-		s    *Summary
-	}{{"beds (median)", &r.BEDS}}
-	if r.Base != nil {
-		summaries = append(summaries, struct {
-			name string
-			s    *Summary
-		}{"baseline (median)", r.Base})
-	}
+	summaries := r.summaries()
 	for _, s := range summaries {
-		fmt.Fprintf(tw, "%s\t%d\t\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.0f\t", s.name, s.s.Runs, s.s.TPS,
-			ms(s.s.Latency.P50), ms(s.s.Latency.P90), ms(s.s.Latency.P99), ms(s.s.Latency.P999), ms(s.s.Latency.Max),
+		fmt.Fprintf(tw, "%s\t%d\t\t%.0f\t%s%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.0f\t", s.name+" (median)", s.s.Runs, s.s.TPS,
+			opsCell(s.s.OpsPerSec), ms(s.s.Latency.P50), ms(s.s.Latency.P90), ms(s.s.Latency.P99), ms(s.s.Latency.P999), ms(s.s.Latency.Max),
 			sum(s.s.Errors), us(s.s.ServerCPU), s.s.ClientCPU)
 		for _, n := range procNames {
 			fmt.Fprintf(tw, "%s\t", us(s.s.ProcCPU[n]))
@@ -65,15 +75,25 @@ func (r *Report) WriteText(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	if r.Rounds > 1 {
-		fmt.Fprintf(w, "tp/s spread: beds %.0f..%.0f", r.BEDS.TPSMin, r.BEDS.TPSMax)
-		if r.Base != nil {
-			fmt.Fprintf(w, ", baseline %.0f..%.0f", r.Base.TPSMin, r.Base.TPSMax)
+		var spread []string
+		for _, s := range summaries {
+			spread = append(spread, fmt.Sprintf("%s %.0f..%.0f", s.name, s.s.TPSMin, s.s.TPSMax))
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "tp/s spread: %s\n", strings.Join(spread, ", "))
 	}
-	if r.Ratio != nil {
-		fmt.Fprintf(w, "beds/baseline: tp/s %.2fx  p50 %.2fx  p99 %.2fx  server CPU/req %s\n",
-			r.Ratio.TPS, r.Ratio.P50, r.Ratio.P99, ratioText(r.Ratio.CPU))
+	for _, s := range summaries {
+		if s.ratio == nil {
+			continue
+		}
+		ops := ""
+		if countsOps {
+			ops = fmt.Sprintf("  ops/s %.2fx", s.ratio.Ops)
+		}
+		fmt.Fprintf(w, "%s/baseline: tp/s %.2fx%s  p50 %.2fx  p99 %.2fx  server CPU/req %s\n",
+			s.name, s.ratio.TPS, ops, s.ratio.P50, s.ratio.P99, ratioText(s.ratio.CPU))
+	}
+	if countsOps {
+		r.writeOps(w, summaries)
 	}
 	for _, run := range r.Runs {
 		if len(run.Ops) == 0 {
@@ -93,15 +113,91 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 }
 
+// summary is one line of a report's medians.
+type summary struct {
+	name  string // "beds", "beds batch 16", "baseline"
+	s     *Summary
+	ratio *Ratios // to the baseline; nil for the baseline itself
+	// what one message of it is, in the table of operations
+	what string
+}
+
+// summaries are the report's medians: BEDS's, one per batch size, then
+// the baseline's.
+func (r *Report) summaries() []summary {
+	var out []summary
+	switch {
+	case len(r.Sizes) > 0:
+		for i := range r.Sizes {
+			sz := &r.Sizes[i]
+			what := fmt.Sprintf("a batch of %d point reads", sz.Batch)
+			if sz.Batch == 1 {
+				what = "a batch of 1 point read"
+			}
+			out = append(out, summary{runName(TargetBEDS, sz.Batch), &sz.BEDS, sz.Ratio, what})
+		}
+	case r.Op == Include:
+		out = append(out, summary{TargetBEDS, &r.BEDS, r.Ratio, fmt.Sprintf("a point read with its %d %s", r.Children, Relation)})
+	default:
+		out = append(out, summary{TargetBEDS, &r.BEDS, r.Ratio, string(r.Op)})
+	}
+	if r.Base != nil {
+		what := string(r.Op)
+		if r.Op.countsOps() {
+			what = "a point read"
+		}
+		out = append(out, summary{TargetBaseline, r.Base, nil, what})
+	}
+	return out
+}
+
+// writeOps writes the table of database operations per second, each
+// against the baseline's one operation per message.
+func (r *Report) writeOps(w io.Writer, summaries []summary) {
+	fmt.Fprintf(w, "\ndatabase operations per second (a batch of N reads counts N, a read with include 2: the read and its child query; the baseline's point read 1):\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tone message is\tmsgs/s\tops/s\tops/s vs baseline\tp50\tp99\tserver µs/op\t")
+	for _, s := range summaries {
+		vs := "-"
+		switch {
+		case s.ratio != nil && s.ratio.Ops > 0:
+			vs = fmt.Sprintf("%.2fx", s.ratio.Ops)
+		case s.name == TargetBaseline:
+			vs = "1.00x"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", s.name, s.what, s.s.TPS, s.s.OpsPerSec, vs,
+			ms(s.s.Latency.P50), ms(s.s.Latency.P99), us(perOp(s.s.ServerCPU, s.s.TPS, s.s.OpsPerSec)))
+	}
+	tw.Flush()
+}
+
+// perOp turns CPU per message into CPU per database operation.
+func perOp(perMsg, msgs, ops float64) float64 {
+	if ops == 0 {
+		return 0
+	}
+	return perMsg * msgs / ops
+}
+
+// runName names a target's run: with its batch size for Op Batch.
+func runName(target string, batch int) string {
+	if batch == 0 {
+		return target
+	}
+	return fmt.Sprintf("%s batch %d", target, batch)
+}
+
+func ints(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
+
 func errorText(r *Report) string {
 	var parts []string
-	for _, s := range []struct {
-		name string
-		s    *Summary
-	}{{"beds", &r.BEDS}, {"baseline", r.Base}} {
-		if s.s == nil {
-			continue
-		}
+	for _, s := range r.summaries() {
 		if len(s.s.Errors) == 0 {
 			parts = append(parts, s.name+" none")
 			continue

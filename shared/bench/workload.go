@@ -16,6 +16,8 @@ type Op string
 
 // The request kinds. Every one is a request of the wire contract on a
 // template shaped like users (fields id, email, name, age, active, prefs).
+// Each counts as one database operation, except Batch and Include
+// (Workload.OpsPerMessage).
 const (
 	// PointRead reads one seeded record by key:
 	// {"op":"read","filter":{"id":K}}.
@@ -30,7 +32,36 @@ const (
 	Update Op = "update"
 	// Mixed draws each request from a Mix.
 	Mixed Op = "mixed"
+	// Batch reads Workload.Batch seeded records by key in one message:
+	// {"op":"batch","batch":[{"template":T,"op":"read","filter":{"id":K}}, ...]}. It
+	// counts as Workload.Batch database operations.
+	Batch Op = "batch"
+	// Include reads one seeded record by key with its orders:
+	// {"op":"read","filter":{"id":K},"include":["orders"]}. The seed gives
+	// every record Workload.Children orders (ChildTemplate, related to the
+	// users-shaped template as Relation). It counts as two database
+	// operations: the record's read and its relation's one child query.
+	Include Op = "include"
 )
+
+// The child records Include reads, shaped like the shipped orders template
+// (fields id, user, total, status, placed) and related to the users-shaped
+// template by the REL template user_orders.
+const (
+	// ChildTemplate is the template of the children seeded for Include.
+	ChildTemplate = "orders"
+	// ChildKey is ChildTemplate's field holding its parent's key.
+	ChildKey = "user"
+	// Relation is the name Include reads the children under.
+	Relation = "orders"
+)
+
+// MaxChildren bounds --children: the children of one record are deleted
+// by one request, which the node's max_affected bounds (1000 by default).
+const MaxChildren = 100
+
+// seedBatch is how many creates one seeding message carries.
+const seedBatch = 50
 
 // Ops lists the request kinds a Mix may hold.
 var Ops = []Op{PointRead, FilteredRead, Create, Update}
@@ -38,14 +69,42 @@ var Ops = []Op{PointRead, FilteredRead, Create, Update}
 // ParseOp parses --op.
 func ParseOp(s string) (Op, error) {
 	switch op := Op(s); op {
-	case PointRead, FilteredRead, Create, Update, Mixed:
+	case PointRead, FilteredRead, Create, Update, Mixed, Batch, Include:
 		return op, nil
 	}
-	return "", fmt.Errorf("unknown op %q: one of point-read, filtered-read, create, update, mixed", s)
+	return "", fmt.Errorf("unknown op %q: one of point-read, filtered-read, create, update, mixed, batch, include", s)
+}
+
+// ParseBatchSizes parses --batch: one size, or a comma-separated list run
+// in turn ("1,4,16,64"). Each size is 1..wire.MaxBatch, named once.
+func ParseBatchSizes(s string) ([]int, error) {
+	var sizes []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 || n > wire.MaxBatch {
+			return nil, fmt.Errorf("batch size %q: want an integer 1..%d", strings.TrimSpace(part), wire.MaxBatch)
+		}
+		if slices.Contains(sizes, n) {
+			return nil, fmt.Errorf("batch size %d named twice", n)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
 }
 
 // needsSeed reports whether op reads or changes existing records.
-func (op Op) needsSeed() bool { return op == PointRead || op == FilteredRead || op == Update }
+func (op Op) needsSeed() bool {
+	switch op {
+	case PointRead, FilteredRead, Update, Batch, Include:
+		return true
+	}
+	return false
+}
+
+// countsOps reports whether op's messages carry other than one database
+// operation each, so that a report shows operations per second apart
+// from messages per second.
+func (op Op) countsOps() bool { return op == Batch || op == Include }
 
 // Mix is the weight of each request kind.
 type Mix map[Op]int
@@ -142,6 +201,15 @@ func (p picker) needsSeed() bool { return slices.ContainsFunc(p.ops, Op.needsSee
 
 func (p picker) creates() bool { return slices.Contains(p.ops, Create) }
 
+// opsPerMessage is the database operations of one request p picks: a
+// mix's kinds all count one.
+func (p picker) opsPerMessage(w *Workload) int {
+	if len(p.ops) != 1 {
+		return 1
+	}
+	return w.OpsPerMessage(p.ops[0])
+}
+
 // Workload builds request bodies. It is read-only once built and shared by
 // every client; each client passes its own random source and counter.
 type Workload struct {
@@ -149,19 +217,55 @@ type Workload struct {
 	RunID    string  // prefix of every email the run writes; no _ or %
 	Keys     []int64 // seeded records
 	Payload  string  // the string written by create and update
+	Batch    int     // reads per Batch message
+	Children int     // ChildTemplate records seeded per record, for Include
+}
+
+// batchRoute is the routing key of a batch of reads.
+var batchRoute = (&wire.Request{Op: wire.OpBatch, Batch: []wire.Request{{Op: wire.OpRead}}}).RoutingKey()
+
+// OpsPerMessage is how many database operations one message of kind op
+// asks for: a Batch's reads, an Include's read and child query, one for
+// any other.
+func (w *Workload) OpsPerMessage(op Op) int {
+	switch op {
+	case Batch:
+		return max(w.Batch, 1)
+	case Include:
+		return 2
+	}
+	return 1
 }
 
 // body returns the routing key and the body of one request of kind op.
 // tag makes create emails unique: the phase, the client and its counter.
 func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byte) {
+	if op == Batch {
+		n := max(w.Batch, 1)
+		b := make([]byte, 0, 24+n*(48+len(w.Template)))
+		b = append(b, `{"op":"batch","batch":[`...)
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"template":`...)
+			b = strconv.AppendQuote(b, w.Template)
+			b = w.appendPointRead(b, r)
+		}
+		return batchRoute, append(b, "]}"...)
+	}
 	b := make([]byte, 0, 96+len(w.Payload))
 	b = append(b, `{"template":`...)
 	b = strconv.AppendQuote(b, w.Template)
 	switch op {
 	case PointRead:
+		return wire.RouteRead, w.appendPointRead(b, r)
+	case Include:
 		b = append(b, `,"op":"read","filter":{"id":`...)
 		b = strconv.AppendInt(b, w.key(r), 10)
-		b = append(b, "}}"...)
+		b = append(b, `},"include":[`...)
+		b = strconv.AppendQuote(b, Relation)
+		b = append(b, "]}"...)
 		return wire.RouteRead, b
 	case FilteredRead:
 		b = append(b, `,"op":"read","filter":{"email":{"like":`...)
@@ -187,6 +291,14 @@ func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byt
 		return wire.RouteWrite, b
 	}
 	panic("bench: no body for op " + string(op))
+}
+
+// appendPointRead appends the rest of a point read after its template:
+// ,"op":"read","filter":{"id":K}}.
+func (w *Workload) appendPointRead(b []byte, r *rand.Rand) []byte {
+	b = append(b, `,"op":"read","filter":{"id":`...)
+	b = strconv.AppendInt(b, w.key(r), 10)
+	return append(b, "}}"...)
 }
 
 // appendPayload appends the payload as the name field, or as prefs
@@ -236,5 +348,44 @@ func (w *Workload) createBody(tag string, n int64) []byte {
 func (w *Workload) cleanupBody(prefix string) []byte {
 	f, _ := json.Marshal(map[string]any{"email": map[string]string{"like": prefix + "%"}})
 	b, _ := json.Marshal(wire.Request{Template: w.Template, Op: wire.OpDelete, Filter: f})
+	return b
+}
+
+// childSeedBodies are the batches of creates that give every record of
+// keys w.Children children, at most seedBatch creates per message.
+func (w *Workload) childSeedBodies(keys []int64) [][]byte {
+	var out [][]byte
+	var b []byte
+	n := 0
+	for _, k := range keys {
+		for range w.Children {
+			if n == 0 {
+				b = append(make([]byte, 0, 64*seedBatch), `{"op":"batch","batch":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = append(b, `{"template":`...)
+			b = strconv.AppendQuote(b, ChildTemplate)
+			b = append(b, `,"op":"create","data":{`...)
+			b = strconv.AppendQuote(b, ChildKey)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, k, 10)
+			b = append(b, `,"total":1.5}}`...)
+			if n++; n == seedBatch {
+				out = append(out, append(b, "]}"...))
+				n = 0
+			}
+		}
+	}
+	if n > 0 {
+		out = append(out, append(b, "]}"...))
+	}
+	return out
+}
+
+// childCleanupBody deletes every child of the records of keys.
+func (w *Workload) childCleanupBody(keys []int64) []byte {
+	f, _ := json.Marshal(map[string]any{ChildKey: map[string][]int64{"in": keys}})
+	b, _ := json.Marshal(wire.Request{Template: ChildTemplate, Op: wire.OpDelete, Filter: f})
 	return b
 }

@@ -3,8 +3,10 @@ package bench
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -25,7 +27,7 @@ func TestParseMix(t *testing.T) {
 			t.Errorf("ParseMix(%q) accepted", bad)
 		}
 	}
-	for _, s := range []string{"point-read", "filtered-read", "create", "update", "mixed"} {
+	for _, s := range []string{"point-read", "filtered-read", "create", "update", "mixed", "batch", "include"} {
 		if _, err := ParseOp(s); err != nil {
 			t.Errorf("ParseOp(%q): %v", s, err)
 		}
@@ -65,7 +67,7 @@ func TestBodiesAreRequests(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", op, err, body)
 			}
-			if (key == wire.RouteWrite) != req.Op.Writes() {
+			if key != req.RoutingKey() {
 				t.Errorf("%s: routing key %s for op %s", op, key, req.Op)
 			}
 			var b bReq
@@ -102,20 +104,234 @@ func TestBodiesAreRequests(t *testing.T) {
 
 func TestErrorCode(t *testing.T) {
 	one := &wire.Reply{OK: true, Rows: []wire.Row{{}}}
+	items := func(its ...wire.Reply) *wire.Reply { return &wire.Reply{OK: true, Items: its} }
+	row := wire.Reply{OK: true, Rows: []wire.Row{{"id": 1}}}
+	withOrders := func(children any) *wire.Reply {
+		return &wire.Reply{OK: true, Rows: []wire.Row{{"id": 1, "orders": children}}}
+	}
+	decoded, err := wire.DecodeReply([]byte(`{"ok":true,"rows":[{"id":1,"orders":[{"id":5},{"id":6}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Workload{Batch: 2, Children: 2}
 	for _, tc := range []struct {
+		name  string
 		op    Op
 		reply *wire.Reply
 		err   error
 		want  string
 	}{
-		{PointRead, one, nil, ""},
-		{PointRead, &wire.Reply{OK: true}, nil, CodeEmpty},
-		{FilteredRead, &wire.Reply{OK: true}, nil, ""},
-		{Create, nil, wire.Errorf(wire.CodeConflict, "dup"), "conflict"},
-		{Create, nil, json.Unmarshal([]byte("x"), new(int)), "client"},
+		{"point read", PointRead, one, nil, ""},
+		{"point read found nothing", PointRead, &wire.Reply{OK: true}, nil, CodeEmpty},
+		{"filtered read may find nothing", FilteredRead, &wire.Reply{OK: true}, nil, ""},
+		{"contract code", Create, nil, wire.Errorf(wire.CodeConflict, "dup"), "conflict"},
+		{"no code", Create, nil, json.Unmarshal([]byte("x"), new(int)), "client"},
+		{"batch", Batch, items(row, row), nil, ""},
+		{"batch missing an item", Batch, items(row), nil, CodeItems},
+		{"batch without items", Batch, &wire.Reply{OK: true}, nil, CodeItems},
+		{"batch item failed", Batch, items(row, wire.Reply{Error: wire.Errorf(wire.CodeTimeout, "slow")}), nil, "timeout"},
+		{"batch item found nothing", Batch, items(wire.Reply{OK: true}, row), nil, CodeEmpty},
+		{"batch refused", Batch, nil, wire.Errorf(wire.CodeTooLarge, "batch"), "too_large"},
+		{"include as decoded", Include, decoded, nil, ""},
+		{"include as built", Include, withOrders([]wire.Row{{}, {}}), nil, ""},
+		{"include found nothing", Include, &wire.Reply{OK: true}, nil, CodeEmpty},
+		{"include without children", Include, &wire.Reply{OK: true, Rows: []wire.Row{{"id": 1}}}, nil, CodeChildren},
+		{"include short of children", Include, withOrders([]any{map[string]any{}}), nil, CodeChildren},
 	} {
-		if got := errorCode(tc.op, tc.reply, tc.err); got != tc.want {
-			t.Errorf("errorCode(%s, %v) = %q, want %q", tc.op, tc.err, got, tc.want)
+		if got := w.errorCode(tc.op, tc.reply, tc.err); got != tc.want {
+			t.Errorf("%s: errorCode = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestParseBatchSizes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+	}{
+		{"16", []int{16}},
+		{"1,4,16,64", []int{1, 4, 16, 64}},
+		{" 64 , 1 ", []int{64, 1}},
+		{"10000", []int{wire.MaxBatch}},
+		{"", nil},
+		{"0", nil},
+		{"-1", nil},
+		{"10001", nil},
+		{"4,x", nil},
+		{"4,,16", nil},
+		{"4,4", nil},
+	} {
+		got, err := ParseBatchSizes(tc.in)
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("ParseBatchSizes(%q) = %v, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseBatchSizes(%q) = %v, %v, want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestManyOpBodies checks the batch and include bodies are the requests
+// the issue describes, and the seeding and cleanup of include's children.
+func TestManyOpBodies(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	keys := []int64{7, 8, 9}
+	for _, n := range []int{1, 4, 16, 64} {
+		w := &Workload{Template: "users", RunID: "bench-ab12", Keys: keys, Batch: n}
+		key, body := w.body(Batch, r, "beds1.3", 42)
+		req, err := wire.DecodeRequest(body)
+		if err != nil {
+			t.Fatalf("batch %d: %v\n%s", n, err, body)
+		}
+		if key != wire.RouteRead || req.RoutingKey() != wire.RouteRead || req.Op != wire.OpBatch || req.Template != "" || len(req.Batch) != n {
+			t.Fatalf("batch %d: key %s, %+v", n, key, req)
+		}
+		for i, it := range req.Batch {
+			var f struct{ ID int64 }
+			if err := json.Unmarshal(it.Filter, &f); err != nil || it.Op != wire.OpRead || it.Template != "users" || !slices.Contains(keys, f.ID) {
+				t.Errorf("batch %d item %d: %+v %s %v", n, i, it, it.Filter, err)
+			}
+		}
+		if got := w.OpsPerMessage(Batch); got != n {
+			t.Errorf("batch %d counts %d operations", n, got)
+		}
+	}
+
+	w := &Workload{Template: "users", Keys: keys, Children: 4}
+	key, body := w.body(Include, r, "beds1.3", 42)
+	req, err := wire.DecodeRequest(body)
+	if err != nil {
+		t.Fatalf("include: %v\n%s", err, body)
+	}
+	var f struct{ ID int64 }
+	if err := json.Unmarshal(req.Filter, &f); err != nil || key != req.RoutingKey() || req.Op != wire.OpRead || req.Template != "users" ||
+		!slices.Equal(req.Include, []string{"orders"}) || !slices.Contains(keys, f.ID) {
+		t.Errorf("include: key %s, %s", key, body)
+	}
+
+	// 30 records with 4 children each: 120 creates in batches of 50.
+	var parents []int64
+	for k := range int64(30) {
+		parents = append(parents, 100+k)
+	}
+	bodies := w.childSeedBodies(parents)
+	if len(bodies) != 3 {
+		t.Fatalf("%d seeding messages, want 3", len(bodies))
+	}
+	perParent := map[int64]int{}
+	for i, b := range bodies {
+		req, err := wire.DecodeRequest(b)
+		if err != nil {
+			t.Fatalf("seed %d: %v\n%s", i, err, b)
+		}
+		if want := []int{50, 50, 20}[i]; req.Op != wire.OpBatch || len(req.Batch) != want || req.RoutingKey() != wire.RouteWrite {
+			t.Fatalf("seed %d: %d items, want %d: %s", i, len(req.Batch), want, b)
+		}
+		for _, it := range req.Batch {
+			var d struct {
+				User  int64
+				Total float64
+			}
+			if err := json.Unmarshal(it.Data, &d); err != nil || it.Template != "orders" || it.Op != wire.OpCreate || d.Total != 1.5 {
+				t.Fatalf("seed %d item: %+v %s", i, it, it.Data)
+			}
+			perParent[d.User]++
+		}
+	}
+	for _, k := range parents {
+		if perParent[k] != 4 {
+			t.Errorf("record %d has %d children, want 4", k, perParent[k])
+		}
+	}
+	if len(perParent) != len(parents) {
+		t.Errorf("children of %d records, want %d", len(perParent), len(parents))
+	}
+	req, err = wire.DecodeRequest(w.childCleanupBody([]int64{3, 4}))
+	if err != nil || req.Template != "orders" || req.Op != wire.OpDelete || string(req.Filter) != `{"user":{"in":[3,4]}}` {
+		t.Errorf("child cleanup: %+v %s %v", req, req.Filter, err)
+	}
+}
+
+// TestOpsPerSecond checks database operations are counted per message
+// kind and compared with the baseline's point reads.
+func TestOpsPerSecond(t *testing.T) {
+	w := &Workload{Batch: 16}
+	for _, tc := range []struct {
+		p    picker
+		want int
+	}{
+		{newPicker(PointRead, nil), 1},
+		{newPicker(Update, nil), 1},
+		{newPicker(Batch, nil), 16},
+		{newPicker(Include, nil), 2},
+		{newPicker(Mixed, Mix{PointRead: 1, Create: 1}), 1},
+	} {
+		if got := tc.p.opsPerMessage(w); got != tc.want {
+			t.Errorf("%v: %d operations per message, want %d", tc.p.ops, got, tc.want)
+		}
+	}
+
+	res := func(n int64) *loadResult { return &loadResult{n: n, elapsed: 2 * time.Second} }
+	none := cpuSample{server: -1}
+	var runs []Run
+	for round := 1; round <= 3; round++ {
+		for _, size := range []int{1, 16} {
+			// 1000, 1100, 1200 messages in 2 s: a median of 550/s.
+			r := makeRun(TargetBEDS, round, size, res(int64(900+100*round)), none, none)
+			r.Batch = size
+			runs = append(runs, r)
+		}
+		runs = append(runs, makeRun(TargetBaseline, round, 1, res(int64(1800+200*round)), none, none))
+	}
+	if r := runs[1]; r.TPS != 500 || r.OpsPerMsg != 16 || r.OpsPerSec != 8000 {
+		t.Errorf("run of batch 16: %.0f msgs/s, %d ops/msg, %.0f ops/s; want 500, 16, 8000", r.TPS, r.OpsPerMsg, r.OpsPerSec)
+	}
+	base := summarize(runs, TargetBaseline, 0)
+	one := summarize(runs, TargetBEDS, 1)
+	sixteen := summarize(runs, TargetBEDS, 16)
+	if base.Runs != 3 || base.OpsPerSec != 1100 || one.Runs != 3 || one.OpsPerSec != 550 || sixteen.OpsPerSec != 16*550 {
+		t.Fatalf("medians: baseline %d runs %.0f ops/s, batch 1 %d runs %.0f, batch 16 %.0f",
+			base.Runs, base.OpsPerSec, one.Runs, one.OpsPerSec, sixteen.OpsPerSec)
+	}
+	if rt := ratios(&sixteen, &base); rt.Ops != 8 || rt.TPS != 0.5 {
+		t.Errorf("batch 16 / baseline: ops %.2fx, tp/s %.2fx; want 8, 0.5", rt.Ops, rt.TPS)
+	}
+	if rt := ratios(&one, &base); rt.Ops != 0.5 {
+		t.Errorf("batch 1 / baseline: ops %.2fx, want 0.5", rt.Ops)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		batch    []int
+		children int
+		bad      bool
+	}{
+		{name: "batch of 16 by default", cfg: Config{Op: Batch}, batch: []int{16}},
+		{name: "batch sizes kept", cfg: Config{Op: Batch, Batch: []int{1, 64}}, batch: []int{1, 64}},
+		{name: "batch size 0", cfg: Config{Op: Batch, Batch: []int{0}}, bad: true},
+		{name: "batch size past the contract", cfg: Config{Op: Batch, Batch: []int{10001}}, bad: true},
+		{name: "sizes without batch", cfg: Config{Op: PointRead, Batch: []int{4}}, bad: true},
+		{name: "4 children by default", cfg: Config{Op: Include}, children: 4},
+		{name: "children kept", cfg: Config{Op: Include, Children: 24}, children: 24},
+		{name: "too many children", cfg: Config{Op: Include, Children: MaxChildren + 1}, bad: true},
+		{name: "children without include", cfg: Config{Op: PointRead, Children: 4}, bad: true},
+		{name: "neither", cfg: Config{Op: PointRead}},
+	} {
+		err := tc.cfg.defaults()
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%s: accepted", tc.name)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(tc.cfg.Batch, tc.batch) || tc.cfg.Children != tc.children {
+			t.Errorf("%s: batch %v children %d %v, want %v %d", tc.name, tc.cfg.Batch, tc.cfg.Children, err, tc.batch, tc.children)
 		}
 	}
 }

@@ -29,9 +29,17 @@ the same RabbitMQ, alternating with BEDS (--rounds each, medians reported),
 and prints BEDS/baseline ratios. --node-metrics gives the node's CPU per
 request, next to the baseline server's.
 
-Example:
+--op batch sends --batch point reads per message, --op include a point
+read with its orders (--children seeded per record; needs the orders
+template and REL user_orders). Both report database operations per second
+(a batch of N reads counts N, an include 2) next to messages per second,
+against the baseline's one-operation point read. --batch 1,4,16,64 runs
+each size in turn against the same records and baseline runs.
+
+Examples:
   bedsctl bench --op point-read --clients 64 --duration 10s --baseline \
       --node-metrics http://127.0.0.1:8080/metrics
+  bedsctl bench --op batch --batch 1,4,16,64 --baseline ...
 
 flags:
 `
@@ -85,7 +93,9 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients, each with one request in flight")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of each measured run")
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per measured run instead of --duration")
-	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | mixed")
+	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | mixed | batch | include")
+	batch := fs.String("batch", "16", "point reads per message of --op batch; a list (1,4,16,64) runs each size in turn")
+	fs.IntVar(&c.Children, "children", 4, fmt.Sprintf("orders seeded per record for --op include, 1..%d", bench.MaxChildren))
 	mix := fs.String("mix", "read=80,create=10,update=10", "weights of --op mixed: read, filtered, create, update")
 	fs.IntVar(&c.Payload, "payload", 100, "bytes of the string field creates and updates write (name; prefs above 200)")
 	fs.StringVar(&c.Template, "template", "users", "template to load, shaped like users (id, email, name, age, active, prefs)")
@@ -121,6 +131,26 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		if c.Mix, err = bench.ParseMix(*mix); err != nil {
 			return nil, err
 		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case c.Op == bench.Batch:
+		if c.Batch, err = bench.ParseBatchSizes(*batch); err != nil {
+			return nil, fmt.Errorf("--batch: %w", err)
+		}
+	case set["batch"]:
+		return nil, fmt.Errorf("--batch applies to --op batch, not %s", c.Op)
+	}
+	switch {
+	case c.Op == bench.Include:
+		if c.Children < 1 || c.Children > bench.MaxChildren {
+			return nil, fmt.Errorf("--children must be 1..%d", bench.MaxChildren)
+		}
+	case set["children"]:
+		return nil, fmt.Errorf("--children applies to --op include, not %s", c.Op)
+	default:
+		c.Children = 0
 	}
 	switch {
 	case c.Clients < 1:
@@ -185,7 +215,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else {
 		rep.WriteText(stdout)
 	}
-	if len(rep.BEDS.Errors) > 0 || (rep.Base != nil && len(rep.Base.Errors) > 0) {
+	if rep.Failed() {
 		return 1
 	}
 	return 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,8 +40,40 @@ func TestParseBench(t *testing.T) {
 		t.Errorf("baseline: %+v", c.Baseline)
 	}
 
+	if c.Batch != nil || c.Children != 0 {
+		t.Errorf("mixed: batch %v, children %d", c.Batch, c.Children)
+	}
+
+	for _, tc := range []struct {
+		args     []string
+		batch    []int
+		children int
+	}{
+		{[]string{"--op", "batch"}, []int{16}, 0},
+		{[]string{"--op", "batch", "--batch", "1,4,16,64"}, []int{1, 4, 16, 64}, 0},
+		{[]string{"--op", "batch", "--batch=64"}, []int{64}, 0},
+		{[]string{"--op", "include"}, nil, 4},
+		{[]string{"--op", "include", "--children", "24"}, nil, 24},
+	} {
+		bf, err := parseBench(tc.args, io.Discard)
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if !slices.Equal(bf.cfg.Batch, tc.batch) || bf.cfg.Children != tc.children {
+			t.Errorf("%v: batch %v children %d, want %v %d", tc.args, bf.cfg.Batch, bf.cfg.Children, tc.batch, tc.children)
+		}
+	}
+
 	for _, bad := range [][]string{
 		{"--op", "delete"},
+		{"--op", "batch", "--batch", "0"},
+		{"--op", "batch", "--batch", "1,4,4"},
+		{"--op", "batch", "--batch", "10001"},
+		{"--op", "point-read", "--batch", "16"},
+		{"--op", "include", "--children", "0"},
+		{"--op", "include", "--children", "101"},
+		{"--op", "batch", "--children", "2"},
 		{"--op", "mixed", "--mix", "read=0"},
 		{"--clients", "0"},
 		{"--duration", "0s"},
