@@ -23,7 +23,9 @@ func TestBenchEndToEnd(t *testing.T) {
 	amqpURL, dsn := testenv.AMQP(t), testenv.MariaDB(t)
 	root := testenv.Root(t)
 	tpl := t.TempDir()
-	must(t, os.WriteFile(filepath.Join(tpl, "users_rec.toml"), []byte(testenv.TemplateFile(t, "users_rec.toml")), 0o644))
+	for _, f := range []string{"users_rec.toml", "orders_rec.toml", "user_orders_rel.toml"} {
+		must(t, os.WriteFile(filepath.Join(tpl, f), []byte(testenv.TemplateFile(t, f)), 0o644))
+	}
 	n := startNode(t, map[string]string{
 		"BEDS_CONFIG_DIR": filepath.Join(root, "deploy", "config"), "BEDS_TEMPLATE_DIR": tpl,
 		"BEDS_AMQP_URL": amqpURL, "BEDS_MARIADB_DSN": dsn, "BEDS_HTTP_ADDR": "127.0.0.1:0",
@@ -77,6 +79,25 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "beds 1") {
 		t.Errorf("no progress on stderr: %s", errOut)
+	}
+
+	// Many operations per message: two batch sizes in one run, counted
+	// in operations; an include read with its children.
+	out, errOut, code = run("bench", "--url", amqpURL, "--op", "batch", "--batch", "1,4", "--clients", "4",
+		"--requests", "100", "--warmup", "0s", "--seed", "20", "--record", "--json")
+	if code != 0 {
+		t.Fatalf("batch run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	rep = bench.Report{}
+	must(t, json.Unmarshal([]byte(out), &rep))
+	if len(rep.Sizes) != 2 || rep.Sizes[1].Batch != 4 || len(rep.Sizes[1].BEDS.Errors) != 0 ||
+		rep.Sizes[1].BEDS.OpsPerSec < 3.5*rep.Sizes[1].BEDS.TPS || !rep.Record {
+		t.Errorf("batch report: %s", out)
+	}
+	out, errOut, code = run("bench", "--url", amqpURL, "--op", "include", "--children", "3", "--clients", "4",
+		"--requests", "100", "--warmup", "0s", "--seed", "20")
+	if code != 0 || !strings.Contains(out, "errors: beds none") || !strings.Contains(out, "removed 60 orders records") {
+		t.Fatalf("include run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 
 	db, err := sql.Open("mysql", dsn)

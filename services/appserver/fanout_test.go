@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -433,5 +436,60 @@ func TestIncludeLatency(t *testing.T) {
 		delay, median.Round(time.Millisecond), runs, took, sequential)
 	if median >= sequential/3 {
 		t.Errorf("median %v, want under a third of %v", median, sequential)
+	}
+}
+
+// TestBedsctlFanout drives bedsctl's include, batch and lineage against a
+// node.
+func TestBedsctlFanout(t *testing.T) {
+	s := newServers(t)
+	c := fanoutNode(t, s)
+	bin := buildBedsctl(t)
+	run := func(stdin string, args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "BEDS_AMQP_URL="+s.amqpURL)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	user := do(t, c, `{"template":"users","op":"create","data":{"email":"ctl@example.com"}}`).Key
+	file := filepath.Join(t.TempDir(), "batch.json")
+	must(t, os.WriteFile(file, []byte(fmt.Sprintf(`[
+		{"template":"orders","op":"create","data":{"user":%v,"total":4}},
+		{"template":"orders","op":"create","data":{"user":%v,"total":5}}]`, user, user)), 0o644))
+
+	out, code := run("", "batch", file)
+	if code != 0 || !strings.Contains(out, `"atomic": true`) {
+		t.Fatalf("bedsctl batch: exit %d\n%s", code, out)
+	}
+	event := regexp.MustCompile(`"event": "([^".]+)"`).FindStringSubmatch(out)
+	if event == nil {
+		t.Fatalf("no event in\n%s", out)
+	}
+	out, code = run(`[{"op":"ping"},{"template":"users","op":"count"}]`, "batch", "-")
+	if code != 0 || !strings.Contains(out, `"items": [`) {
+		t.Errorf("bedsctl batch -: exit %d\n%s", code, out)
+	}
+	out, code = run("", "batch", filepath.Join(t.TempDir(), "missing.json"))
+	if code == 0 {
+		t.Errorf("bedsctl batch of a missing file: exit 0\n%s", out)
+	}
+
+	out, code = run("", "call", "users", "read", "--filter", fmt.Sprintf(`{"id":%v}`, user), "--include", "orders", "--record")
+	if code != 0 || strings.Count(out, `"total":`) != 2 {
+		t.Errorf("bedsctl call --include: exit %d\n%s", code, out)
+	}
+
+	// The recorder writes in the background: the tree shows up shortly.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, code = run("", "lineage", event[1])
+		if code == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != 0 || !strings.Contains(out, event[1]+"  batch") || strings.Count(out, "create orders") != 2 || !strings.Contains(out, "└─ "+event[1]+".2") {
+		t.Errorf("bedsctl lineage: exit %d\n%s", code, out)
 	}
 }

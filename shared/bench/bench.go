@@ -53,6 +53,10 @@ type Config struct {
 	// Children is how many ChildTemplate records Op Include seeds per
 	// record, 1..MaxChildren (default 4).
 	Children int
+	// Record asks the node to record every request's lineage ("record":
+	// true); reads are not recorded otherwise. It measures what recording
+	// costs.
+	Record   bool
 	Payload  int           // bytes of the string field creates and updates write
 	Template string        // a template shaped like users (default users)
 	Warmup   time.Duration // before every measured run, not counted
@@ -157,6 +161,7 @@ type Report struct {
 	Mix      string        `json:"mix,omitempty"`
 	Batch    []int         `json:"batch,omitempty"`    // Op Batch's sizes
 	Children int           `json:"children,omitempty"` // Op Include's children per record
+	Record   bool          `json:"record,omitempty"`   // every request asked to be recorded
 	Template string        `json:"template"`
 	Clients  int           `json:"clients"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
@@ -262,7 +267,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	pk := newPicker(cfg.Op, cfg.Mix)
 	rep := &Report{
-		RunID: cfg.RunID, Op: cfg.Op, Batch: cfg.Batch, Children: cfg.Children, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
+		RunID: cfg.RunID, Op: cfg.Op, Batch: cfg.Batch, Children: cfg.Children, Record: cfg.Record, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
 		Requests: cfg.Requests, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds,
 		Machine: Machine(), startedAt: time.Now(),
 	}
@@ -273,7 +278,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Mix = cfg.Mix.String()
 	}
 	pr := newProgress(cfg.Progress)
-	work := &Workload{Template: cfg.Template, RunID: cfg.RunID, Payload: payload(cfg.Payload), Children: cfg.Children}
+	work := &Workload{Template: cfg.Template, RunID: cfg.RunID, Payload: payload(cfg.Payload), Children: cfg.Children, Record: cfg.Record}
 
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	beds, err := DialBEDS(dctx, cfg.URL, client.Options{Name: "bedsctl-bench", Channels: cfg.Channels, Timeout: cfg.Timeout})

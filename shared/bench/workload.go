@@ -219,6 +219,15 @@ type Workload struct {
 	Payload  string  // the string written by create and update
 	Batch    int     // reads per Batch message
 	Children int     // ChildTemplate records seeded per record, for Include
+	Record   bool    // every measured request says "record": true
+}
+
+// open starts a measured request's body.
+func (w *Workload) open(b []byte) []byte {
+	if w.Record {
+		return append(b, `{"record":true,`...)
+	}
+	return append(b, '{')
 }
 
 // batchRoute is the routing key of a batch of reads.
@@ -242,8 +251,8 @@ func (w *Workload) OpsPerMessage(op Op) int {
 func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byte) {
 	if op == Batch {
 		n := max(w.Batch, 1)
-		b := make([]byte, 0, 24+n*(48+len(w.Template)))
-		b = append(b, `{"op":"batch","batch":[`...)
+		b := make([]byte, 0, 40+n*(48+len(w.Template)))
+		b = append(w.open(b), `"op":"batch","batch":[`...)
 		for i := range n {
 			if i > 0 {
 				b = append(b, ',')
@@ -254,8 +263,8 @@ func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byt
 		}
 		return batchRoute, append(b, "]}"...)
 	}
-	b := make([]byte, 0, 96+len(w.Payload))
-	b = append(b, `{"template":`...)
+	b := make([]byte, 0, 112+len(w.Payload))
+	b = append(w.open(b), `"template":`...)
 	b = strconv.AppendQuote(b, w.Template)
 	switch op {
 	case PointRead:

@@ -335,3 +335,22 @@ func TestConfigDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordBodies checks --record puts "record": true on every kind of
+// measured request, and only with it.
+func TestRecordBodies(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, record := range []bool{false, true} {
+		w := &Workload{Template: "users", RunID: "bench-ab12", Keys: []int64{7}, Batch: 2, Record: record, Payload: "x"}
+		for _, op := range []Op{PointRead, FilteredRead, Create, Update, Batch, Include} {
+			_, body := w.body(op, r, "t", 1)
+			req, err := wire.DecodeRequest(body)
+			if err != nil {
+				t.Fatalf("%s record=%v: %v\n%s", op, record, err, body)
+			}
+			if req.Record != record {
+				t.Errorf("%s: record %v, want %v", op, req.Record, record)
+			}
+		}
+	}
+}

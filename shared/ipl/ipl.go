@@ -89,7 +89,7 @@ type Runtime struct {
 	Metrics   *prometheus.Registry
 	requests  *Metrics // the request metrics every broker reports to
 	// Lineage is where lineage is recorded and read, nil when
-	// [lineage] store is off; Recorder writes to it in the background and
+	// [lineage] store is off or the role serves no templates; Recorder writes to it in the background and
 	// is one of the node's services when set.
 	Lineage  lineage.Log
 	Recorder *lineage.Recorder

@@ -121,9 +121,10 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 	}
 
 	// The stores the templates use, each with its role's adapter, and the
-	// one lineage is recorded in.
+	// one lineage is recorded in, for a role that serves templates.
+	lineageOn := role.Templates && cfg.Lineage.Enabled()
 	used := rt.Templates.Stores()
-	if cfg.Lineage.Enabled() && !slices.Contains(used, cfg.Lineage.Store) {
+	if lineageOn && !slices.Contains(used, cfg.Lineage.Store) {
 		used = append(used, cfg.Lineage.Store)
 	}
 	adapters := make([]store.Adapter, len(used))
@@ -161,7 +162,7 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 		}
 	}
 
-	if cfg.Lineage.Enabled() {
+	if lineageOn {
 		if err := step(ctx, log, "lineage", cfg.Lineage.Store, func(ctx context.Context) error {
 			return rt.openLineage(ctx)
 		}); err != nil {

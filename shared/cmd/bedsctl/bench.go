@@ -95,6 +95,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per measured run instead of --duration")
 	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | mixed | batch | include")
 	batch := fs.String("batch", "16", "point reads per message of --op batch; a list (1,4,16,64) runs each size in turn")
+	fs.BoolVar(&c.Record, "record", false, "ask the node to record every request's lineage (what recording reads costs)")
 	fs.IntVar(&c.Children, "children", 4, fmt.Sprintf("orders seeded per record for --op include, 1..%d", bench.MaxChildren))
 	mix := fs.String("mix", "read=80,create=10,update=10", "weights of --op mixed: read, filtered, create, update")
 	fs.IntVar(&c.Payload, "payload", 100, "bytes of the string field creates and updates write (name; prefs above 200)")
