@@ -22,16 +22,19 @@ import (
 )
 
 // fanoutNode starts an appserver with small include and batch limits, so
-// each limit can be reached, and returns a client of it.
-func fanoutNode(t *testing.T, s servers) *client.Client {
+// each limit can be reached, and returns a client of it. extra is more
+// config.
+func fanoutNode(t *testing.T, s servers, extra ...string) *client.Client {
 	t.Helper()
 	environ := map[string]string{
-		"BEDS_CONFIG_DIR": configDir(t, `
+		"BEDS_CONFIG_DIR": configDir(t, strings.Join(extra, "\n")+`
 [limits]
 max_batch = 20
 max_include = 4
 max_include_depth = 2
 max_include_rows = 50
+max_operations = 30
+max_rows = 120
 
 [fanout]
 request = 4
@@ -170,6 +173,31 @@ func TestInclude(t *testing.T) {
 			t.Errorf("message %q", r.Error.Message)
 		}
 	})
+	t.Run("too many rows in all", func(t *testing.T) {
+		read := fmt.Sprintf(`{"template":"items","op":"read","filter":{"order":%v}}`, annOrders[0]) // 53 rows
+		r, err := call(c, `{"op":"batch","batch":[`+read+","+read+","+read+`]}`)
+		checkCode(t, r, err, wire.CodeTooLarge)
+		failed := 0
+		for _, it := range r.Items {
+			if !it.OK && strings.Contains(it.Error.Message, "more than 120 rows in all (limits.max_rows)") {
+				failed++
+			}
+		}
+		if failed == 0 {
+			t.Errorf("no item failed for max_rows: %+v", r)
+		}
+	})
+	t.Run("too many operations", func(t *testing.T) {
+		items := make([]string, 11)
+		for i := range items {
+			items[i] = `{"template":"users","op":"read","include":["orders.items"]}` // 3 operations each
+		}
+		r, err := call(c, `{"op":"batch","batch":[`+strings.Join(items, ",")+`]}`)
+		checkCode(t, r, err, wire.CodeTooLarge)
+		if !strings.Contains(r.Error.Message, "33 database operations") || len(r.Items) != 0 {
+			t.Errorf("reply %+v", r)
+		}
+	})
 }
 
 func TestBatch(t *testing.T) {
@@ -289,8 +317,15 @@ func TestBatch(t *testing.T) {
 }
 
 func TestLineage(t *testing.T) {
+	for _, store := range []string{"mariadb", "mongo"} {
+		t.Run("recorded in "+store, func(t *testing.T) { lineageSuite(t, store) })
+	}
+}
+
+// lineageSuite records lineage in the store named and reads it back.
+func lineageSuite(t *testing.T, store string) {
 	s := newServers(t)
-	c := fanoutNode(t, s)
+	c := fanoutNode(t, s, fmt.Sprintf("[lineage]\nstore = %q\n", store))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// tree waits for the recorder, which writes in the background.

@@ -120,6 +120,8 @@ type Limits struct {
 	MaxInclude       int      `toml:"max_include"`        // include paths of one read
 	MaxIncludeDepth  int      `toml:"max_include_depth"`  // relations in one include path
 	MaxIncludeRows   int      `toml:"max_include_rows"`   // rows one relation of an include may fetch
+	MaxOperations    int      `toml:"max_operations"`     // database operations one request may fan out to
+	MaxRows          int      `toml:"max_rows"`           // rows one request may read in all
 	RequestTimeout   Duration `toml:"request_timeout"`    // when the caller sets no expiration
 	MaxTimeout       Duration `toml:"max_timeout"`        // a longer expiration is cut to this
 }
@@ -213,6 +215,7 @@ func Default() *Config {
 			MaxBody: 1 << 20, MaxReply: 4 << 20, DefaultLimit: 100, MaxLimit: 1000, MaxOffset: 100000,
 			MaxInList: 1000, MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10,
 			MaxBatch: 100, MaxInclude: 8, MaxIncludeDepth: 3, MaxIncludeRows: 1000,
+			MaxOperations: 256, MaxRows: 10000,
 			RequestTimeout: Duration(30 * time.Second), MaxTimeout: Duration(2 * time.Minute),
 		},
 		Fanout:   Fanout{Request: 8, Node: 64},
@@ -373,8 +376,8 @@ func (c *Config) Validate() error {
 		l.MaxOffset < 0 || l.MaxAffected < 1 || l.MaxLikeLength < 1 || l.MaxLikeWildcards < 0 {
 		bad("limits", "max_body, max_reply, default_limit, max_in_list, max_affected, max_like_length must be positive, max_offset and max_like_wildcards not negative, and max_limit >= default_limit")
 	}
-	if l.MaxBatch < 1 || l.MaxInclude < 0 || l.MaxIncludeDepth < 1 || l.MaxIncludeRows < 1 {
-		bad("limits", "max_batch, max_include_depth and max_include_rows must be at least 1, max_include not negative (0 turns include off)")
+	if l.MaxBatch < 1 || l.MaxInclude < 0 || l.MaxIncludeDepth < 1 || l.MaxIncludeRows < 1 || l.MaxOperations < 1 || l.MaxRows < 1 {
+		bad("limits", "max_batch, max_include_depth, max_include_rows, max_operations and max_rows must be at least 1, max_include not negative (0 turns include off)")
 	}
 	if c.Fanout.Request < 1 || c.Fanout.Node < c.Fanout.Request {
 		bad("fanout", "request must be at least 1 and node >= request")

@@ -50,6 +50,7 @@ func (r *request) batch(ctx context.Context) *wire.Reply {
 	items := make([]item, len(reqs))
 	var writes, reads []int
 	writesValid := true
+	ops := 0
 	for i := range reqs {
 		it := &items[i]
 		it.req, it.event, it.start = &reqs[i], lineage.Child(m.Event, i+1), time.Now()
@@ -59,11 +60,15 @@ func (r *request) batch(ctx context.Context) *wire.Reply {
 			writesValid = writesValid && !it.req.Op.Writes()
 			continue
 		}
+		ops += operations(it.plan)
 		if it.req.Op.Writes() {
 			writes = append(writes, i)
 		} else {
 			reads = append(reads, i)
 		}
+	}
+	if ops > h.limits.MaxOperations {
+		return wire.ErrorReply(m.Event, h.tooMany("batch", ops))
 	}
 	atomic, cause := false, -1 // cause: the item whose failure stopped others
 	switch {

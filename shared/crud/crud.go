@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/beds-project/beds/shared/dispatch"
@@ -150,6 +151,35 @@ type request struct {
 	m      *dispatch.Message
 	record bool
 	slots  chan struct{} // the request's fan-out slots, when it fans out
+	rows   atomic.Int64  // rows its operations read so far (limits.max_rows)
+}
+
+// take counts n more rows read for the request, and fails once they pass
+// limits.max_rows: a fan-out reads at most that many, whatever its shape.
+func (r *request) take(n int) error {
+	if n == 0 {
+		return nil
+	}
+	if total := r.rows.Add(int64(n)); total > int64(r.h.limits.MaxRows) {
+		return wire.Errorf(wire.CodeTooLarge, "the request read more than %d rows in all (limits.max_rows); read fewer rows, include less or split the batch", r.h.limits.MaxRows)
+	}
+	return nil
+}
+
+// operations counts the database operations an item fans out to: its own
+// and one per relation it includes.
+func operations(plan []*inclusion) int {
+	n := 1
+	for _, inc := range plan {
+		n += operations(inc.next)
+	}
+	return n
+}
+
+// tooMany is the error of a request that would fan out to n operations,
+// more than limits.max_operations.
+func (h *Handler) tooMany(field string, n int) *wire.Error {
+	return wire.FieldError(wire.CodeTooLarge, field, "%d database operations (requests and the relations they include): at most %d (limits.max_operations)", n, h.limits.MaxOperations)
 }
 
 // one answers one ordinary request (not a batch) under event ID event.
@@ -157,6 +187,9 @@ func (r *request) one(ctx context.Context, event string, req *wire.Request) *wir
 	it := &item{req: req, event: event}
 	if err := r.prepare(it); err != nil {
 		return r.fail(event, req, err)
+	}
+	if n := operations(it.plan); n > r.h.limits.MaxOperations {
+		return r.fail(event, req, r.h.tooMany("include", n))
 	}
 	return r.run(ctx, it, false)
 }
@@ -177,6 +210,9 @@ func (r *request) run(ctx context.Context, it *item, slot bool) *wire.Reply {
 		res, err = r.slotted(ctx, exec)
 	} else {
 		res, err = exec()
+	}
+	if err == nil {
+		err = r.take(len(res.Rows))
 	}
 	if err != nil {
 		return r.fail(it.event, it.req, err)

@@ -133,6 +133,9 @@ func (r *request) fetch(ctx context.Context, rows []wire.Row, keys []any, inc *i
 		if err != nil {
 			return includeError(inc.path, err)
 		}
+		if err := r.take(len(res.Rows)); err != nil {
+			return includeError(inc.path, err)
+		}
 		if len(res.Rows) > h.limits.MaxIncludeRows {
 			return wire.FieldError(wire.CodeTooLarge, "include", "include %s: more than %d rows (limits.max_include_rows); read fewer rows or include less",
 				inc.path, h.limits.MaxIncludeRows)

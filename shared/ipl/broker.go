@@ -32,5 +32,6 @@ func (rt *Runtime) Limits() store.Limits {
 		MaxDepth: store.DefaultLimits.MaxDepth, MaxSort: store.DefaultLimits.MaxSort,
 		MaxAffected: l.MaxAffected, MaxLikeLength: l.MaxLikeLength, MaxLikeWildcards: l.MaxLikeWildcards,
 		MaxBatch: l.MaxBatch, MaxInclude: l.MaxInclude, MaxIncludeDepth: l.MaxIncludeDepth, MaxIncludeRows: l.MaxIncludeRows,
+		MaxOperations: l.MaxOperations, MaxRows: l.MaxRows,
 	}
 }

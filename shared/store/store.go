@@ -136,9 +136,12 @@ type Limits struct {
 	MaxInclude       int // include paths of one read
 	MaxIncludeDepth  int // relations in one include path (orders.items is 2)
 	MaxIncludeRows   int // rows one relation of an include may fetch for a read
+	MaxOperations    int // database operations one request may fan out to in all
+	MaxRows          int // rows one request may read in all its operations
 }
 
 // DefaultLimits are the limits a node uses unless configured.
 var DefaultLimits = Limits{DefaultLimit: 100, MaxLimit: 1000, MaxOffset: 100000, MaxInList: 1000, MaxDepth: 8, MaxSort: 8,
 	MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10,
-	MaxBatch: 100, MaxInclude: 8, MaxIncludeDepth: 3, MaxIncludeRows: 1000}
+	MaxBatch: 100, MaxInclude: 8, MaxIncludeDepth: 3, MaxIncludeRows: 1000,
+	MaxOperations: 256, MaxRows: 10000}
