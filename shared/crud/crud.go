@@ -113,6 +113,20 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxLineage < 1 {
 		cfg.MaxLineage = 1000
 	}
+	// Fan-out limits left at zero take their defaults (MaxInclude 0 is a
+	// choice: no include).
+	l, d := &cfg.Limits, store.DefaultLimits
+	for _, v := range []struct {
+		got *int
+		def int
+	}{
+		{&l.MaxBatch, d.MaxBatch}, {&l.MaxIncludeDepth, d.MaxIncludeDepth}, {&l.MaxIncludeRows, d.MaxIncludeRows},
+		{&l.MaxOperations, d.MaxOperations}, {&l.MaxRows, d.MaxRows},
+	} {
+		if *v.got < 1 {
+			*v.got = v.def
+		}
+	}
 	return &Handler{cfg: cfg, templates: cfg.Templates, stores: cfg.Stores, limits: cfg.Limits,
 		slots: make(chan struct{}, cfg.Fanout.Node)}, nil
 }
