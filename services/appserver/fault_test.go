@@ -10,6 +10,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -33,6 +34,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/beds-project/beds/shared/client"
+	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -130,7 +132,11 @@ type figures struct {
 	applied, duplicates     int64
 	lost                    int64
 	recovery                time.Duration
-	ok                      []string // the event IDs answered ok
+	ok                      []string // the event IDs answered ok (of the requests: a batch's own)
+	// partial counts atomic batches seen with some of their writes
+	// applied and others not: by the workload's watch while the load
+	// ran, or in the count after it.
+	partial int64
 }
 
 func (fg figures) String() string {
@@ -142,8 +148,8 @@ func (fg figures) String() string {
 		sort.Strings(out)
 		return strings.Join(out, " ")
 	}
-	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], final errors [%s], applied %d, duplicates %d, lost %d, recovery %s",
-		fg.sent, fg.replied, fg.attempts, codes(fg.codes), codes(fg.final), fg.applied, fg.duplicates, fg.lost, fg.recovery.Round(time.Millisecond))
+	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], final errors [%s], applied %d, duplicates %d, lost %d, partial batches %d, recovery %s",
+		fg.sent, fg.replied, fg.attempts, codes(fg.codes), codes(fg.final), fg.applied, fg.duplicates, fg.lost, fg.partial, fg.recovery.Round(time.Millisecond))
 }
 
 // record writes *fg as this test's result (faulttable_test.go) when the
@@ -174,18 +180,45 @@ func record(t *testing.T, fault, note string, fg *figures) {
 	})
 }
 
-// workload is what a load sends: units of steps writes each, the steps of
-// a unit one after the other (an update after the create it changes),
-// every write with its own event ID.
+// workload is what a load sends: units of steps requests each, the steps
+// of a unit one after the other (an update after the create it changes),
+// every request with its own event ID. A request is one write, or a batch
+// of items writes, item n under the child event ID E.n of the batch's E.
 type workload struct {
 	steps int
 	// units is how many units the database was prepared for; 0 is no
 	// limit.
 	units int64
-	write func(unit int64, step int, event string) *wire.Request
-	// count returns, per event ID, how many times the database shows
-	// that write applied.
+	// items is how many writes each request carries as a batch (op
+	// batch); 0 sends each write alone.
+	items int
+	// atomic says every batch must apply all its writes or none: its
+	// reply says atomic, and neither watch nor count ever sees a part.
+	atomic bool
+	// deadline is how long a request waits for its reply before it is
+	// sent again (its expiration on the node); 0 is 15 s.
+	deadline time.Duration
+	write    func(unit int64, step int, event string) *wire.Request
+	// count returns, per event ID of a write (E.n for a batch's items),
+	// how many times the database shows that write applied.
 	count func(t *testing.T, run string) map[string]int64
+	// watch, when set, looks at the database once, in one consistent
+	// read, and returns how many batches it saw with some but not all of
+	// their writes applied; load calls it over and over while it runs.
+	watch func(ctx context.Context, run string) (int64, error)
+}
+
+// writes returns the event IDs of the writes of the request sent under
+// event: event itself, or event.1 to event.items for a batch.
+func (w workload) writes(event string) []string {
+	if w.items == 0 {
+		return []string{event}
+	}
+	out := make([]string, w.items)
+	for n := range out {
+		out[n] = lineage.Child(event, n+1)
+	}
+	return out
 }
 
 // eventID names step step of unit unit of run: run-unit for one-step
@@ -233,14 +266,16 @@ const (
 // unanswered marks a sent write with no reply yet.
 const unanswered wire.Code = "(no reply)"
 
-// load sends w's writes from clients clients with workers goroutines each:
-// at least total of them, and on until the fault is over and a write has
-// succeeded after it, so the fault always strikes mid-load. A write
-// answered with a system error is sent again with its event ID until it
-// is answered ok; any other error reply is a failure and ends its unit.
-// fault runs once a third of total are answered; it returns when the fault
-// is over, and the time from then to the next ok reply is the recovery
-// time. Then w counts in the database how often each write was applied.
+// load sends w's requests from clients clients with workers goroutines
+// each: at least total of them, and on until the fault is over and a
+// request has succeeded after it, so the fault always strikes mid-load. A
+// request answered with a system error is sent again with its event ID
+// until it is answered ok; any other error reply is a failure and ends its
+// unit. fault runs once a third of total are answered; it returns when the
+// fault is over, and the time from then to the next ok reply is the
+// recovery time. Meanwhile w's watch, if any, looks for batches partly
+// applied. Then w counts in the database how often each write was applied.
+// The figures count writes: a batch's items one by one.
 func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w workload, fault func()) figures {
 	t.Helper()
 	fg := figures{codes: map[wire.Code]int64{}, final: map[wire.Code]int64{}}
@@ -261,15 +296,17 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 	var once sync.Once
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// send sends one write until it is answered ok or fails.
+	writes := int64(len(w.writes(""))) // per request
+	deadline := cmp.Or(w.deadline, 15*time.Second)
+	// send sends one request until it is answered ok or fails.
 	send := func(cl *client.Client, event string, req *wire.Request) outcome {
 		mu.Lock()
-		fg.sent++
+		fg.sent += writes
 		sent[event] = unanswered
 		mu.Unlock()
 		for ctx.Err() == nil {
-			rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
-			_, err := cl.Send(rctx, event, req)
+			rctx, rcancel := context.WithTimeout(ctx, deadline)
+			r, err := cl.Send(rctx, event, req)
 			rcancel()
 			mu.Lock()
 			fg.attempts++
@@ -278,8 +315,11 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 				if h := healed.Load(); h != 0 {
 					recovered.CompareAndSwap(0, time.Now().UnixNano())
 				}
+				if w.items > 0 && (r.Atomic != w.atomic || len(r.Items) != w.items) {
+					t.Errorf("batch %s: answered ok, atomic %t with %d items; want atomic %t with %d", event, r.Atomic, len(r.Items), w.atomic, w.items)
+				}
 				mu.Lock()
-				fg.replied++
+				fg.replied += writes
 				sent[event] = ""
 				fg.ok = append(fg.ok, event)
 				mu.Unlock()
@@ -310,6 +350,34 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 		t.Errorf("write %s: no ok reply before the test's deadline", event)
 		return stop
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	var looks int64
+	if w.watch != nil {
+		watching.Add(1)
+		go func() {
+			defer watching.Done()
+			for watchCtx.Err() == nil {
+				n, err := w.watch(watchCtx, run)
+				if err != nil && watchCtx.Err() == nil {
+					t.Errorf("%s: watch the database: %v", run, err)
+					return
+				}
+				mu.Lock()
+				looks++
+				fg.partial += n
+				mu.Unlock()
+				select {
+				case <-watchCtx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	defer func() {
+		stopWatch()
+		watching.Wait()
+	}()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		cl, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-client-%d", run, c)})
@@ -343,37 +411,61 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 		}
 	}
 	wg.Wait()
+	stopWatch()
+	watching.Wait()
+	if w.watch != nil {
+		t.Logf("%s: looked at the database %d times while the load ran, and saw a batch partly applied %d times", run, looks, fg.partial)
+	}
 	once.Do(func() { close(faultStarted) })
 	<-faultOver
 	if r, h := recovered.Load(), healed.Load(); r > h && h != 0 {
 		fg.recovery = time.Duration(r - h)
 	}
 	applied := w.count(t, run)
-	for event, n := range applied {
-		if _, ok := sent[event]; !ok {
-			t.Errorf("%s: the database shows write %s applied %d times, which was never sent", run, event, n)
+	expected := map[string]bool{}
+	for event := range sent {
+		for _, write := range w.writes(event) {
+			expected[write] = true
 		}
 	}
-	var lost, twice []string // examples, for the log
+	for write, n := range applied {
+		if !expected[write] {
+			t.Errorf("%s: the database shows write %s applied %d times, which was never sent", run, write, n)
+		}
+	}
+	var lost, twice, partial []string // examples, for the log
 	for event, final := range sent {
-		n := applied[event]
-		fg.applied += n
-		switch {
-		case n == 0:
-			fg.lost++
-			lost = append(lost, event)
-		case n > 1:
-			fg.duplicates += n - 1
-			twice = append(twice, fmt.Sprintf("%s applied %d times", event, n))
-		case final != "" && final != unanswered:
-			// Applied, yet answered as if not (a re-run finding its own
-			// effect: not_found, conflict): it ran twice.
-			fg.duplicates++
-			twice = append(twice, fmt.Sprintf("%s applied, then answered %s", event, final))
+		var some int // writes of the request applied at least once
+		for _, write := range w.writes(event) {
+			n := applied[write]
+			fg.applied += n
+			if n > 0 {
+				some++
+			}
+			switch {
+			case n == 0:
+				fg.lost++
+				lost = append(lost, write)
+			case n > 1:
+				fg.duplicates += n - 1
+				twice = append(twice, fmt.Sprintf("%s applied %d times", write, n))
+			case w.items == 0 && final != "" && final != unanswered:
+				// Applied, yet answered as if not (a re-run finding its
+				// own effect: not_found, conflict): it ran twice.
+				fg.duplicates++
+				twice = append(twice, fmt.Sprintf("%s applied, then answered %s", write, final))
+			}
+		}
+		// Whatever its reply, or with none, an atomic batch applied all
+		// its writes or none of them.
+		if w.atomic && some != 0 && some != w.items {
+			fg.partial++
+			partial = append(partial, fmt.Sprintf("%s: %d of %d writes applied", event, some, w.items))
 		}
 	}
 	sort.Strings(lost)
 	sort.Strings(twice)
+	sort.Strings(partial)
 	t.Logf("%s: %s", run, fg)
 	if len(lost) > 0 {
 		t.Logf("%s: lost: %s", run, strings.Join(lost[:min(len(lost), 10)], ", "))
@@ -381,8 +473,14 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 	if len(twice) > 0 {
 		t.Logf("%s: applied twice: %s", run, strings.Join(twice[:min(len(twice), 10)], "; "))
 	}
+	if len(partial) > 0 {
+		t.Logf("%s: atomic batches partly applied: %s", run, strings.Join(partial[:min(len(partial), 10)], "; "))
+	}
 	if fg.duplicates != 0 || fg.lost != 0 || fg.replied != fg.sent {
 		t.Errorf("%s: want every write replied and applied exactly once", run)
+	}
+	if fg.partial != 0 {
+		t.Errorf("%s: %d times an atomic batch was seen partly applied, want all of its writes or none", run, fg.partial)
 	}
 	return fg
 }
@@ -443,6 +541,88 @@ func TestFaultKillMongo(t *testing.T) {
 	t.Logf("beds_events: %d records, %d writes answered ok without exactly one", len(recorded), missing)
 	if missing != 0 {
 		t.Errorf("%d writes answered ok have no record in beds_events", missing)
+	}
+}
+
+// TestFaultKillBatch kills one of two appservers under batches of 4
+// creates, each batch under its own event ID and each of its writes under
+// the child ID E.n, a resent batch under the same IDs. On one MariaDB
+// store a batch is atomic: a reader watching the ledger while the load
+// runs must never see part of a batch, and the batch a dead node had begun
+// rolls back with its connection and is applied whole by the other node.
+// Across stores (2 ledger rows on MariaDB, 2 tally documents on MongoDB)
+// a batch is not atomic, and each write applies once under its own event.
+// Either way the database must show every write of every batch applied
+// exactly once, and every batch answered ok its records in beds_events.
+func TestFaultKillBatch(t *testing.T) {
+	const k = 4
+	t.Run("atomic", func(t *testing.T) {
+		f := newFixture(t, 2)
+		var fg figures
+		record(t, "`kill -9` one of two appservers mid-batch, batches of 4 MariaDB creates (atomic)", "(the other node serves)", &fg)
+		w := f.ledgerBatch(k)
+		fg = f.load(t, "kill9batch", 1500, 4, 8, w, func() { f.kill(f.procs[0]) })
+		f.recorded(t, nil, "kill9batch", w, fg.ok)
+	})
+	t.Run("across stores", func(t *testing.T) {
+		f := newFixture(t, 2)
+		db := f.mongoDB(t)
+		var fg figures
+		record(t, "`kill -9` one of two appservers mid-batch, batches of 2 MariaDB and 2 MongoDB creates (across stores)", "(the other node serves)", &fg)
+		w := f.acrossBatch(db, k)
+		// A MongoDB write the dead node had claimed is taken over
+		// ClaimGrace after the claim's deadline: a shorter deadline than
+		// the load's 15 s keeps the test within a minute.
+		w.deadline = 8 * time.Second
+		fg = f.load(t, "kill9across", 240, 4, 4, w, func() { f.kill(f.procs[0]) })
+		f.recorded(t, db, "kill9across", w, fg.ok)
+	})
+}
+
+// recorded checks that every request of run answered ok (events) has the
+// records in beds_events without which a redelivery would apply it again:
+// each of its writes', and an atomic batch's own, on MariaDB or, when db
+// is not nil, on MongoDB.
+func (f *fixture) recorded(t *testing.T, db *mongo.Database, run string, w workload, events []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	have := map[string]bool{}
+	rows, err := f.db.QueryContext(ctx, "SELECT evt_id FROM beds_events WHERE evt_id LIKE ?", run+"-%")
+	must(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		must(t, rows.Scan(&id))
+		have[id] = true
+	}
+	must(t, rows.Err())
+	if db != nil {
+		cur, err := db.Collection("beds_events").Find(ctx, bson.D{{Key: "_id", Value: bson.Regex{Pattern: "^" + run + "-"}}},
+			options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+		must(t, err)
+		for cur.Next(ctx) {
+			id, _ := cur.Current.Lookup("_id").StringValueOK()
+			have[id] = true
+		}
+		must(t, cur.Err())
+	}
+	var missing []string
+	for _, event := range events {
+		want := w.writes(event)
+		if w.atomic {
+			want = append(want, event)
+		}
+		for _, id := range want {
+			if !have[id] {
+				missing = append(missing, id)
+			}
+		}
+	}
+	sort.Strings(missing)
+	t.Logf("%s: beds_events: %d records, %d missing for requests answered ok", run, len(have), len(missing))
+	if len(missing) != 0 {
+		t.Errorf("%s: %d event records missing for requests answered ok, such as %s", run, len(missing), strings.Join(missing[:min(len(missing), 10)], ", "))
 	}
 }
 
@@ -576,6 +756,72 @@ func tally(db *mongo.Database) workload {
 		}
 		if odd != 0 {
 			t.Errorf("%s: %d documents whose fields disagree with the writes sent to them", run, odd)
+		}
+		return applied
+	}
+	return w
+}
+
+// ledgerBatch sends batches of k ledger creates, all on one MariaDB store,
+// so each batch runs in one transaction: item n of batch E creates the row
+// whose ref is E.n, its own event ID. Its watch counts the batches of
+// which one read of the ledger shows some rows but not all k.
+func (f *fixture) ledgerBatch(k int) workload {
+	l := f.ledger()
+	w := workload{steps: 1, items: k, atomic: true, count: l.count}
+	w.write = func(unit int64, _ int, event string) *wire.Request {
+		req := &wire.Request{Op: wire.OpBatch, Batch: make([]wire.Request, k)}
+		for n := range req.Batch {
+			req.Batch[n] = *l.write(unit, 0, lineage.Child(event, n+1))
+		}
+		return req
+	}
+	w.watch = func(ctx context.Context, run string) (int64, error) {
+		var n int64
+		err := f.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tbl_led WHERE led_ref LIKE ?
+			GROUP BY SUBSTRING_INDEX(led_ref, '.', 1) HAVING COUNT(DISTINCT led_ref) <> ?) AS part`, run+"-%", k).Scan(&n)
+		return n, err
+	}
+	return w
+}
+
+// acrossBatch sends batches of k creates that alternate between the
+// stores, so no batch is atomic: odd items (E.1, E.3, ...) create ledger
+// rows on MariaDB whose ref is the item's event ID, even items create
+// tally documents on MongoDB whose key and ev are. Counted in the
+// database: ledger rows per ref and documents per key.
+func (f *fixture) acrossBatch(db *mongo.Database, k int) workload {
+	l := f.ledger()
+	w := workload{steps: 1, items: k}
+	w.write = func(unit int64, _ int, event string) *wire.Request {
+		req := &wire.Request{Op: wire.OpBatch, Batch: make([]wire.Request, k)}
+		for n := range req.Batch {
+			item := lineage.Child(event, n+1)
+			if n%2 == 0 {
+				req.Batch[n] = *l.write(unit, 0, item)
+				continue
+			}
+			req.Batch[n] = wire.Request{Template: "tally", Op: wire.OpCreate,
+				Data: []byte(fmt.Sprintf(`{"key":%q,"ev":%q,"step":0}`, item, item))}
+		}
+		return req
+	}
+	w.count = func(t *testing.T, run string) map[string]int64 {
+		applied := l.count(t, run)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cur, err := db.Collection("tallies").Find(ctx, bson.D{})
+		must(t, err)
+		var docs []struct {
+			Key string `bson:"tly_key"`
+			Ev  string `bson:"tly_ev"`
+		}
+		must(t, cur.All(ctx, &docs))
+		for _, d := range docs {
+			applied[d.Key]++
+			if d.Ev != d.Key {
+				t.Errorf("%s: document with key %s written by event %s", run, d.Key, d.Ev)
+			}
 		}
 		return applied
 	}
