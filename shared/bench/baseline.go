@@ -82,7 +82,7 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready func()) error 
 		cfg.Log = slog.Default()
 	}
 	// The adapter's driver configuration; only the binding differs by mode.
-	db, err := pool.Open(cfg.DSN, cfg.MaxConns, cfg.Stmt == StmtInterpolate)
+	db, err := pool.Open(cfg.DSN, cfg.MaxConns, pool.Options{Interpolate: cfg.Stmt == StmtInterpolate})
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}

@@ -27,25 +27,26 @@ const eventsTable = "beds_events"
 // first one's outcome: its result if it committed, a clean slate if it
 // rolled back. A write that fails rolls back its event row with it, so the
 // same request fails the same way when it comes again.
+//
+// It takes two round trips where the pool sends several statements at
+// once (session): START TRANSACTION, the event's insert and the write's
+// first statement (a create's CALL, an update's or delete's locking read);
+// then the update's or delete's CALLs, the result's record and COMMIT.
 func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, err error) {
-	tx, err := s.primary.BeginTx(ctx, nil)
+	w, err := s.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: begin: %w", q.Op, err)
+		return nil, fmt.Errorf("%s: %w", q.Op, err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	res, err = apply(ctx, tx, q)
+	defer w.end(ctx)
+	res, err = w.apply(ctx, q)
 	if errors.Is(err, errReplay) {
-		_ = tx.Rollback()
+		w.end(ctx)
 		return s.replay(ctx, q)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err = tx.Commit(); err != nil {
+	if err = w.commit(ctx); err != nil {
 		return nil, fmt.Errorf("%s: commit: %w", q.Op, err)
 	}
 	return res, nil
@@ -54,25 +55,31 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 // errReplay says a write's event is already recorded: it was applied.
 var errReplay = errors.New("event already recorded")
 
-// apply records q's event, runs q and records its result, in tx. An
-// event already recorded returns errReplay and runs nothing.
-func apply(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
-	_, err := tx.ExecContext(ctx, withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op) VALUES (?, ?, ?)"),
-		q.Event, q.Template.Name, string(q.Op))
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == errDupEntry {
-		return nil, errReplay
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: record event: %w", q.Op, err)
-	}
+// apply records q's event and runs q in the session's transaction, and
+// queues the record of its result; the caller commits. An event recorded
+// before returns errReplay, having run nothing.
+func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, error) {
+	w.record(ctx, q.Event, q.Template.Name, string(q.Op), 0)
 	var res *store.Result
+	var err error
 	if q.Op == wire.OpCreate {
-		res, err = create(ctx, tx, q)
+		res, err = w.create(ctx, q)
 	} else {
-		res, err = change(ctx, tx, q)
+		res, err = w.change(ctx, q)
 	}
 	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == errDupEntry {
+			// The event's insert and the write went in one round trip:
+			// whose key was duplicated?
+			last, rerr := w.recorded(ctx)
+			if rerr != nil {
+				return nil, fmt.Errorf("%s: after %w: %w", q.Op, err, rerr)
+			}
+			if last != q.Event {
+				return nil, errReplay
+			}
+		}
 		return nil, err
 	}
 	var key any
@@ -83,10 +90,8 @@ func apply(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, erro
 		}
 		key = string(b)
 	}
-	if _, err = tx.ExecContext(ctx, withLimit(ctx, "UPDATE `"+eventsTable+"` SET evt_affected = ?, evt_key = ? WHERE evt_id = ?"),
-		res.Affected, key, q.Event); err != nil {
-		return nil, fmt.Errorf("%s: record result: %w", q.Op, err)
-	}
+	w.queue(withLimit(ctx, "UPDATE `"+eventsTable+"` SET evt_affected = ?, evt_key = ? WHERE evt_id = ?"),
+		res.Affected, key, q.Event)
 	return res, nil
 }
 
@@ -97,28 +102,25 @@ func apply(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, erro
 // write that fails rolls back the batch, its event included, so the same
 // batch fails the same way when it comes again.
 func (s *Store) ExecBatch(ctx context.Context, event string, writes []*store.Query) (res []*store.Result, err error) {
-	tx, err := s.primary.BeginTx(ctx, nil)
+	w, err := s.begin(ctx)
 	if err != nil {
-		return nil, classify(fmt.Errorf("batch: begin: %w", err), nil)
+		return nil, classify(fmt.Errorf("batch: %w", err), nil)
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	_, err = tx.ExecContext(ctx, withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op, evt_affected) VALUES (?, '', ?, ?)"),
-		event, string(wire.OpBatch), len(writes))
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == errDupEntry {
-		_ = tx.Rollback()
-		return s.replayBatch(ctx, event, writes)
-	}
-	if err != nil {
-		return nil, classify(fmt.Errorf("batch: record event: %w", err), nil)
-	}
+	defer w.end(ctx)
+	w.record(ctx, event, "", string(wire.OpBatch), len(writes))
 	res = make([]*store.Result, len(writes))
 	for i, q := range writes {
-		res[i], err = apply(ctx, tx, q)
+		res[i], err = w.apply(ctx, q)
+		if errors.Is(err, errReplay) && i == 0 {
+			last, rerr := w.recorded(ctx)
+			if rerr != nil {
+				return nil, classify(fmt.Errorf("batch: %w", rerr), nil)
+			}
+			if last != event { // the batch's own insert failed: it was applied
+				w.end(ctx)
+				return s.replayBatch(ctx, event, writes)
+			}
+		}
 		if errors.Is(err, errReplay) {
 			err = &wire.Error{Code: wire.CodeConflict,
 				Message: fmt.Sprintf("event %s was already used by another request: event IDs must be unique", q.Event)}
@@ -127,7 +129,7 @@ func (s *Store) ExecBatch(ctx context.Context, event string, writes []*store.Que
 			return nil, &store.BatchError{Index: i, Err: classify(err, q.Template)}
 		}
 	}
-	if err = tx.Commit(); err != nil {
+	if err = w.commit(ctx); err != nil {
 		return nil, classify(fmt.Errorf("batch: commit: %w", err), nil)
 	}
 	return res, nil

@@ -58,6 +58,7 @@ type Config struct {
 // Store is a MariaDB store. It is safe for concurrent use.
 type Store struct {
 	primary   *sql.DB
+	multi     bool       // primary sends several statements in one round trip
 	secondary *sql.DB    // nil: reads go to primary
 	reads     *stmtCache // prepared reads and counts, on the reading server
 	bufs      sync.Pool  // *readBuf
@@ -70,33 +71,35 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 16
 	}
-	p, err := openDB(cfg.DSN, cfg.MaxConns)
+	opts := options(cfg.DSN)
+	p, err := pool.Open(cfg.DSN, cfg.MaxConns, opts)
 	if err != nil {
 		return nil, fmt.Errorf("mariadb primary: %w", err)
 	}
 	var sec *sql.DB
 	if cfg.SecondaryDSN != "" {
-		if sec, err = openDB(cfg.SecondaryDSN, cfg.MaxConns); err != nil {
+		if sec, err = pool.Open(cfg.SecondaryDSN, cfg.MaxConns, options(cfg.SecondaryDSN)); err != nil {
 			p.Close()
 			return nil, fmt.Errorf("mariadb secondary: %w", err)
 		}
 	}
-	return newStore(p, sec), nil
+	return newStore(p, sec, pool.Interpolating(cfg.DSN, opts)), nil
 }
 
-// newStore returns a store on open pools; secondary may be nil.
-func newStore(primary, secondary *sql.DB) *Store {
-	s := &Store{primary: primary, secondary: secondary}
+// newStore returns a store on open pools; secondary may be nil. multi
+// says the primary sends several statements in one round trip.
+func newStore(primary, secondary *sql.DB, multi bool) *Store {
+	s := &Store{primary: primary, secondary: secondary, multi: multi}
 	s.reads = newStmtCache(s.reader())
 	return s
 }
 
-// openDB opens a pool that binds values client side (one round trip per
-// statement instead of prepare, execute and close) unless the DSN says
-// interpolateParams= itself: interpolateParams=false keeps server-side
-// binding.
-func openDB(dsn string, maxConns int) (*sql.DB, error) {
-	return pool.Open(dsn, maxConns, !strings.Contains(dsn, "interpolateParams="))
+// options binds values client side (one round trip per statement instead
+// of prepare, execute and close, and a write's statements joined in two)
+// unless the DSN says interpolateParams= itself: interpolateParams=false
+// keeps server-side binding, and a write's statements go one by one.
+func options(dsn string) pool.Options {
+	return pool.Options{Interpolate: !strings.Contains(dsn, "interpolateParams="), MultiStatements: true}
 }
 
 // Ping checks every configured server answers.
@@ -218,12 +221,14 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	return &store.Result{Count: n}, nil
 }
 
-func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
+// create runs a create's CALL; the procedure may return the new key as
+// the first column of a result set.
+func (w *session) create(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	params := t.Params(wire.OpCreate)
 	args := make([]any, len(params)) // fields the request leaves out are NULL
 	bindData(args, params, q.Data)
-	rows, err := tx.QueryContext(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(params))), args...)
+	rows, err := w.query(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(params))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
 	}
@@ -239,10 +244,11 @@ func create(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 }
 
 // change runs update and delete: select the matching rows through the view
-// FOR UPDATE, then call the procedure once per row, in the caller's
-// transaction. It reads at most q.MaxAffected+1 rows, and one row more
-// than q.MaxAffected fails the write with too_large before any call.
-func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, error) {
+// FOR UPDATE, then queue the procedure's call once per row, in the
+// session's transaction. It reads at most q.MaxAffected+1 rows, and one
+// row more than q.MaxAffected fails the write with too_large before any
+// call.
+func (w *session) change(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	proc := t.Objects.Update
 	if q.Op == wire.OpDelete {
@@ -253,7 +259,7 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 	// An update passes the stored values merged with the request's data,
 	// so it reads every parameter; a delete needs its parameters only.
 	stmt, args := selectSQL(q, params, true)
-	rows, err := tx.QueryContext(ctx, withLimit(ctx, stmt), args...)
+	rows, err := w.query(ctx, withLimit(ctx, stmt), args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", q.Op, t.Objects.Read, err)
 	}
@@ -265,17 +271,15 @@ func change(ctx context.Context, tx *sql.Tx, q *store.Query) (*store.Result, err
 		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
 	}
 	if q.MaxAffected > 0 && len(matched) > q.MaxAffected {
-		// The caller's transaction rolls back: nothing changes and the
-		// event is not recorded, so a redelivery is judged afresh.
+		// The transaction rolls back: nothing changes and the event is
+		// not recorded, so a redelivery is judged afresh.
 		return nil, wire.Errorf(wire.CodeTooLarge, "%s matches more than %d %s records; narrow the filter",
 			q.Op, q.MaxAffected, t.Name)
 	}
-	call := callSQL(proc, len(params))
+	call := withLimit(ctx, callSQL(proc, len(params)))
 	for _, vals := range matched {
 		bindData(vals, params, q.Data)
-		if _, err := tx.ExecContext(ctx, withLimit(ctx, call), vals...); err != nil {
-			return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
-		}
+		w.queue(call, vals...)
 	}
 	return &store.Result{Affected: int64(len(matched))}, nil
 }

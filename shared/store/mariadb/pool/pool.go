@@ -19,26 +19,31 @@ import (
 // zone is UTC unless the DSN sets time_zone. The pool keeps up to maxConns
 // connections open and as many idle, closing those idle for five minutes.
 //
-// interpolate turns the driver's interpolateParams on: values are bound
-// client side (escaped for the connection's character set) and a statement
-// costs one round trip instead of prepare, execute and close. When
-// interpolate is false the DSN decides, and the driver's default is off.
+// Options.Interpolate turns the driver's interpolateParams on: values are
+// bound client side (escaped for the connection's character set) and a
+// statement costs one round trip instead of prepare, execute and close.
+// When it is false the DSN decides, and the driver's default is off.
+// Options.MultiStatements lets one query text hold several statements
+// separated by semicolons, sent in one round trip; it takes effect only
+// where values are bound client side (a multi-statement text cannot be
+// prepared), and the pool's Interpolating reports whether they are.
 //
 // Client-side binding with a charset or collation whose multibyte
 // characters may end in a backslash or quote byte (big5, cp932, gb2312,
 // gbk, gb18030, sjis) would let a value escape its quotes, so Open refuses
 // that combination and names the fix.
-func Open(dsn string, maxConns int, interpolate bool) (*sql.DB, error) {
+func Open(dsn string, maxConns int, opts Options) (*sql.DB, error) {
 	c, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		// The driver's message quotes no secrets, but say where it failed.
 		return nil, fmt.Errorf("dsn: %w", err)
 	}
-	c.InterpolateParams = c.InterpolateParams || interpolate
+	c.InterpolateParams = c.InterpolateParams || opts.Interpolate
 	if c.InterpolateParams {
 		if err := checkCharsets(dsn, c.Collation); err != nil {
 			return nil, err
 		}
+		c.MultiStatements = c.MultiStatements || opts.MultiStatements
 	}
 	c.ParseTime = true
 	c.Loc = time.UTC
@@ -57,6 +62,19 @@ func Open(dsn string, maxConns int, interpolate bool) (*sql.DB, error) {
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
+}
+
+// Options choose how a pool binds and sends statements.
+type Options struct {
+	Interpolate     bool // bind values client side
+	MultiStatements bool // allow several statements in one text, where values are bound client side
+}
+
+// Interpolating reports whether dsn, opened with opts, binds values client
+// side: the only way a pool can send several statements at once.
+func Interpolating(dsn string, opts Options) bool {
+	c, err := mysql.ParseDSN(dsn)
+	return err == nil && (c.InterpolateParams || opts.Interpolate)
 }
 
 // unsafeCharsets are the MariaDB character sets in which a multibyte

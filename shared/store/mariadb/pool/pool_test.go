@@ -40,7 +40,7 @@ func TestOpen(t *testing.T) {
 			if tc.params != "" {
 				d += sep + tc.params
 			}
-			db, err := pool.Open(d, 3, tc.interpolate)
+			db, err := pool.Open(d, 3, pool.Options{Interpolate: tc.interpolate})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func TestOpen(t *testing.T) {
 			}
 		})
 	}
-	if _, err := pool.Open("not a dsn", 1, false); err == nil || !strings.HasPrefix(err.Error(), "dsn: ") {
+	if _, err := pool.Open("not a dsn", 1, pool.Options{}); err == nil || !strings.HasPrefix(err.Error(), "dsn: ") {
 		t.Errorf("bad DSN: %v", err)
 	}
 }
@@ -117,7 +117,7 @@ func TestOpenRefusesUnsafeCharsets(t *testing.T) {
 		{"slash in the password", "app:a/b?charset=gbk@tcp(db:3306)/beds?charset=utf8mb4", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, err := pool.Open(tc.dsn, 1, tc.interpolate)
+			db, err := pool.Open(tc.dsn, 1, pool.Options{Interpolate: tc.interpolate})
 			if tc.refused == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)

@@ -1,0 +1,179 @@
+package mariadb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/beds-project/beds/shared/store"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// TestWriteSession runs the write path both ways a pool can send it: the
+// statements of a write joined in two round trips (values bound client
+// side, the default), and one by one (interpolateParams=false). On one
+// connection, so a transaction left open would show.
+func TestWriteSession(t *testing.T) {
+	for _, mode := range []struct{ name, param string }{{"joined", ""}, {"one by one", "?interpolateParams=false"}} {
+		t.Run(mode.name, func(t *testing.T) {
+			dsn := testenv.MariaDB(t) + mode.param
+			s, err := Open(Config{DSN: dsn, MaxConns: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if s.multi != (mode.param == "") {
+				t.Fatalf("multi %v", s.multi)
+			}
+			writeSession(t, s, dsn)
+		})
+	}
+}
+
+func writeSession(t *testing.T, s *Store, dsn string) {
+	reg, err := template.Load(filepath.Join(testenv.Root(t), "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	exec := func(event, body string) (*store.Result, error) {
+		t.Helper()
+		req, err := wire.DecodeRequest([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := store.Build(reg.Get(req.Template), event, req, store.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Exec(ctx, q)
+	}
+	code := func(err error) wire.Code {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return we.Code
+		}
+		return ""
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recorded := func(event string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM beds_events WHERE evt_id = ?", event).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// outside checks the store's one connection holds no transaction.
+	outside := func() {
+		t.Helper()
+		var in int
+		if err := s.primary.QueryRowContext(ctx, "SELECT @@in_transaction").Scan(&in); err != nil || in != 0 {
+			t.Fatalf("the connection is left in a transaction (%d, %v)", in, err)
+		}
+	}
+
+	first, err := exec("w-1", `{"template":"users","op":"create","data":{"email":"s1@example.com"}}`)
+	if err != nil || first.Key == nil || first.Replayed {
+		t.Fatalf("create: %+v, %v", first, err)
+	}
+	again, err := exec("w-1", `{"template":"users","op":"create","data":{"email":"s1@example.com"}}`)
+	if err != nil || !again.Replayed || again.Key != first.Key {
+		t.Fatalf("resent create: %+v, %v", again, err)
+	}
+	outside()
+
+	// A duplicate in the write itself, not in the event: conflict, and
+	// nothing recorded. The example's key is the caller's, so it can even
+	// equal the event ID.
+	if _, err := exec("w-2", `{"template":"users","op":"create","data":{"email":"s1@example.com"}}`); code(err) != wire.CodeConflict || recorded("w-2") != 0 {
+		t.Fatalf("duplicate email: %v (recorded %d)", err, recorded("w-2"))
+	}
+	if _, err := exec("w-3", `{"template":"example","op":"create","data":{"code":"K-1","title":"a"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec("K-1", `{"template":"example","op":"create","data":{"code":"K-1","title":"b"}}`); code(err) != wire.CodeConflict || recorded("K-1") != 0 {
+		t.Fatalf("duplicate key equal to the event ID: %v", err)
+	}
+	outside()
+
+	// An update of three records: their CALLs, the record and the commit
+	// go together; sent again, it is answered from its record.
+	for _, e := range []string{"s2", "s3", "s4"} {
+		if _, err := exec("c-"+e, `{"template":"example","op":"create","data":{"code":"`+e+`","title":"t","qty":1}}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up, err := exec("w-4", `{"template":"example","op":"update","filter":{"code":{"in":["s2","s3","s4"]}},"data":{"qty":5}}`)
+	if err != nil || up.Affected != 3 {
+		t.Fatalf("update: %+v, %v", up, err)
+	}
+	var qty int
+	if err := db.QueryRow("SELECT SUM(exm_qty) FROM tbl_exm WHERE exm_code IN ('s2','s3','s4')").Scan(&qty); err != nil || qty != 15 {
+		t.Fatalf("qty %d, %v", qty, err)
+	}
+	if up, err := exec("w-4", `{"template":"example","op":"update","filter":{"code":{"in":["s2","s3","s4"]}},"data":{"qty":5}}`); err != nil || !up.Replayed || up.Affected != 3 {
+		t.Fatalf("resent update: %+v, %v", up, err)
+	}
+	// The procedure refuses in the second round trip: nothing changes.
+	if _, err := exec("w-5", `{"template":"example","op":"update","filter":{"code":{"in":["s2","s3"]}},"data":{"qty":-1}}`); code(err) != wire.CodeBadValue || recorded("w-5") != 0 {
+		t.Fatalf("refused update: %v", err)
+	}
+	if err := db.QueryRow("SELECT SUM(exm_qty) FROM tbl_exm WHERE exm_code IN ('s2','s3','s4')").Scan(&qty); err != nil || qty != 15 {
+		t.Fatalf("qty %d after a refused update, %v", qty, err)
+	}
+	outside()
+
+	// A batch: the third write fails, nothing applies; then it succeeds,
+	// and sent again it is answered from its records.
+	build := func(event, body string) *store.Query {
+		req, _ := wire.DecodeRequest([]byte(body))
+		q, err := store.Build(reg.Get(req.Template), event, req, store.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	batch := func(bad bool) []*store.Query {
+		third := `{"template":"users","op":"create","data":{"email":"b3@example.com"}}`
+		if bad {
+			third = `{"template":"users","op":"create","data":{"email":"s1@example.com"}}`
+		}
+		return []*store.Query{
+			build("b.1", `{"template":"users","op":"create","data":{"email":"b1@example.com"}}`),
+			build("b.2", `{"template":"example","op":"delete","filter":{"code":"s4"}}`),
+			build("b.3", third),
+		}
+	}
+	_, err = s.ExecBatch(ctx, "b", batch(true))
+	var be *store.BatchError
+	if !errors.As(err, &be) || be.Index != 2 || code(err) != wire.CodeConflict || recorded("b") != 0 || recorded("b.1") != 0 {
+		t.Fatalf("failing batch: %v", err)
+	}
+	outside()
+	res, err := s.ExecBatch(ctx, "b", batch(false))
+	if err != nil || len(res) != 3 || res[0].Key == nil || res[1].Affected != 1 {
+		t.Fatalf("batch: %+v, %v", res, err)
+	}
+	res2, err := s.ExecBatch(ctx, "b", batch(false))
+	if err != nil || !res2[0].Replayed || res2[0].Key != res[0].Key || res2[2].Key != res[2].Key {
+		t.Fatalf("resent batch: %+v, %v", res2, err)
+	}
+	// A batch whose second write reuses an event another request recorded.
+	_, err = s.ExecBatch(ctx, "b2", []*store.Query{
+		build("b2.1", `{"template":"users","op":"create","data":{"email":"c1@example.com"}}`),
+		build("w-1", `{"template":"users","op":"create","data":{"email":"c2@example.com"}}`),
+	})
+	if !errors.As(err, &be) || be.Index != 1 || code(err) != wire.CodeConflict || recorded("b2") != 0 {
+		t.Fatalf("batch reusing an event: %v", err)
+	}
+	outside()
+}
