@@ -11,6 +11,9 @@
 #   scripts/bench.sh                                   # 64 clients, point read
 #   scripts/bench.sh --op point-read --clients 1 --rounds 3
 #   scripts/bench.sh --op batch --batch 1,4,16,64 --clients 64 --rounds 3 --duration 8s
+#
+# BENCH_NODE_CONFIG, when set, is TOML added to the node's config (its
+# env_dev.toml), e.g. BENCH_NODE_CONFIG=$'[lineage]\nstore = ""'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -46,7 +49,14 @@ for f in templates/*.toml; do
   esac
 done
 
-(cd "$work" && BEDS_CONFIG_DIR="$root/deploy/config" BEDS_TEMPLATE_DIR="$work/templates" \
+confdir="$root/deploy/config"
+if [[ -n ${BENCH_NODE_CONFIG:-} ]]; then
+  confdir="$work/config"
+  mkdir "$confdir"
+  cp deploy/config/beds.toml "$confdir/"
+  printf '%s\n' "$BENCH_NODE_CONFIG" >"$confdir/env_dev.toml"
+fi
+(cd "$work" && BEDS_CONFIG_DIR="$confdir" BEDS_TEMPLATE_DIR="$work/templates" \
   BEDS_AMQP_URL="$url" BEDS_MARIADB_DSN="$dsn" BEDS_HTTP_ADDR="$http" BEDS_LOG_LEVEL=warn \
   exec ./appserver) &
 node=$!

@@ -700,22 +700,37 @@ func intKey(k any) (int64, error) {
 }
 
 // cleanup deletes every record whose email starts with prefix and says
-// what it did.
+// what it did: a page of keys at a time, at most 500, so each delete stays
+// within the node's max_affected and max_in_list.
 func cleanup(t Target, work *Workload, prefix string, pr *progress) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	reply, err := t.Do(ctx, wire.RouteWrite, work.cleanupBody(prefix))
-	var we *wire.Error
-	switch {
-	case errors.As(err, &we) && we.Code == wire.CodeNotFound:
-		return "nothing to remove"
-	case err != nil:
-		msg := fmt.Sprintf("cleanup of %s* failed: %v", prefix, err)
-		fmt.Fprintln(os.Stderr, "bench:", msg)
-		return msg
+	var removed int64
+	for {
+		page, err := t.Do(ctx, wire.RouteRead, work.cleanupPage(prefix, 500))
+		if err == nil && len(page.Rows) > 0 {
+			keys := make([]any, len(page.Rows))
+			for i, row := range page.Rows {
+				keys[i] = row["id"]
+			}
+			var reply *wire.Reply
+			if reply, err = t.Do(ctx, wire.RouteWrite, work.cleanupBody(keys)); err == nil {
+				removed += reply.Affected
+				continue
+			}
+		}
+		if err != nil {
+			msg := fmt.Sprintf("cleanup of %s* failed after %d removed: %v", prefix, removed, err)
+			fmt.Fprintln(os.Stderr, "bench:", msg)
+			return msg
+		}
+		break
 	}
-	msg := fmt.Sprintf("removed %d records under %s in %s", reply.Affected, prefix, time.Since(t0).Round(time.Millisecond))
+	if removed == 0 {
+		return "nothing to remove"
+	}
+	msg := fmt.Sprintf("removed %d records under %s in %s", removed, prefix, time.Since(t0).Round(time.Millisecond))
 	pr.note("%s", msg)
 	return msg
 }

@@ -353,9 +353,18 @@ func (w *Workload) createBody(tag string, n int64) []byte {
 	return b
 }
 
-// cleanupBody deletes every record whose email starts with prefix.
-func (w *Workload) cleanupBody(prefix string) []byte {
+// cleanupPage reads the keys of up to n records whose email starts with
+// prefix: a delete by those keys stays within the node's max_affected,
+// which a delete by the prefix would pass after a create run.
+func (w *Workload) cleanupPage(prefix string, n int) []byte {
 	f, _ := json.Marshal(map[string]any{"email": map[string]string{"like": prefix + "%"}})
+	b, _ := json.Marshal(wire.Request{Template: w.Template, Op: wire.OpRead, Filter: f, Fields: []string{"id"}, Limit: n})
+	return b
+}
+
+// cleanupBody deletes the records of keys.
+func (w *Workload) cleanupBody(keys []any) []byte {
+	f, _ := json.Marshal(map[string]any{"id": map[string][]any{"in": keys}})
 	b, _ := json.Marshal(wire.Request{Template: w.Template, Op: wire.OpDelete, Filter: f})
 	return b
 }

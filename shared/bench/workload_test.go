@@ -97,8 +97,10 @@ func TestBodiesAreRequests(t *testing.T) {
 		}
 	}
 	w := &Workload{Template: "users"}
-	if _, err := wire.DecodeRequest(w.cleanupBody("bench-ab12-")); err != nil {
-		t.Error(err)
+	for _, body := range [][]byte{w.cleanupPage("bench-ab12-", 1000), w.cleanupBody([]any{json.Number("1"), json.Number("2")})} {
+		if _, err := wire.DecodeRequest(body); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
 	}
 }
 
