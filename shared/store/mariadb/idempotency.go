@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
@@ -19,19 +17,22 @@ const eventsTable = "beds_events"
 
 // write runs a create, update or delete exactly once per event ID.
 //
-// The transaction first inserts the event ID into beds_events (its primary
-// key), then runs the write, then stores the result on that row and
-// commits. A redelivered request fails the insert with a duplicate key, so
-// its write never runs again: the stored result is answered instead. A
-// second delivery racing the first waits on the row lock and sees the
-// first one's outcome: its result if it committed, a clean slate if it
-// rolled back. A write that fails rolls back its event row with it, so the
-// same request fails the same way when it comes again.
+// One transaction runs the write and then inserts its event ID, with the
+// result, into beds_events (its primary key), and commits: the write and
+// its record commit together or not at all. A request whose event was
+// recorded before fails that insert with a duplicate key and rolls back
+// what it just did, and the recorded result is answered instead. A second
+// delivery racing the first waits on the first's locks (the rows it
+// wrote, or the event's row) and, once the first commits, fails the same
+// way. A write that fails for any reason is answered from the record when
+// there is one (its own earlier delivery made the conflict it met), and
+// otherwise with its error: it rolled back, recorded nothing, and the same
+// request fails the same way when it comes again.
 //
 // It takes two round trips where the pool sends several statements at
-// once (session): START TRANSACTION, the event's insert and the write's
-// first statement (a create's CALL, an update's or delete's locking read);
-// then the update's or delete's CALLs, the result's record and COMMIT.
+// once (session): START TRANSACTION with the write's first statement (a
+// create's CALL, an update's or delete's locking read), then the update's
+// or delete's CALLs, the record and COMMIT.
 func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, err error) {
 	w, err := s.begin(ctx)
 	if err != nil {
@@ -39,27 +40,36 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 	}
 	defer w.end(ctx)
 	res, err = w.apply(ctx, q)
-	if errors.Is(err, errReplay) {
-		w.end(ctx)
-		return s.replay(ctx, q)
+	if err == nil {
+		if err = w.commit(ctx); err != nil {
+			err = fmt.Errorf("%s: commit: %w", q.Op, err)
+		}
 	}
 	if err != nil {
-		return nil, err
-	}
-	if err = w.commit(ctx); err != nil {
-		return nil, fmt.Errorf("%s: commit: %w", q.Op, err)
+		w.end(ctx)
+		return s.settle(ctx, q, err)
 	}
 	return res, nil
 }
 
-// errReplay says a write's event is already recorded: it was applied.
-var errReplay = errors.New("event already recorded")
+// settle answers a write that failed with err: from its event's record if
+// one is committed, else with err.
+func (s *Store) settle(ctx context.Context, q *store.Query, err error) (*store.Result, error) {
+	res, found, rerr := s.recorded(ctx, q)
+	switch {
+	case isConflict(rerr): // the event was used by another write
+		return nil, rerr
+	case rerr != nil:
+		return nil, errors.Join(err, rerr)
+	case found:
+		return res, nil
+	}
+	return nil, err
+}
 
-// apply records q's event and runs q in the session's transaction, and
-// queues the record of its result; the caller commits. An event recorded
-// before returns errReplay, having run nothing.
+// apply runs q in the session's transaction and queues the record of its
+// event and result; the caller commits.
 func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, error) {
-	w.record(ctx, q.Event, q.Template.Name, string(q.Op), 0)
 	var res *store.Result
 	var err error
 	if q.Op == wire.OpCreate {
@@ -68,18 +78,6 @@ func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, err
 		res, err = w.change(ctx, q)
 	}
 	if err != nil {
-		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == errDupEntry {
-			// The event's insert and the write went in one round trip:
-			// whose key was duplicated?
-			last, rerr := w.recorded(ctx)
-			if rerr != nil {
-				return nil, fmt.Errorf("%s: after %w: %w", q.Op, err, rerr)
-			}
-			if last != q.Event {
-				return nil, errReplay
-			}
-		}
 		return nil, err
 	}
 	var key any
@@ -90,94 +88,110 @@ func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, err
 		}
 		key = string(b)
 	}
-	w.queue(withLimit(ctx, "UPDATE `"+eventsTable+"` SET evt_affected = ?, evt_key = ? WHERE evt_id = ?"),
-		res.Affected, key, q.Event)
+	w.record(ctx, q.Event, q.Template.Name, string(q.Op), res.Affected, key)
 	return res, nil
 }
 
-// ExecBatch implements store.Batcher: the writes run in one transaction
-// that first records the batch's own event, then each write as write
-// does (its event, the write, its result), and commits once. A batch
-// whose event is recorded is answered from the records of its writes; a
-// write that fails rolls back the batch, its event included, so the same
-// batch fails the same way when it comes again.
+// ExecBatch implements store.Batcher: the writes run in one transaction,
+// each as write runs it (the write, then its record), then the batch's
+// own event is recorded and the transaction commits once. A write that
+// fails rolls back the batch; a batch whose event was recorded before is
+// answered from the records of its writes.
 func (s *Store) ExecBatch(ctx context.Context, event string, writes []*store.Query) (res []*store.Result, err error) {
 	w, err := s.begin(ctx)
 	if err != nil {
 		return nil, classify(fmt.Errorf("batch: %w", err), nil)
 	}
 	defer w.end(ctx)
-	w.record(ctx, event, "", string(wire.OpBatch), len(writes))
+	// Each write's record goes with the next write's first statement, the
+	// last one's with the batch's record and the commit.
 	res = make([]*store.Result, len(writes))
 	for i, q := range writes {
-		res[i], err = w.apply(ctx, q)
-		if errors.Is(err, errReplay) && i == 0 {
-			last, rerr := w.recorded(ctx)
-			if rerr != nil {
-				return nil, classify(fmt.Errorf("batch: %w", rerr), nil)
-			}
-			if last != event { // the batch's own insert failed: it was applied
-				w.end(ctx)
-				return s.replayBatch(ctx, event, writes)
-			}
-		}
-		if errors.Is(err, errReplay) {
-			err = &wire.Error{Code: wire.CodeConflict,
-				Message: fmt.Sprintf("event %s was already used by another request: event IDs must be unique", q.Event)}
-		}
-		if err != nil {
-			return nil, &store.BatchError{Index: i, Err: classify(err, q.Template)}
+		if res[i], err = w.apply(ctx, q); err != nil {
+			w.end(ctx)
+			return s.settleBatch(ctx, event, writes, &store.BatchError{Index: i, Err: classify(err, q.Template)})
 		}
 	}
+	w.record(ctx, event, "", string(wire.OpBatch), int64(len(writes)), nil)
 	if err = w.commit(ctx); err != nil {
-		return nil, classify(fmt.Errorf("batch: commit: %w", err), nil)
+		w.end(ctx)
+		last := len(writes) - 1
+		return s.settleBatch(ctx, event, writes, &store.BatchError{Index: last, Err: classify(fmt.Errorf("batch: commit: %w", err), writes[last].Template)})
 	}
 	return res, nil
 }
 
-// replayBatch answers a redelivered batch with the results its first
-// delivery committed.
-func (s *Store) replayBatch(ctx context.Context, event string, writes []*store.Query) ([]*store.Result, error) {
+// settleBatch answers a batch that failed with err: from the records of
+// its writes if the batch's event is committed, else with err.
+func (s *Store) settleBatch(ctx context.Context, event string, writes []*store.Query, err error) ([]*store.Result, error) {
 	var op string
 	var n int
-	err := s.primary.QueryRowContext(ctx, withLimit(ctx, "SELECT evt_op, evt_affected FROM `"+eventsTable+"` WHERE evt_id = ?"), event).Scan(&op, &n)
-	if err != nil {
-		return nil, classify(fmt.Errorf("batch: read recorded event %s: %w", event, err), nil)
-	}
-	if op != string(wire.OpBatch) || n != len(writes) {
+	rerr := s.primary.QueryRowContext(ctx, withLimit(ctx, "SELECT evt_op, evt_affected FROM `"+eventsTable+"` WHERE evt_id = ?"), event).Scan(&op, &n)
+	switch {
+	case errors.Is(rerr, sql.ErrNoRows):
+		// The batch was not applied. A write's record that went with the
+		// failed round trip may have failed instead of the write: its
+		// event is recorded, by another request that used its ID.
+		var be *store.BatchError
+		if errors.As(err, &be) {
+			for j := 0; j <= be.Index; j++ {
+				if _, found, ferr := s.recorded(ctx, writes[j]); (ferr == nil && found) || ferr != nil && isConflict(ferr) {
+					return nil, &store.BatchError{Index: j, Err: &wire.Error{Code: wire.CodeConflict,
+						Message: fmt.Sprintf("event %s was already used by another request: event IDs must be unique", writes[j].Event)}}
+				}
+			}
+		}
+		return nil, err
+	case rerr != nil:
+		return nil, errors.Join(err, classify(fmt.Errorf("batch: read recorded event %s: %w", event, rerr), nil))
+	case op != string(wire.OpBatch) || n != len(writes):
 		return nil, &wire.Error{Code: wire.CodeConflict,
 			Message: fmt.Sprintf("event %s was already used for another request (%s): event IDs must be unique", event, op)}
 	}
 	res := make([]*store.Result, len(writes))
 	for i, q := range writes {
-		if res[i], err = s.replay(ctx, q); err != nil {
+		r, found, err := s.recorded(ctx, q)
+		if err == nil && !found {
+			err = fmt.Errorf("batch %s is recorded but its write %s is not", event, q.Event)
+		}
+		if err != nil {
 			return nil, &store.BatchError{Index: i, Err: classify(err, q.Template)}
 		}
+		res[i] = r
 	}
 	return res, nil
 }
 
-// replay answers a redelivered write with the result its first delivery
-// committed.
-func (s *Store) replay(ctx context.Context, q *store.Query) (*store.Result, error) {
+// isConflict reports whether err is a conflict of the contract.
+func isConflict(err error) bool {
+	var we *wire.Error
+	return errors.As(err, &we) && we.Code == wire.CodeConflict
+}
+
+// recorded returns the result the first delivery of q committed, if its
+// event is recorded; an event recorded for another write is a conflict.
+func (s *Store) recorded(ctx context.Context, q *store.Query) (*store.Result, bool, error) {
 	var tmpl, op string
 	var affected int64
 	var key sql.NullString
 	err := s.primary.QueryRowContext(ctx,
 		withLimit(ctx, "SELECT evt_template, evt_op, evt_affected, evt_key FROM `"+eventsTable+"` WHERE evt_id = ?"), q.Event).
 		Scan(&tmpl, &op, &affected, &key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: read recorded event %s: %w", q.Op, q.Event, err)
+		return nil, false, classify(fmt.Errorf("%s: read recorded event %s: %w", q.Op, q.Event, err), nil)
 	}
 	if tmpl != q.Template.Name || op != string(q.Op) {
-		return nil, &wire.Error{Code: wire.CodeConflict,
+		return nil, false, &wire.Error{Code: wire.CodeConflict,
 			Message: fmt.Sprintf("event %s was already used for %s on %s: event IDs must be unique", q.Event, op, tmpl)}
 	}
 	res := &store.Result{Affected: affected, Replayed: true}
 	if key.Valid {
 		res.Key = decodeKey(q.Template.Key, key.String)
 	}
-	return res, nil
+	return res, true, nil
 }
 
 func decodeKey(f *template.Field, s string) any {

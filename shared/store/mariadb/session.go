@@ -37,11 +37,7 @@ func (s *Store) begin(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("primary: %w", err)
 	}
 	w := &session{conn: conn, multi: s.multi}
-	// @beds_recorded names the last event the session recorded (record):
-	// after a duplicate-key error it tells the event's own insert from a
-	// write's, which a joined round trip reports alike.
 	w.queue("START TRANSACTION")
-	w.queue("SET @beds_recorded = NULL")
 	return w, nil
 }
 
@@ -122,23 +118,11 @@ func firstSet(rows *sql.Rows) error {
 	}
 }
 
-// record queues the insert of event into beds_events, which fails with a
-// duplicate key when the event was recorded before.
-func (w *session) record(ctx context.Context, event, tmpl, op string, affected int) {
-	w.queue(withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op, evt_affected) VALUES (?, ?, ?, ?)"),
-		event, tmpl, op, affected)
-	w.queue("SET @beds_recorded = ?", event)
-}
-
-// recorded reports whether the session's last recorded event is event:
-// after a failed round trip that held event's insert, whether that insert
-// went through.
-func (w *session) recorded(ctx context.Context) (string, error) {
-	var last sql.NullString
-	if err := w.conn.QueryRowContext(ctx, "SELECT @beds_recorded").Scan(&last); err != nil {
-		return "", err
-	}
-	return last.String, nil
+// record queues the insert of event, with its result, into beds_events:
+// it fails with a duplicate key when the event was recorded before.
+func (w *session) record(ctx context.Context, event, tmpl, op string, affected int64, key any) {
+	w.queue(withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (?, ?, ?, ?, ?)"),
+		event, tmpl, op, affected, key)
 }
 
 // commit queues COMMIT and sends everything queued.

@@ -177,3 +177,55 @@ func writeSession(t *testing.T, s *Store, dsn string) {
 	}
 	outside()
 }
+
+// TestTwinCreates delivers one create eight times at once, on a template
+// with no unique field: every CALL can insert its row, and all but one
+// must roll back at the event's record. One row stays, every answer has
+// its key.
+func TestTwinCreates(t *testing.T) {
+	dsn := testenv.MariaDB(t)
+	s, err := Open(Config{DSN: dsn, MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg, err := template.Load(filepath.Join(testenv.Root(t), "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := wire.DecodeRequest([]byte(`{"template":"orders","op":"create","data":{"user":1,"total":7}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := store.Build(reg.Get("orders"), "twin", req, store.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make(chan any, 8)
+	for range 8 {
+		go func() {
+			res, err := s.Exec(context.Background(), q)
+			if err != nil {
+				t.Error(err)
+				keys <- nil
+				return
+			}
+			keys <- res.Key
+		}()
+	}
+	first := <-keys
+	for range 7 {
+		if k := <-keys; k != first {
+			t.Errorf("key %v, want %v", k, first)
+		}
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM tbl_ord").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d orders, want 1 (%v)", n, err)
+	}
+}
