@@ -71,6 +71,9 @@ type Templates struct {
 // HTTP configures the ops endpoint.
 type HTTP struct {
 	Addr string `toml:"addr"` // empty disables it
+	// Pprof serves Go's profiles under /debug/pprof/ on the ops endpoint:
+	// for measuring, never on an address others reach.
+	Pprof bool `toml:"pprof"`
 }
 
 // AMQP configures the connection to RabbitMQ and the topology.

@@ -2,6 +2,7 @@ package ipl
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 //	/healthz  200 while the process runs and is not stopping (liveness)
 //	/readyz   200 once every broker consumes (readiness), else 503
 //	/metrics  Prometheus text format
+//	/debug/pprof/...  Go's profiles, only with http.pprof = true
 func (n *Node) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -34,6 +36,11 @@ func (n *Node) opsHandler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.rt.Metrics, promhttp.HandlerOpts{Registry: n.rt.Metrics}))
+	if n.rt.Config.HTTP.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

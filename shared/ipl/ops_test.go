@@ -2,6 +2,7 @@ package ipl
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/beds-project/beds/shared/config"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -59,5 +61,20 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("no %s in\n%s", want, b.String())
+	}
+}
+
+// TestPprofOnlyWhenAsked: Go's profiles are served on the ops endpoint
+// only with http.pprof = true.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		cfg := config.Default()
+		cfg.HTTP.Pprof = on
+		n := &Node{rt: &Runtime{Config: cfg, Metrics: prometheus.NewRegistry()}}
+		rec := httptest.NewRecorder()
+		n.opsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+		if got, want := rec.Code == 200, on; got != want {
+			t.Errorf("pprof = %v: /debug/pprof/ answered %d", on, rec.Code)
+		}
 	}
 }
