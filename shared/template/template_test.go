@@ -374,7 +374,8 @@ func TestDefaultParams(t *testing.T) {
 }
 
 func TestParamsOverride(t *testing.T) {
-	users := usersTOML(t)
+	// A key callers name on create is required (the lint).
+	users := edit(t, usersTOML(t), `id      = { type = "int", key = true }`, `id      = { type = "int", key = true, required = true }`)
 	src := users + "[params]\ncreate = [\"id\", \"email\"]\nupdate = [\"id\", \"name\"]\ndelete = [\"id\", \"email\"]\n"
 	tpl, err := template.Parse("users.toml", []byte(src), stores)
 	if err != nil {
