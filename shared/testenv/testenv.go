@@ -194,6 +194,14 @@ func AMQP(t testing.TB) string {
 // database is dropped when the test ends.
 func MariaDB(t testing.TB) string {
 	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(Root(t), "deploy", "mariadb", "*.sql"))
+	return MariaDBWith(t, files...)
+}
+
+// MariaDBWith is MariaDB with the given script files applied instead of
+// deploy/mariadb/*.sql (none: an empty database), in the order given.
+func MariaDBWith(t testing.TB, files ...string) string {
+	t.Helper()
 	base := env("BEDS_TEST_MARIADB_DSN", "root@tcp(127.0.0.1:3306)/")
 	cfg, err := mysql.ParseDSN(base)
 	if err != nil {
@@ -225,7 +233,6 @@ func MariaDB(t testing.TB) string {
 	})
 	cfg.DBName = name
 	dsn := cfg.FormatDSN()
-	files, _ := filepath.Glob(filepath.Join(Root(t), "deploy", "mariadb", "*.sql"))
 	if err := ApplySQL(ctx, dsn, files...); err != nil {
 		t.Fatal(err)
 	}
