@@ -93,8 +93,8 @@ type dbParam struct {
 	maxChars                  sql.NullInt64
 }
 
-// readCatalog reads the catalog the checks of ts need: six queries,
-// whatever the number of templates.
+// readCatalog reads the catalog the checks of ts need: at most seven
+// queries, whatever the number of templates.
 func (s *Store) readCatalog(ctx context.Context, ts []*template.Template) (*catalog, error) {
 	db := s.primary
 	c := &catalog{objects: map[string]dbObject{}, views: map[string]string{}, columns: map[string]map[string]dbColumn{},
@@ -379,9 +379,10 @@ func typeLabel(f *template.Field) string {
 	return "a text type such as JSON"
 }
 
-// holds reports whether a value of dataType with maxChars characters can
-// hold f's values, and if not what is wrong.
-func holds(f *template.Field, dataType string, maxChars sql.NullInt64) (ok bool, short bool) {
+// holds reports whether a column or parameter of dataType, maxChars
+// characters long, holds f's values; short says it is of a fitting type
+// but shorter than f's max.
+func holds(f *template.Field, dataType string, maxChars sql.NullInt64) (ok, short bool) {
 	if !slices.Contains(typeFamilies[f.Type], strings.ToLower(dataType)) {
 		return false, false
 	}
