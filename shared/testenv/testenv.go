@@ -313,10 +313,24 @@ func SplitSQL(src string) []Statement {
 	return out
 }
 
-// Mongo returns the URI of a new database on the MongoDB-wire server, with
-// the indexes of deploy/mongo/indexes.json created. The database is dropped
+// Mongo returns the URI of a new database on the MongoDB-wire server,
+// holding what deploy/mongo declares: the indexes of BEDS's own
+// collections (indexes.json) and the collections, validators and indexes
+// of the templates' scripts (NNN_<template>.js, in name order; init.js
+// is the image's runner of indexes.json). The database is dropped
 // when the test ends.
 func Mongo(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(Root(t), "deploy", "mongo")
+	scripts, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9][0-9]_*.js"))
+	return MongoWith(t, append([]string{filepath.Join(dir, "indexes.json")}, scripts...)...)
+}
+
+// MongoWith is Mongo with the given files applied instead of deploy/mongo's
+// (none: an empty database), in the order given: a .json file is an index
+// list in indexes.json's format (ApplyIndexes), any other a script of
+// bedsctl schema gen's format (ApplyMongoScripts).
+func MongoWith(t testing.TB, files ...string) string {
 	t.Helper()
 	base := env("BEDS_TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
 	u, err := url.Parse(base)
@@ -344,8 +358,16 @@ func Mongo(t testing.TB) string {
 		}
 		_ = client.Disconnect(ctx)
 	})
-	if err := ApplyIndexes(ctx, client.Database(name), filepath.Join(Root(t), "deploy", "mongo", "indexes.json")); err != nil {
-		t.Fatal(err)
+	for _, f := range files {
+		var err error
+		if filepath.Ext(f) == ".json" {
+			err = ApplyIndexes(ctx, client.Database(name), f)
+		} else {
+			err = ApplyMongoScripts(ctx, client.Database(name), f)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return uri
 }
