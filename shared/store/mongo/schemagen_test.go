@@ -157,18 +157,25 @@ nick  = { type = "string", max = 30, unique = true }
 	props := js.Lookup("properties").Document()
 	for _, tc := range []struct {
 		stored string
-		want   string // the property, as extended JSON
+		types  []string // nil: no bsonType
+		max    int32
 	}{
-		{"thg_code", `{"bsonType": "string","maxLength": {"$numberInt":"200"}`},
-		{"thg_n", `{"bsonType": ["int","long"],`},
-		{"thg_f", `{"bsonType": ["double","int","long","null"],`},
-		{"thg_b", `{"bsonType": "bool",`},
-		{"thg_d", `{"bsonType": ["date","null"],`},
-		{"thg_j", `{"description": `},
-		{"thg_nick", `{"bsonType": ["string","null"],"maxLength": {"$numberInt":"30"}`},
+		{"thg_code", []string{"string"}, 200},
+		{"thg_n", []string{"int", "long"}, 0},
+		{"thg_f", []string{"double", "int", "long", "null"}, 0},
+		{"thg_b", []string{"bool"}, 0},
+		{"thg_d", []string{"date", "null"}, 0},
+		{"thg_j", nil, 0},
+		{"thg_nick", []string{"string", "null"}, 30},
 	} {
-		if got := props.Lookup(tc.stored).String(); !strings.HasPrefix(got, tc.want) {
-			t.Errorf("%s: %s, want it to start with %s", tc.stored, got, tc.want)
+		p := props.Lookup(tc.stored).Document()
+		got, restricted := admitted(p)
+		if restricted != (tc.types != nil) || !slices.Equal(got, tc.types) {
+			t.Errorf("%s: bsonType %v, want %v", tc.stored, got, tc.types)
+		}
+		ml, err := p.LookupErr("maxLength")
+		if (err == nil) != (tc.max > 0) || err == nil && ml.Int32() != tc.max {
+			t.Errorf("%s: maxLength %v, want %d", tc.stored, ml, tc.max)
 		}
 	}
 	for _, want := range []string{
@@ -181,6 +188,12 @@ nick  = { type = "string", max = 30, unique = true }
 		if !strings.Contains(string(src), want) {
 			t.Errorf("script lacks %q:\n%s", want, src)
 		}
+	}
+	// The template's validator contradicts nothing of it.
+	var diffs []string
+	checkValidator(tpl, v, func(e, f string) { diffs = append(diffs, e+" / "+f) })
+	if len(diffs) > 0 {
+		t.Errorf("the generated validator contradicts its template: %v", diffs)
 	}
 }
 
