@@ -27,16 +27,15 @@ import (
 
 // generator writes the objects of one store kind's templates.
 type generator struct {
-	ext      string // of the files it writes, ".sql"
+	ext      string // of the files it writes: ".sql", ".js"
 	generate func(*template.Template) ([]byte, error)
 }
 
 // generators maps a store kind to its generator. A kind without one is
-// skipped by schema gen, saying so. MongoDB's entry goes here:
-//
-//	template.StoreMongo: {ext: ".js", generate: mongo.GenerateSchema},
+// skipped by schema gen, saying so.
 var generators = map[string]generator{
 	template.StoreMariaDB: {ext: ".sql", generate: mariadb.GenerateSchema},
+	template.StoreMongo:   {ext: ".js", generate: mongo.GenerateSchema},
 }
 
 // schemaAdapters open the stores schema check compares. Their stores that
@@ -49,10 +48,11 @@ const schemaUsage = `usage:
   bedsctl schema check [--dir DIR] [--config-dir DIR] [--timeout D] [TEMPLATE...]
 
 gen writes the database objects of each template (all without TEMPLATE):
-to stdout, or with --out into DEPLOY/<store kind>/NNN_<template>.sql, the
-number of the template's file if there is one, else the next free one. A
-file that differs from the generated text (hand edits) is kept unless
---force. The DBA reviews, checks in and applies the files.
+to stdout, or with --out into DEPLOY/<store kind>/NNN_<template>.EXT (.sql
+for MariaDB, a mongosh script .js for MongoDB), the number of the
+template's file if there is one, else the next free one. A file that
+differs from the generated text (hand edits) is kept unless --force. The
+DBA reviews, checks in and applies the files.
 
 check connects to every store the templates use, with the node's config
 (BEDS_CONFIG_DIR, or --config-dir), and prints each difference between a
@@ -116,7 +116,7 @@ func cmdSchemaGen(args []string, stdout, stderr io.Writer) int {
 	fset.SetOutput(stderr)
 	dirDefault, stores := offlineConfig()
 	dir := fset.String("dir", dirDefault, "template folder")
-	out := fset.String("out", "", "deploy folder: write DEPLOY/<store kind>/NNN_<template>.sql instead of printing")
+	out := fset.String("out", "", "deploy folder: write DEPLOY/<store kind>/NNN_<template>.sql (or .js) instead of printing")
 	force := fset.Bool("force", false, "overwrite files that differ from the generated text")
 	names, err := parse(fset, args)
 	if err != nil {

@@ -5,10 +5,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/beds-project/beds/shared/testenv"
 )
@@ -23,7 +28,11 @@ func bedsctlRun(args ...string) (int, string, string) {
 func TestSchemaGen(t *testing.T) {
 	tpl := "../../../templates"
 	golden := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", "store", "mariadb", "testdata", "schema", name+".sql"))
+		f := filepath.Join("..", "..", "store", "mariadb", "testdata", "schema", name+".sql")
+		if name == "profiles" || name == "logs" {
+			f = filepath.Join("..", "..", "store", "mongo", "testdata", "schema", name+".js")
+		}
+		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,10 +44,18 @@ func TestSchemaGen(t *testing.T) {
 	if code != 0 || out != golden("users") {
 		t.Fatalf("gen users: exit %d, stderr %s, stdout:\n%s", code, errOut, out)
 	}
-	// All of them: every MariaDB template, the MongoDB ones skipped, saying so.
+	code, out, errOut = bedsctlRun("schema", "gen", "--dir", tpl, "profiles")
+	if code != 0 || out != golden("profiles") {
+		t.Fatalf("gen profiles: exit %d, stderr %s, stdout:\n%s", code, errOut, out)
+	}
+	// All of them, of both store kinds.
 	code, out, errOut = bedsctlRun("schema", "gen", "--dir", tpl)
-	if code != 0 || !strings.Contains(out, golden("items")) || !strings.Contains(out, golden("users")) ||
-		!strings.Contains(errOut, "skipped profiles: no generator for store kind mongo") {
+	for _, name := range []string{"example", "items", "logs", "orders", "profiles", "users"} {
+		if !strings.Contains(out, golden(name)) {
+			t.Errorf("gen: output lacks %s's objects", name)
+		}
+	}
+	if code != 0 || errOut != "" {
 		t.Fatalf("gen: exit %d, stderr %s", code, errOut)
 	}
 	for _, tc := range []struct {
@@ -48,7 +65,6 @@ func TestSchemaGen(t *testing.T) {
 	}{
 		{[]string{"schema", "gen", "--dir", tpl, "nosuch"}, 2, `no rec template "nosuch"`},
 		{[]string{"schema", "gen", "--dir", tpl, "user_orders"}, 2, `no rec template "user_orders"`},
-		{[]string{"schema", "gen", "--dir", tpl, "profiles"}, 1, "no generator for store kind mongo"},
 		{[]string{"schema", "gen", "--dir", filepath.Join(t.TempDir(), "none")}, 1, "not valid"},
 		{[]string{"schema"}, 2, "bedsctl schema gen"},
 		{[]string{"schema", "drop"}, 2, `unknown command "drop"`},
@@ -71,11 +87,12 @@ func TestSchemaGen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, out, errOut = bedsctlRun("schema", "gen", "--dir", tpl, "--out", deploy, "orders", "items", "users")
+	code, out, errOut = bedsctlRun("schema", "gen", "--dir", tpl, "--out", deploy, "orders", "items", "users", "profiles")
 	want := []string{
 		"wrote " + filepath.Join(dir, "008_orders.sql"),
 		"wrote " + filepath.Join(dir, "009_items.sql"),
 		"kept " + filepath.Join(dir, "007_users.sql") + ": it differs",
+		"wrote " + filepath.Join(deploy, "mongo", "001_profiles.js"),
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
@@ -87,6 +104,9 @@ func TestSchemaGen(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "009_items.sql")); string(b) != golden("items") {
 		t.Errorf("009_items.sql:\n%s", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(deploy, "mongo", "001_profiles.js")); string(b) != golden("profiles") {
+		t.Errorf("001_profiles.js:\n%s", b)
 	}
 	code, out, _ = bedsctlRun("schema", "gen", "--dir", tpl, "--out", deploy, "--force", "users", "items")
 	if code != 0 || !strings.Contains(out, "wrote "+filepath.Join(dir, "007_users.sql")) || !strings.Contains(out, "unchanged "+filepath.Join(dir, "009_items.sql")) {
@@ -109,13 +129,14 @@ func TestSchemaCheck(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfgDir, "beds.toml"), base, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := fmt.Sprintf("[stores.mariadb]\ndsn = %q\n\n[stores.mongo]\nuri = %q\n", dsn, testenv.Mongo(t))
+	mongoURI := testenv.Mongo(t)
+	env := fmt.Sprintf("[stores.mariadb]\ndsn = %q\n\n[stores.mongo]\nuri = %q\n", dsn, mongoURI)
 	if err := os.WriteFile(filepath.Join(cfgDir, "env_dev.toml"), []byte(env), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tpl := filepath.Join(testenv.Root(t), "templates")
 	code, out, errOut := bedsctlRun("schema", "check", "--config-dir", cfgDir, "--dir", tpl)
-	if code != 0 || !strings.Contains(out, "4 templates agree with their databases") || !strings.Contains(errOut, "not checked: store mongo") {
+	if code != 0 || !strings.Contains(out, "6 templates agree with their databases") || strings.Contains(errOut, "not checked") {
 		t.Fatalf("check: exit %d:\n%s%s", code, out, errOut)
 	}
 
@@ -135,6 +156,31 @@ func TestSchemaCheck(t *testing.T) {
 	}
 	if code != 1 {
 		t.Errorf("check with a difference: exit %d", code)
+	}
+
+	// And on MongoDB: an index dropped.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	u, err := url.Parse(mongoURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Database(strings.TrimPrefix(u.Path, "/")).Collection("profiles").Indexes().DropOne(ctx, "ix_prf_user"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = bedsctlRun("schema", "check", "--config-dir", cfgDir, "--dir", tpl, "profiles", "logs")
+	for _, w := range []string{"profiles", "collection profiles", "an index starting with prf_user", "none", "1 differences"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("check: output lacks %q:\n%s%s", w, out, errOut)
+		}
+	}
+	if code != 1 {
+		t.Errorf("check with a MongoDB difference: exit %d", code)
 	}
 
 	// A store that cannot be reached is a failure to check, named.
