@@ -1,9 +1,13 @@
 package mongo
 
 import (
+	"context"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/beds-project/beds/shared/schema"
 	"github.com/beds-project/beds/shared/testenv"
@@ -53,5 +57,43 @@ func TestCheckShipped(t *testing.T) {
 		if headers[tpl.Name] == "" {
 			t.Errorf("template %s: no deploy/mongo file generated for it (bedsctl schema gen --out deploy %s)", tpl.Name, tpl.Name)
 		}
+	}
+}
+
+// The checked-in scripts run under mongosh as a DBA runs them, twice (the
+// second run changes nothing), and leave a database that passes the
+// check: the scripts' own code, which testenv does not run, works. It
+// needs mongosh (BEDS_TEST_MONGOSH, or on PATH), which CI's machine lacks:
+// there it is skipped, saying so.
+func TestScriptsUnderMongosh(t *testing.T) {
+	mongosh := os.Getenv("BEDS_TEST_MONGOSH")
+	if mongosh == "" {
+		var err error
+		if mongosh, err = osexec.LookPath("mongosh"); err != nil {
+			t.Skip("mongosh is not installed (npm install mongosh, or set BEDS_TEST_MONGOSH): the scripts' code is not run")
+		}
+	}
+	uri := testenv.MongoWith(t)
+	files, _ := filepath.Glob(filepath.Join(testenv.Root(t), "deploy", "mongo", "[0-9][0-9][0-9]_*.js"))
+	for _, pass := range []string{"first", "again"} {
+		for _, f := range files {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			out, err := osexec.CommandContext(ctx, mongosh, "--quiet", "--norc", uri, f).CombinedOutput()
+			cancel()
+			if err != nil {
+				t.Fatalf("%s run of %s: %v\n%s", pass, f, err, out)
+			}
+			if !strings.Contains(string(out), "indexes are in place") {
+				t.Errorf("%s run of %s:\n%s", pass, f, out)
+			}
+		}
+	}
+	s, err := Open(t.Context(), Config{URI: uri})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, d := range checkSchema(t, s, mongoTemplates(t)...) {
+		t.Errorf("after mongosh: %s", d)
 	}
 }
