@@ -6,50 +6,64 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/beds-project/beds/shared/client"
 	"github.com/beds-project/beds/shared/ipl"
 	"github.com/beds-project/beds/shared/ipl/ipltest"
 	"github.com/beds-project/beds/shared/store/mariadb"
+	mongostore "github.com/beds-project/beds/shared/store/mongo"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
 
-// A domain is its template plus what bedsctl schema gen writes: on a
-// database holding only the generated objects of every shipped MariaDB
-// template, a node with templates.check = strict starts and serves every
-// operation each template allows; once an object disagrees with its
-// template, a node refuses to start, naming the template, the object and
-// the difference, and with templates.check = warn it starts.
+// A domain is its template plus what bedsctl schema gen writes: on
+// databases holding only the generated objects of every shipped template,
+// MariaDB's and MongoDB's, a node with templates.check = strict starts and
+// serves every operation each template allows; once an object disagrees
+// with its template, a node refuses to start, naming the template, the
+// object and the difference, and with templates.check = warn it starts.
 func TestSchemaEndToEnd(t *testing.T) {
 	root := testenv.Root(t)
 	reg, err := template.Load(filepath.Join(root, "templates"), map[string]string{"mariadb": template.StoreMariaDB, "mongo": template.StoreMongo})
 	must(t, err)
 	gen := t.TempDir()
 	files := []string{filepath.Join(root, "deploy", "mariadb", "000_beds.sql")}
+	mongoFiles := []string{filepath.Join(root, "deploy", "mongo", "indexes.json")}
 	script := map[string]string{} // template -> its generated file
 	var ts []*template.Template
 	for _, name := range reg.Names() {
 		tpl := reg.Get(name)
-		if tpl.StoreKind != template.StoreMariaDB {
-			continue
+		switch tpl.StoreKind {
+		case template.StoreMariaDB:
+			src, err := mariadb.GenerateSchema(tpl)
+			must(t, err)
+			f := filepath.Join(gen, name+".sql")
+			must(t, os.WriteFile(f, src, 0o644))
+			files, script[name] = append(files, f), f
+		case template.StoreMongo:
+			src, err := mongostore.GenerateSchema(tpl)
+			must(t, err)
+			f := filepath.Join(gen, name+".js")
+			must(t, os.WriteFile(f, src, 0o644))
+			mongoFiles = append(mongoFiles, f)
 		}
-		src, err := mariadb.GenerateSchema(tpl)
-		must(t, err)
-		f := filepath.Join(gen, name+".sql")
-		must(t, os.WriteFile(f, src, 0o644))
-		files, script[name] = append(files, f), f
 		ts = append(ts, tpl)
 	}
 	dsn := testenv.MariaDBWith(t, files...)
+	mongoURI := testenv.MongoWith(t, mongoFiles...)
 	env := ipltest.Env(t, map[string]string{
 		"BEDS_MARIADB_DSN": dsn,
+		"BEDS_MONGO_URI":   mongoURI,
 		"BEDS_CONFIG_DIR":  configDir(t, "[templates]\ncheck = \"strict\"\n"),
 		"BEDS_NODE_NAME":   "schema-strict",
 	})
@@ -102,6 +116,30 @@ func TestSchemaEndToEnd(t *testing.T) {
 			ipltest.Start(t, role, warn)
 		})
 	}
+
+	t.Run("a MongoDB index dropped", func(t *testing.T) {
+		mc, err := mongo.Connect(options.Client().ApplyURI(mongoURI))
+		must(t, err)
+		defer mc.Disconnect(ctx)
+		u, err := url.Parse(mongoURI)
+		must(t, err)
+		must(t, mc.Database(strings.TrimPrefix(u.Path, "/")).Collection("profiles").Indexes().DropOne(ctx, "ix_prf_user"))
+
+		strict := ipltest.Env(t, map[string]string{"BEDS_MARIADB_DSN": dsn, "BEDS_MONGO_URI": mongoURI, "BEDS_CONFIG_DIR": env["BEDS_CONFIG_DIR"], "BEDS_NODE_NAME": "schema-refused"})
+		n, err := ipl.Boot(ctx, role, strict)
+		if err == nil {
+			t.Fatalf("node %v started on a database that disagrees with template profiles", n.Addr())
+		}
+		want := "template profiles: collection profiles: expected an index starting with prf_user, neither partial nor sparse (field user: sortable, joined), found none"
+		var se *ipl.StepError
+		if !errors.As(err, &se) || se.Step != "schema" || se.Target != "mongo" || !strings.Contains(err.Error(), want) ||
+			!strings.Contains(err.Error(), "disagrees with its templates in 1 place") {
+			t.Fatalf("boot: %v\nwant step schema (mongo) naming only %q", err, want)
+		}
+		warn := ipltest.Env(t, map[string]string{"BEDS_MARIADB_DSN": dsn, "BEDS_MONGO_URI": mongoURI, "BEDS_CONFIG_DIR": configDir(t, "[templates]\ncheck = \"warn\"\n"),
+			"BEDS_NODE_NAME": "schema-warn", "BEDS_LOG_LEVEL": "error"})
+		ipltest.Start(t, role, warn)
+	})
 }
 
 // everyOp runs each operation tpl allows on one record, with a value of
@@ -200,7 +238,7 @@ func sample(f *template.Field, i int) any {
 	case template.TypeBool:
 		return i%2 == 1
 	case template.TypeDatetime:
-		return fmt.Sprintf("2026-0%d-02T03:04:05.123456Z", i)
+		return fmt.Sprintf("2026-0%d-02T03:04:05.123Z", i) // milliseconds: what MongoDB keeps
 	}
 	return map[string]any{"n": i, "tags": []string{"a", "b"}}
 }
