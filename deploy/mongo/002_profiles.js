@@ -12,9 +12,9 @@
 // spec is what the script applies: the collection, its validator (what BEDS
 // writes and reads, field by field; other fields are allowed, as BEDS stamps
 // each document with _beds_event), and the indexes the template needs. Keep
-// spec JSON (// comments allowed) when editing: tests apply it without
-// mongosh (testenv.ApplyMongoScripts). A server without validators (FerretDB)
-// gets the collection and the indexes, and the script says so.
+// spec JSON (// comments allowed) when editing: tests and bedsctl schema
+// apply read it without mongosh. A server without validators (FerretDB) gets
+// the collection and the indexes, and the script says so.
 {
 const spec = {
   "collection": "profiles",

@@ -40,6 +40,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/beds-project/beds/shared/store/mongo/script"
 )
 
 func env(key, def string) string {
@@ -329,7 +331,7 @@ func Mongo(t testing.TB) string {
 // MongoWith is Mongo with the given files applied instead of deploy/mongo's
 // (none: an empty database), in the order given: a .json file is an index
 // list in indexes.json's format (ApplyIndexes), any other a script of
-// bedsctl schema gen's format (ApplyMongoScripts).
+// bedsctl schema gen's format (script.Apply).
 func MongoWith(t testing.TB, files ...string) string {
 	t.Helper()
 	base := env("BEDS_TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -363,7 +365,7 @@ func MongoWith(t testing.TB, files ...string) string {
 		if filepath.Ext(f) == ".json" {
 			err = ApplyIndexes(ctx, client.Database(name), f)
 		} else {
-			err = ApplyMongoScripts(ctx, client.Database(name), f)
+			err = script.Apply(ctx, client.Database(name), f)
 		}
 		if err != nil {
 			t.Fatal(err)

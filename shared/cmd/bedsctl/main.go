@@ -7,6 +7,7 @@
 //	bedsctl templates [--dir DIR]
 //	bedsctl schema gen [--dir DIR] [--out DEPLOY] [--force] [TEMPLATE...]
 //	bedsctl schema check [--dir DIR] [--config-dir DIR] [TEMPLATE...]
+//	bedsctl schema apply [--dir DIR] [--config-dir DIR] [--deploy DEPLOY] [TEMPLATE...]
 //	bedsctl ping [--count N]
 //	bedsctl bench [flags]
 //
@@ -16,7 +17,8 @@
 // a line. templates validates a template folder offline and lists its
 // templates and relations, and the lint's warnings. schema gen writes the
 // database objects of templates (schema.go), schema check compares the
-// databases of the node's config with them. ping measures round trips to
+// databases of the node's config with them, and schema apply puts the
+// checked-in MongoDB scripts into their databases without mongosh. ping measures round trips to
 // the cluster.
 // RabbitMQ is found at BEDS_AMQP_URL, or --url.
 package main
@@ -50,6 +52,7 @@ const usage = `bedsctl: the BEDS command-line client
   bedsctl templates [--dir DIR]          list and validate a template folder offline
   bedsctl schema gen [TEMPLATE...]       write the database objects of templates
   bedsctl schema check [TEMPLATE...]     compare the databases with their templates
+  bedsctl schema apply [TEMPLATE...]     apply the checked-in MongoDB scripts without mongosh
   bedsctl ping [--count N]               round trip to the cluster
   bedsctl bench [--op OP] [--baseline]   load the cluster: tp/s, latency, CPU per request
 

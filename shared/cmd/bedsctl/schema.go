@@ -46,6 +46,7 @@ var schemaAdapters = []store.Adapter{mariadb.Adapter, mongo.Adapter}
 const schemaUsage = `usage:
   bedsctl schema gen [--dir DIR] [--out DEPLOY] [--force] [TEMPLATE...]
   bedsctl schema check [--dir DIR] [--config-dir DIR] [--timeout D] [TEMPLATE...]
+  bedsctl schema apply [--dir DIR] [--config-dir DIR] [--deploy DEPLOY] [--timeout D] [TEMPLATE...]
 
 gen writes the database objects of each template (all without TEMPLATE):
 to stdout, or with --out into DEPLOY/<store kind>/NNN_<template>.EXT (.sql
@@ -58,6 +59,12 @@ check connects to every store the templates use, with the node's config
 (BEDS_CONFIG_DIR, or --config-dir), and prints each difference between a
 database and its templates as template, object, expected, found; it exits
 1 on any.
+
+apply puts the checked-in MongoDB scripts, DEPLOY/mongo/NNN_<template>.js
+(default deploy), of each MongoDB template into its store's database, as
+mongosh runs them: for machines without mongosh, such as this project's
+with FerretDB. The DBA runs it, as the scripts themselves, by hand. MariaDB
+files are applied with the mariadb client (make schema).
 `
 
 func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -70,6 +77,8 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return cmdSchemaGen(args[1:], stdout, stderr)
 	case "check":
 		return cmdSchemaCheck(ctx, args[1:], stdout, stderr)
+	case "apply":
+		return cmdSchemaApply(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, schemaUsage)
 		return 0
@@ -239,31 +248,9 @@ func cmdSchemaCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return 2
 	}
-	environ := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			environ[k] = v
-		}
-	}
-	if *cfgDir != "" {
-		environ["BEDS_CONFIG_DIR"] = *cfgDir
-	}
-	cfg, err := config.LoadEnv("bedsctl", environ)
-	if err != nil {
-		fmt.Fprintln(stderr, "bedsctl:", err)
-		return 1
-	}
-	if *dir == "" {
-		*dir = cfg.Templates.Dir
-	}
-	reg := loadTemplates(*dir, cfg.StoreKinds(), stderr)
-	if reg == nil {
-		return 1
-	}
-	ts, err := pick(reg, names)
-	if err != nil {
-		fmt.Fprintln(stderr, "bedsctl:", err)
-		return 2
+	cfg, ts, code := nodeTemplates(*cfgDir, *dir, names, stderr)
+	if cfg == nil {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -285,6 +272,107 @@ func cmdSchemaCheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		return 1
 	}
 	fmt.Fprintf(stdout, "%d templates agree with their databases\n", checked)
+	return 0
+}
+
+// nodeTemplates loads the node's config (BEDS_CONFIG_DIR, or cfgDir) and
+// the templates names selects from dir (the config's templates.dir when
+// empty), printing what is wrong; a nil config comes with the exit code.
+func nodeTemplates(cfgDir, dir string, names []string, stderr io.Writer) (*config.Config, []*template.Template, int) {
+	environ := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			environ[k] = v
+		}
+	}
+	if cfgDir != "" {
+		environ["BEDS_CONFIG_DIR"] = cfgDir
+	}
+	cfg, err := config.LoadEnv("bedsctl", environ)
+	if err != nil {
+		fmt.Fprintln(stderr, "bedsctl:", err)
+		return nil, nil, 1
+	}
+	if dir == "" {
+		dir = cfg.Templates.Dir
+	}
+	reg := loadTemplates(dir, cfg.StoreKinds(), stderr)
+	if reg == nil {
+		return nil, nil, 1
+	}
+	ts, err := pick(reg, names)
+	if err != nil {
+		fmt.Fprintln(stderr, "bedsctl:", err)
+		return nil, nil, 2
+	}
+	return cfg, ts, 0
+}
+
+// scriptApplier is a store that applies the scripts of its kind without
+// their shell (mongo.Store: mongosh).
+type scriptApplier interface {
+	ApplyScripts(ctx context.Context, files ...string) error
+}
+
+func cmdSchemaApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("schema apply", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	dir := fset.String("dir", "", "template folder (default: the config's templates.dir)")
+	cfgDir := fset.String("config-dir", "", "config folder holding beds.toml (default: BEDS_CONFIG_DIR)")
+	deploy := fset.String("deploy", "deploy", "deploy folder holding mongo/NNN_<template>.js")
+	timeout := fset.Duration("timeout", 30*time.Second, "how long to wait for the databases")
+	names, err := parse(fset, args)
+	if err != nil {
+		return 2
+	}
+	cfg, ts, code := nodeTemplates(*cfgDir, *dir, names, stderr)
+	if cfg == nil {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	byStore := map[string][]string{} // store -> its scripts
+	var storeNames []string
+	for _, t := range ts {
+		if t.StoreKind != template.StoreMongo {
+			if len(names) > 0 {
+				fmt.Fprintf(stderr, "skipped %s: %s files are applied with the database's own client (make schema)\n", t.Name, t.StoreKind)
+			}
+			continue
+		}
+		path, err := generatedPath(filepath.Join(*deploy, template.StoreMongo), t.Name, ".js")
+		if err == nil {
+			_, err = os.Stat(path)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "bedsctl: template %s: no script to apply (%v); write it with bedsctl schema gen --out %s %s\n", t.Name, err, *deploy, t.Name)
+			return 1
+		}
+		if _, ok := byStore[t.Store]; !ok {
+			storeNames = append(storeNames, t.Store)
+		}
+		byStore[t.Store] = append(byStore[t.Store], path)
+	}
+	slices.Sort(storeNames)
+	for _, name := range storeNames {
+		sc := cfg.Stores[name]
+		s, err := mongo.Adapter.Open(ctx, sc)
+		if err == nil {
+			if a, ok := s.(scriptApplier); ok {
+				err = a.ApplyScripts(ctx, byStore[name]...)
+			} else {
+				err = fmt.Errorf("the %s adapter cannot apply scripts", sc.Kind)
+			}
+			s.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "bedsctl: store %s (%s): %v\n", name, strings.Join(mongo.Adapter.Addrs(sc), ","), err)
+			return 1
+		}
+		for _, f := range byStore[name] {
+			fmt.Fprintf(stdout, "applied %s to store %s\n", f, name)
+		}
+	}
 	return 0
 }
 

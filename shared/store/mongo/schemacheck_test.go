@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/beds-project/beds/shared/schema"
+	"github.com/beds-project/beds/shared/store/mongo/script"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
@@ -194,7 +195,7 @@ func validatorOf(t *testing.T, tpl *template.Template) bson.M {
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs, err := testenv.ParseMongoScript(src)
+	specs, err := script.Parse(src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,14 @@ package mongo
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/schema"
+	"github.com/beds-project/beds/shared/store/mongo/script"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -17,9 +19,9 @@ import (
 // $jsonSchema validator, and its indexes.
 //
 // The script declares them in spec, a JSON document (with // comments)
-// that a fixed block of the script then applies, so that tests apply the
-// same file without mongosh (testenv.ApplyMongoScripts): the DBA edits spec
-// and keeps it JSON. Applying is idempotent: the collection is created
+// that a fixed block of the script then applies, so that the same file can
+// be applied without mongosh (package script: tests, bedsctl schema
+// apply): the DBA edits spec and keeps it JSON. Applying is idempotent: the collection is created
 // with the validator when missing, an existing one gets the validator
 // (collMod), and createIndexes makes the missing indexes; an index of the
 // same name with other keys or options fails the script.
@@ -85,7 +87,7 @@ func GenerateSchema(t *template.Template) ([]byte, error) {
 	b.WriteString("// (the mongo image runs deploy/mongo/*.js itself, on MONGO_INITDB_DATABASE).\n")
 	b.WriteString("// Applied again it changes nothing.\n")
 	b.WriteString("//\n")
-	writeJSComment(&b, "spec is what the script applies: the collection, its validator (what BEDS writes and reads, field by field; other fields are allowed, as BEDS stamps each document with _beds_event), and the indexes the template needs. Keep spec JSON (// comments allowed) when editing: tests apply it without mongosh (testenv.ApplyMongoScripts). A server without validators (FerretDB) gets the collection and the indexes, and the script says so.")
+	writeJSComment(&b, "spec is what the script applies: the collection, its validator (what BEDS writes and reads, field by field; other fields are allowed, as BEDS stamps each document with _beds_event), and the indexes the template needs. Keep spec JSON (// comments allowed) when editing: tests and bedsctl schema apply read it without mongosh. A server without validators (FerretDB) gets the collection and the indexes, and the script says so.")
 	b.WriteString("{\nconst spec = {\n")
 	fmt.Fprintf(&b, "  \"collection\": %s,\n", jsonString(t.Objects.Collection))
 	writeValidator(&b, t)
@@ -303,4 +305,14 @@ func writeIndexes(b *bytes.Buffer, t *template.Template) {
 		fmt.Fprintf(b, "    %-*s  // %s\n", width, text, l.note)
 	}
 	b.WriteString("  ]\n")
+}
+
+// ApplyScripts applies script files of bedsctl schema gen's format to the
+// store's database without mongosh, as their own code does under mongosh
+// (package script): for bedsctl schema apply, on machines without mongosh.
+func (s *Store) ApplyScripts(ctx context.Context, files ...string) error {
+	if err := script.Apply(ctx, s.db, files...); err != nil {
+		return fmt.Errorf("database %s: %w", s.Database(), classify(nil, err))
+	}
+	return nil
 }

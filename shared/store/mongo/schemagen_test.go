@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/beds-project/beds/shared/schema"
+	"github.com/beds-project/beds/shared/store/mongo/script"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/testenv"
 )
@@ -92,7 +93,7 @@ func TestGenerateGolden(t *testing.T) {
 			if name, fp, ok := schema.ParseHeader(got); !ok || name != tpl.Name || fp != tpl.Fingerprint() {
 				t.Errorf("header names %q %q %v, want %s %s", name, fp, ok, tpl.Name, tpl.Fingerprint())
 			}
-			specs, err := testenv.ParseMongoScript(got)
+			specs, err := script.Parse(got)
 			if err != nil || len(specs) != 1 {
 				t.Fatalf("spec: %v, %d specs", err, len(specs))
 			}
@@ -137,7 +138,7 @@ nick  = { type = "string", max = 30, unique = true }
 	if err != nil {
 		t.Fatal(err)
 	}
-	specs, err := testenv.ParseMongoScript(src)
+	specs, err := script.Parse(src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,15 @@
-package testenv
+// Package script reads and applies the MongoDB scripts of deploy/mongo
+// without mongosh.
+//
+// bedsctl schema gen writes, for each MongoDB template, a mongosh script
+// (mongo.GenerateSchema) that declares the collection, its validator and
+// its indexes as spec, a JSON object with // comments, and applies it with
+// code of its own. This package reads spec (Parse) and applies it the way
+// that code does (Apply), so that tests (shared/testenv) and bedsctl schema
+// apply put the same checked-in files into a database on a machine without
+// mongosh. The DBA who edits a script keeps spec JSON; the rest of the
+// script is not read here.
+package script
 
 import (
 	"bytes"
@@ -14,10 +25,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// MongoSpec is what a MongoDB script of deploy/mongo declares (the format
-// bedsctl schema gen writes, mongo.GenerateSchema): one collection, its
-// validator and its indexes, as the script's fixed code applies them.
-type MongoSpec struct {
+// Spec is what a script declares: one collection, its validator and its
+// indexes.
+type Spec struct {
 	Collection       string
 	Validator        bson.D // nil: none
 	ValidationLevel  string
@@ -29,13 +39,12 @@ type MongoSpec struct {
 // specRE finds a spec declaration: a line starting with const spec = .
 var specRE = regexp.MustCompile(`(?m)^[ \t]*const spec = `)
 
-// ParseMongoScript reads the specs a MongoDB script declares, each as
-// "const spec = " followed by a JSON object on the lines after it, which
-// may carry // comments. Everything else in the script (its comments, the
-// code that applies spec) is not read. A script without a spec is an
-// error.
-func ParseMongoScript(src []byte) ([]MongoSpec, error) {
-	var out []MongoSpec
+// Parse reads the specs a script declares, each as "const spec = " at the
+// start of a line followed by a JSON object, which may carry // comments.
+// Everything else in the script (its comments, the code that applies spec)
+// is not read. A script without a spec is an error.
+func Parse(src []byte) ([]Spec, error) {
+	var out []Spec
 	for _, m := range specRE.FindAllIndex(src, -1) {
 		line := 1 + bytes.Count(src[:m[0]], []byte("\n"))
 		text, err := stripComments(src[m[1]:])
@@ -66,8 +75,8 @@ func ParseMongoScript(src []byte) ([]MongoSpec, error) {
 
 // specOf reads a spec's fields; another field is an error, since the
 // script's code would not apply it.
-func specOf(doc bson.D) (MongoSpec, error) {
-	var s MongoSpec
+func specOf(doc bson.D) (Spec, error) {
+	var s Spec
 	for _, e := range doc {
 		var ok bool
 		switch e.Key {
@@ -193,19 +202,19 @@ func decodeJSON(dec *json.Decoder) (any, error) {
 	return tok, nil
 }
 
-// ApplyMongoScripts applies the specs of MongoDB script files
-// (ParseMongoScript) to db, in order, as the scripts' own code does under
-// mongosh: the collection is created with its validator, or given it
-// (collMod) when it exists; a server that does not implement validators
-// (FerretDB) gets the collection without one; then each index is created,
-// one at a time.
-func ApplyMongoScripts(ctx context.Context, db *mongo.Database, files ...string) error {
+// Apply applies the specs of script files to db, in order, as the
+// scripts' own code does under mongosh: the collection is created with its
+// validator, or given it (collMod) when it exists; a server that does not
+// implement validators (FerretDB) gets the collection without one; then
+// each index is created, one at a time. Applied again, it changes nothing;
+// an index whose name is taken by other keys or options fails it.
+func Apply(ctx context.Context, db *mongo.Database, files ...string) error {
 	for _, file := range files {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			return err
 		}
-		specs, err := ParseMongoScript(src)
+		specs, err := Parse(src)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
@@ -222,7 +231,7 @@ func ApplyMongoScripts(ctx context.Context, db *mongo.Database, files ...string)
 // not implement (FerretDB's answer to validators and collMod).
 const notImplemented = 238
 
-func applySpec(ctx context.Context, db *mongo.Database, s MongoSpec) error {
+func applySpec(ctx context.Context, db *mongo.Database, s Spec) error {
 	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: s.Collection}})
 	if err != nil {
 		return err

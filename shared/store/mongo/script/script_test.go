@@ -1,4 +1,4 @@
-package testenv
+package script_test
 
 import (
 	"context"
@@ -14,9 +14,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/beds-project/beds/shared/store/mongo/script"
+	"github.com/beds-project/beds/shared/testenv"
 )
 
-func TestParseMongoScript(t *testing.T) {
+func TestParse(t *testing.T) {
 	src := `// header: const spec = {"not": "this"}
 {
 const spec = {
@@ -32,11 +35,11 @@ print("a // b");
 }
   const spec = {"collection": "b", "validationLevel": "moderate", "validationAction": "warn", "indexes": []};
 `
-	got, err := ParseMongoScript([]byte(src))
+	got, err := script.Parse([]byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []MongoSpec{
+	want := []script.Spec{
 		{Collection: "a",
 			Validator: bson.D{{Key: "$jsonSchema", Value: bson.D{{Key: "description", Value: `a // not a comment, "quoted"`}}}},
 			Indexes: []bson.D{
@@ -59,7 +62,7 @@ print("a // b");
 		{"const spec = {\"collection\": \"a\", \"indexes\": [1]};\n", "each index is an object"},
 		{"const spec = [];\n", "not an object"},
 	} {
-		_, err := ParseMongoScript([]byte(tc.src))
+		_, err := script.Parse([]byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err %v, want %q", tc.src, err, tc.want)
 		}
@@ -69,7 +72,7 @@ print("a // b");
 // A script's spec applies as its own code does under mongosh: the
 // collection (without a validator on a server that has none), then its
 // indexes, and a second time changes nothing.
-func TestApplyMongoScripts(t *testing.T) {
+func TestApply(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "001_a.js")
 	src := `const spec = {"collection": "a",
@@ -80,7 +83,7 @@ func TestApplyMongoScripts(t *testing.T) {
 	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	uri := MongoWith(t, f)
+	uri := testenv.MongoWith(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
@@ -93,7 +96,7 @@ func TestApplyMongoScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := client.Database(strings.TrimPrefix(u.Path, "/"))
-	if err := ApplyMongoScripts(ctx, db, f); err != nil {
+	if err := script.Apply(ctx, db, f); err != nil {
 		t.Fatalf("applied again: %v", err)
 	}
 	cur, err := db.Collection("a").Indexes().List(ctx)
@@ -129,7 +132,7 @@ func TestApplyMongoScripts(t *testing.T) {
 	if err := os.WriteFile(other, []byte(`const spec = {"collection": "a", "indexes": [{"key": {"o": 1}, "name": "ix_m"}]};`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := ApplyMongoScripts(ctx, db, other); err == nil || !strings.Contains(err.Error(), "002_a.js: collection a: index") {
+	if err := script.Apply(ctx, db, other); err == nil || !strings.Contains(err.Error(), "002_a.js: collection a: index") {
 		t.Errorf("conflicting index: %v", err)
 	}
 }
