@@ -54,12 +54,14 @@ sizes:
 servers:
 	bash scripts/servers.sh
 
-## schema: create the local database "beds", apply the DBA objects, and check
-## them against the templates (bedsctl schema check; the objects themselves
-## come from bedsctl schema gen, see docs/templates.md)
+## schema: create the local database "beds", apply the DBA objects (MariaDB's
+## with the mariadb client, MongoDB's with bedsctl schema apply, which needs
+## no mongosh), and check them against the templates (bedsctl schema check;
+## the objects themselves come from bedsctl schema gen, see docs/templates.md)
 schema:
 	mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS beds CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'
 	for f in deploy/mariadb/*.sql; do mariadb -uroot -h127.0.0.1 beds < $$f || exit 1; done
+	go run ./shared/cmd/bedsctl schema apply --config-dir deploy/config --dir templates
 	go run ./shared/cmd/bedsctl schema check --config-dir deploy/config --dir templates
 
 ## run: one appserver against the local servers
