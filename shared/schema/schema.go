@@ -7,8 +7,8 @@
 //
 // It does no I/O and imports no driver. Each store adapter owns its own
 // dialect: the adapter package generates its objects from a template
-// (mariadb.GenerateSchema) and compares a live database with the
-// templates (its Store implements Checker). bedsctl schema gen and check,
+// (mariadb.GenerateSchema, mongo.GenerateSchema) and compares a live
+// database with the templates (its Store implements Checker). bedsctl schema gen and check,
 // and the IPL's schema step, reach them through this package's types only,
 // so a store kind plugs in by implementing them.
 //
