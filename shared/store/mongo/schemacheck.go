@@ -162,7 +162,11 @@ func checkTemplate(t *template.Template, c *dbCollection) []schema.Difference {
 		if len(want) == 0 {
 			add("a collection", "none")
 		} else {
-			add(fmt.Sprintf("a collection with %d indexes (%s)", len(want), strings.Join(want, ", ")), "none")
+			noun := "indexes"
+			if len(want) == 1 {
+				noun = "index"
+			}
+			add(fmt.Sprintf("a collection with %d %s (%s)", len(want), noun, strings.Join(want, ", ")), "none")
 		}
 		return diffs
 	case c.kind == "view":

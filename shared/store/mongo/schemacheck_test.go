@@ -116,7 +116,7 @@ func TestCheckFindsDifferences(t *testing.T) {
 			[]schema.Difference{{Template: "logs", Object: "collection msLogs", Expected: "a collection with 3 indexes (ix_log_at, ix_log_level, ix_log_event)", Found: "none"}}},
 		{"collection without indexes missing",
 			[]bson.D{{{Key: "drop", Value: "things"}}},
-			[]schema.Difference{{Template: "things", Object: "collection things", Expected: "a collection with 1 indexes (uq_thg_code)", Found: "none"}}},
+			[]schema.Difference{{Template: "things", Object: "collection things", Expected: "a collection with 1 index (uq_thg_code)", Found: "none"}}},
 		{"hand edits that keep the indexes pass",
 			[]bson.D{
 				dropIndex("msLogs", "ix_log_level"), createIndex("msLogs", "ix_log_level_at", false, bson.E{Key: "log_level", Value: 1}, bson.E{Key: "log_at", Value: -1}),
