@@ -21,10 +21,12 @@ import (
 // The script declares them in spec, a JSON document (with // comments)
 // that a fixed block of the script then applies, so that the same file can
 // be applied without mongosh (package script: tests, bedsctl schema
-// apply): the DBA edits spec and keeps it JSON. Applying is idempotent: the collection is created
-// with the validator when missing, an existing one gets the validator
-// (collMod), and createIndexes makes the missing indexes; an index of the
-// same name with other keys or options fails the script.
+// apply): the DBA edits spec and keeps it JSON. Applying is idempotent:
+// the collection is created with the validator when missing, an existing
+// one gets the validator (collMod), and createIndexes makes the missing
+// indexes, one at a time (FerretDB fails a createIndexes of several that
+// all exist); an index of the same name with other keys or options fails
+// the script.
 //
 // The validator describes what BEDS writes and reads, so that no other
 // writer stores what a read would fail on. Each field is a property under
@@ -50,8 +52,10 @@ import (
 // applying it to a collection that holds older documents may choose
 // moderate or warn while they are mended.
 //
-// Indexes (schema.Indexes): a key stored as _id has MongoDB's own unique
-// index; a key stored under another name gets uq_<stored>, unique, as
+// The key is stored as _id unless the template names another stored
+// name; a string key a create leaves out is the event ID, so the generator
+// refuses a max below lineage.MaxLen for it. Indexes (schema.Indexes): a
+// key stored as _id has MongoDB's own unique index; a key stored under another name gets uq_<stored>, unique, as
 // does each unique field; each other sortable or joined field gets
 // ix_<stored>. All ascending on the one field. MongoDB counts a missing
 // field as null, so a unique index on a field callers may leave out admits
@@ -61,10 +65,6 @@ import (
 // FerretDB, the MongoDB-wire server of the tests, has no validators: it
 // answers create with a validator, and collMod, NotImplemented (code 238).
 // The script then creates the collection without one and says so.
-
-// notImplemented is the server error code of a command or option the
-// server does not implement (FerretDB's for validators and collMod).
-const notImplemented = 238
 
 // GenerateSchema returns the mongosh script that creates the collection
 // serving t, its validator and its indexes, with the header of
