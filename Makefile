@@ -28,12 +28,14 @@ faults:
 	BEDS_RESULTS_DIR="$(BEDS_RESULTS_DIR)" go test -tags faults -count=1 -p 1 -timeout 25m -run '^TestFault' -v ./services/appserver/
 	BEDS_RESULTS_DIR="$(BEDS_RESULTS_DIR)" go test -count=1 -run '^TestGuaranteesTable$$' -v ./services/appserver/ -faulttable
 
-## lint: gofmt, go mod tidy (each module) and go vet over the workspace
+## lint: gofmt, go mod tidy (each module), go vet over the workspace, and the
+## template lint of templates/ (bedsctl templates)
 lint:
 	@out=$$(gofmt -l shared services deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES:/...=) deploy/check; do (cd $$m && GOWORK=off go mod tidy -diff >/dev/null) || { echo "go mod tidy needed in $$m"; exit 1; }; done
 	go vet $(MODULES)
 	cd deploy/check && GOWORK=off go vet ./...
+	@go run ./shared/cmd/bedsctl templates --dir templates >/dev/null
 
 ## build: the four role binaries and bedsctl into bin/
 build:
@@ -52,10 +54,15 @@ sizes:
 servers:
 	bash scripts/servers.sh
 
-## schema: create the local database "beds" and apply the DBA objects
+## schema: create the local database "beds", apply the DBA objects (MariaDB's
+## with the mariadb client, MongoDB's with bedsctl schema apply, which needs
+## no mongosh), and check them against the templates (bedsctl schema check;
+## the objects themselves come from bedsctl schema gen, see docs/templates.md)
 schema:
 	mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS beds CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'
 	for f in deploy/mariadb/*.sql; do mariadb -uroot -h127.0.0.1 beds < $$f || exit 1; done
+	go run ./shared/cmd/bedsctl schema apply --config-dir deploy/config --dir templates
+	go run ./shared/cmd/bedsctl schema check --config-dir deploy/config --dir templates
 
 ## run: one appserver against the local servers
 run:

@@ -35,9 +35,12 @@
 # Schema: without BEDS_MARIADB_DSN the nodes use root@127.0.0.1:3306/beds;
 # `up` then creates the database "beds" if it is missing and applies
 # deploy/mariadb/*.sql if a table they create is missing (the mariadb client
-# as root, no password: the local defaults). With BEDS_MARIADB_DSN set, the
-# schema of that database is the caller's business (`make schema`, or
-# shared/testenv in tests).
+# as root, no password: the local defaults). Without BEDS_MONGO_URI they use
+# mongodb://127.0.0.1:27017/beds, and `up` applies deploy/mongo's template
+# scripts to it (bedsctl schema apply, which changes nothing where they are
+# applied). With BEDS_MARIADB_DSN or BEDS_MONGO_URI set, the schema of that
+# database is the caller's business (`make schema`, or shared/testenv in
+# tests).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -129,8 +132,13 @@ build() {
 	say "built ${roles[*]} into $state/bin in $((SECONDS - t0))s"
 }
 
-# schema: the local default database, when the caller did not name one.
+# schema: the local default databases, where the caller did not name one.
 schema() {
+	if [[ -z ${BEDS_MONGO_URI:-} ]]; then
+		(cd "$root" && go run ./shared/cmd/bedsctl schema apply --config-dir "${BEDS_CONFIG_DIR:-$root/deploy/config}" \
+			--dir "${BEDS_TEMPLATE_DIR:-$root/templates}" --deploy "$root/deploy") >/dev/null ||
+			die "applying deploy/mongo to mongodb://127.0.0.1:27017/beds failed (make servers), or set BEDS_MONGO_URI"
+	fi
 	[[ -z ${BEDS_MARIADB_DSN:-} ]] || return 0
 	command -v mariadb >/dev/null || die "the mariadb client is needed to prepare the local database (or set BEDS_MARIADB_DSN)"
 	local sql=(mariadb -uroot -h127.0.0.1 -P3306)

@@ -251,6 +251,9 @@ func TestCompose(t *testing.T) {
 			t.Errorf("mongo: /docker-entrypoint-initdb.d lacks %s (%q)", f, mongoInit)
 		}
 	}
+	if scripts, _ := filepath.Glob(filepath.Join(mongoInit, "[0-9][0-9][0-9]_*.js")); mongoInit == "" || len(scripts) == 0 {
+		t.Errorf("mongo: /docker-entrypoint-initdb.d holds no template script NNN_<template>.js (%q)", mongoInit)
+	}
 }
 
 // composeDockerfile is the service's Dockerfile, an absolute path.

@@ -92,6 +92,9 @@ func TestDataPath(t *testing.T) {
 
 	environ := map[string]string{
 		"BEDS_CONFIG_DIR": configDir(t, fmt.Sprintf(`
+[templates]
+check = "warn"   # broken_rec.toml's objects are never deployed, on purpose
+
 [stores.flaky]
 kind = "mariadb"
 dsn = %q

@@ -24,6 +24,8 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/go-sql-driver/mysql"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/beds-project/beds/shared/schema"
 )
 
 // Environments BEDS_ENV may name.
@@ -63,9 +65,15 @@ type Node struct {
 	Name string `toml:"name"` // default: role@hostname
 }
 
-// Templates says where template files are.
+// Templates says where template files are, and what a node does when a
+// database disagrees with them.
 type Templates struct {
 	Dir string `toml:"dir"`
+	// Check is what a node does at start-up when a store's database
+	// disagrees with the templates it serves (package schema): "strict"
+	// refuses to start, naming every difference; "warn" logs each and
+	// starts, for a migration window.
+	Check string `toml:"check"`
 }
 
 // HTTP configures the ops endpoint.
@@ -202,7 +210,7 @@ func Default() *Config {
 	return &Config{
 		Env:       EnvDev,
 		Dir:       "deploy/config",
-		Templates: Templates{Dir: "templates"},
+		Templates: Templates{Dir: "templates", Check: string(schema.Strict)},
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
 		AMQP: AMQP{
 			URL: "amqp://guest:guest@127.0.0.1:5672/", QueueType: "classic", DeliveryLimit: 5,
@@ -325,6 +333,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("config %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, err := schema.ParseMode(c.Templates.Check); err != nil {
+		bad("templates.check", "%v", err)
 	}
 	if _, err := amqp.ParseURI(c.AMQP.URL); err != nil {
 		bad("amqp.url", "%v", redactErr(err, c.AMQP.URL))

@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		{"env", c.Env, config.EnvDev},
 		{"node", c.Node.Name, "appserver@" + host},
 		{"templates", c.Templates.Dir, "templates"},
+		{"templates check", c.Templates.Check, "strict"},
 		{"http", c.HTTP.Addr, "127.0.0.1:8080"},
 		{"amqp", c.AMQP.URL, "amqp://guest:guest@127.0.0.1:5672/"},
 		{"queue type", c.AMQP.QueueType, "classic"},
@@ -277,6 +278,8 @@ func TestLoadErrors(t *testing.T) {
 		{"zero max_body", map[string]string{"beds.toml": "[limits]\nmax_body = 0\n"}, nil, []string{"config limits"}},
 		{"zero max_in_list", map[string]string{"beds.toml": "[limits]\nmax_in_list = 0\n"}, nil, []string{"config limits"}},
 		{"bad log level", map[string]string{"beds.toml": "[log]\nlevel = \"loud\"\n"}, nil, []string{"log.level", `"loud"`}},
+		{"bad templates.check", map[string]string{"beds.toml": "[templates]\ncheck = \"off\"\n"}, nil, []string{"config templates.check", `"off": strict`, "or warn"}},
+		{"templates.check case", map[string]string{"beds.toml": "[templates]\ncheck = \"Strict\"\n"}, nil, []string{"templates.check", `"Strict"`}},
 		{"bad log level from env", map[string]string{"beds.toml": ""}, map[string]string{"BEDS_LOG_LEVEL": "verbose"}, []string{"log.level"}},
 		{"bad log format", map[string]string{"beds.toml": "[log]\nformat = \"xml\"\n"}, nil, []string{"log.format", `"xml"`}},
 		{"lineage store unknown", map[string]string{"beds.toml": "[lineage]\nstore = \"archive\"\n"}, nil, []string{"lineage.store", `"archive"`, "mariadb, mongo"}},
@@ -330,6 +333,14 @@ func TestCheckedInConfig(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: Validate: %v", env, err)
 		}
+		if c.Templates.Check != "strict" {
+			t.Errorf("%s: templates.check %q, want strict", env, c.Templates.Check)
+		}
+	}
+	// warn, from an env file, for a migration window.
+	d = dir(t, map[string]string{"beds.toml": string(src), "env_qa.toml": "[templates]\ncheck = \"warn\"\n"})
+	if c, err := load(t, d, map[string]string{"BEDS_ENV": "qa"}); err != nil || c.Templates.Check != "warn" || c.Templates.Dir != "templates" {
+		t.Errorf("check = warn in env_qa.toml: %+v %v", c.Templates, err)
 	}
 	// And from its own folder, as a node started in the repository would.
 	if _, err := load(t, filepath.Join("..", "..", "deploy", "config"), nil); err != nil {

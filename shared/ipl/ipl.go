@@ -12,13 +12,17 @@
 //	topology    log in, declare exchanges and queues
 //	stores      TCP reachability of every store a template uses
 //	pools       open each store's pool with its adapter and ping it
+//	schema      compare each store's database with the templates it serves
+//	            (a store whose adapter implements schema.Checker), stopping
+//	            on a difference unless templates.check = "warn"
+//	lineage     open the lineage recorder, when [lineage] store is set
 //	brokers     build the role's brokers
 //	ready       serve /healthz, /readyz, /metrics; start the brokers
 //
 // What a node prepares is what its Role declares: a role that serves no
-// templates skips templates, stores and pools, and opens no database. The
-// IPL only sequences the steps; each store adapter owns how its stores are
-// addressed and opened.
+// templates skips templates, stores, pools and schema, and opens no
+// database. The IPL only sequences the steps; each store adapter owns how
+// its stores are addressed, opened and checked.
 //
 // A running node is ready (/readyz answers 200) once every broker consumes.
 // SIGTERM or SIGINT drains: brokers stop consuming, finish and acknowledge

@@ -19,6 +19,7 @@ import (
 
 	"github.com/beds-project/beds/shared/config"
 	"github.com/beds-project/beds/shared/mq"
+	"github.com/beds-project/beds/shared/schema"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
 )
@@ -94,6 +95,9 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 			return fmt.Errorf("no template files: the %s serves templates; set BEDS_TEMPLATE_DIR", role.Name)
 		}
 		log.Info("templates loaded", "count", rt.Templates.Len(), "names", rt.Templates.Names())
+		for _, w := range rt.Templates.Warnings() {
+			log.Warn("template lint", "warning", w.Error())
+		}
 		return nil
 	}); err != nil {
 		return nil, err
@@ -162,6 +166,10 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 		}
 	}
 
+	if err := rt.checkSchemas(ctx, used); err != nil {
+		return nil, err
+	}
+
 	if lineageOn {
 		if err := step(ctx, log, "lineage", cfg.Lineage.Store, func(ctx context.Context) error {
 			return rt.openLineage(ctx)
@@ -187,6 +195,55 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 	n.storesUp.Store(true)
 	n.booted.Store(true)
 	return n, nil
+}
+
+// checkSchemas runs the schema step for every store in stores that serves
+// templates and can compare its database with them (schema.Checker): in
+// mode strict a difference stops the IPL, naming the template, the object
+// and the difference; in mode warn each is logged and the node starts.
+func (rt *Runtime) checkSchemas(ctx context.Context, stores []string) error {
+	cfg, log := rt.Config, rt.Log
+	mode, err := schema.ParseMode(cfg.Templates.Check)
+	if err != nil {
+		return &StepError{Step: "schema", Err: fmt.Errorf("templates.check %w", err)}
+	}
+	for _, name := range stores {
+		var ts []*template.Template
+		for _, n := range rt.Templates.Names() {
+			if t := rt.Templates.Get(n); t.Store == name {
+				ts = append(ts, t)
+			}
+		}
+		c, ok := rt.Stores[name].(schema.Checker)
+		if len(ts) == 0 || !ok {
+			if len(ts) > 0 {
+				log.Info("ipl", "step", "schema", "target", name, "checked", false, "reason", "its kind has no schema check")
+			}
+			continue
+		}
+		if err := step(ctx, log, "schema", name, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.Limits.RequestTimeout.D())
+			defer cancel()
+			diffs, err := c.CheckSchema(ctx, ts)
+			if err != nil {
+				return err
+			}
+			if len(diffs) == 0 {
+				return nil
+			}
+			if mode == schema.Strict {
+				return &schema.MismatchError{Store: name, Diffs: diffs}
+			}
+			for _, d := range diffs {
+				log.Warn("database disagrees with a template; starting anyway (templates.check = warn)", "store", name,
+					"template", d.Template, "object", d.Object, "expected", d.Expected, "found", d.Found)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Runtime returns the node's runtime.

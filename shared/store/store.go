@@ -15,6 +15,10 @@ import (
 // not_found, unavailable, timeout, bad_value from a procedure's own check)
 // and any other error for a failure the node should log and answer as
 // internal.
+//
+// A Store may also implement schema.Checker (package schema): then the
+// IPL's schema step and bedsctl schema check compare its database with the
+// templates it serves.
 type Store interface {
 	Exec(ctx context.Context, q *Query) (*Result, error)
 	// Ping checks the store answers; it is the readiness probe.

@@ -58,6 +58,7 @@ type fieldFormat struct {
 	// Sortable is a pointer so that an absent attribute can default to
 	// true on the key and false elsewhere.
 	Sortable *bool `toml:"sortable"`
+	Unique   bool  `toml:"unique"`
 }
 
 type objectsFormat struct {
@@ -129,6 +130,9 @@ func parseFile(file string, src []byte, stores map[string]string) (parsedFile, e
 		return out, err
 	}
 	if err := p.params(t); err != nil {
+		return out, err
+	}
+	if err := p.lint(t); err != nil {
 		return out, err
 	}
 	out.rec = t
@@ -239,7 +243,7 @@ func (p *parser) fields(t *Template) error {
 		f := &Field{
 			Name: name, Type: Type(spec.Type), Key: spec.Key, Required: spec.Required,
 			Readonly: spec.Readonly, Max: spec.Max, Stored: spec.Stored, Index: len(t.Fields),
-			Sortable: spec.Key,
+			Sortable: spec.Key, Unique: spec.Unique,
 		}
 		if spec.Sortable != nil {
 			f.Sortable = *spec.Sortable
@@ -265,6 +269,10 @@ func (p *parser) fields(t *Template) error {
 			return p.fail(at, "field %s: %s is already the key; a template has one key", name, t.Key.Name)
 		case f.Sortable && f.Type == TypeJSON:
 			return p.fail(at, "field %s: a json field cannot be sortable", name)
+		case f.Unique && f.Key:
+			return p.fail(at, "field %s: the key is unique already; drop unique", name)
+		case f.Unique && f.Type == TypeJSON:
+			return p.fail(at, "field %s: a json field cannot be unique", name)
 		}
 		if err := checkStoredName(kind, f); err != nil {
 			return p.fail(at, "field %s: %v", name, err)

@@ -21,8 +21,10 @@ type Registry struct {
 
 // Load parses and validates every *.toml file in dir, in name order: the
 // REC templates first, then each REL template against them. Any invalid
-// file, or two files with one template name (of either kind), fails the
-// whole load: a node never serves a partial set of domains.
+// file, two files with one template name (of either kind), or two REC
+// templates with one TLA, fails the whole load: a node never serves a
+// partial set of domains. The lint (lint.go) runs on every file;
+// Warnings returns what it found.
 //
 // A relation naming a template whose own file is invalid is not checked
 // further, so that one broken file is reported once.
@@ -39,9 +41,10 @@ func Load(dir string, stores map[string]string) (*Registry, error) {
 	var (
 		errs    []error
 		rels    []*relFile
-		seen    = map[string]string{} // every name declared, REC or REL -> its file
-		failed  = map[string]bool{}   // names declared by invalid files
-		unnamed bool                  // an invalid file whose name is unknown
+		seen    = map[string]string{}    // every name declared, REC or REL -> its file
+		failed  = map[string]bool{}      // names declared by invalid files
+		tlas    = map[string]*Template{} // TLA -> the REC template using it
+		unnamed bool                     // an invalid file whose name is unknown
 	)
 	for _, file := range files {
 		src, err := os.ReadFile(file)
@@ -69,6 +72,12 @@ func Load(dir string, stores map[string]string) (*Registry, error) {
 			rels = append(rels, pf.rel)
 			continue
 		}
+		if prev, dup := tlas[pf.rec.TLA]; dup {
+			errs = append(errs, &Error{File: file, Line: locate(src)["tla"],
+				Reason: fmt.Sprintf("tla %q is already used by template %s (%s): stored names and object names carry the TLA, so each domain needs its own", pf.rec.TLA, prev.Name, prev.File)})
+			continue
+		}
+		tlas[pf.rec.TLA] = pf.rec
 		r.byName[pf.name] = pf.rec
 		r.names = append(r.names, pf.name)
 	}
@@ -153,6 +162,16 @@ func (r *Registry) Relations(parent *Template) []*Relation {
 		return nil
 	}
 	return r.rels[parent.Name]
+}
+
+// Warnings returns the lint warnings of every REC template, by template
+// name, then line.
+func (r *Registry) Warnings() []*Error {
+	var out []*Error
+	for _, n := range r.names {
+		out = append(out, r.byName[n].warnings...)
+	}
+	return out
 }
 
 // RelationNames returns the names of the REL templates in order.

@@ -130,6 +130,7 @@ func (r *Registry) resolve(rf *relFile) error {
 		r.rels = map[string][]*Relation{}
 	}
 	r.rels[parent.Name] = append(r.rels[parent.Name], rel)
+	cf.Joined = true // the child's store indexes it (package schema)
 	r.relNames = append(r.relNames, rel.Name)
 	return nil
 }

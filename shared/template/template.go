@@ -82,6 +82,15 @@ type Field struct {
 	// sortable unless the template says sortable = false; a json field
 	// never is.
 	Sortable bool
+	// Unique says no two records may hold one value (unique = true): the
+	// store enforces it with a unique index, and a write that breaks it is
+	// answered conflict. The key is unique without saying so; a json field
+	// cannot be.
+	Unique bool
+	// Joined says a REL template matches child rows on the field
+	// (on.child), so its store indexes it. Load sets it; Parse, which sees
+	// one file, cannot.
+	Joined bool
 }
 
 // Writable reports whether a caller may set the field.
@@ -109,10 +118,11 @@ type Template struct {
 	Key       *Field
 	Objects   Objects
 
-	byName map[string]*Field
-	names  []string // plain field names in declaration order
-	allow  map[wire.Op]bool
-	params map[wire.Op][]*Field
+	byName   map[string]*Field
+	names    []string // plain field names in declaration order
+	allow    map[wire.Op]bool
+	params   map[wire.Op][]*Field
+	warnings []*Error
 }
 
 // Names returns the plain field names in declaration order. The slice is
@@ -140,6 +150,11 @@ func (t *Template) AllowedOps() []wire.Op {
 // default create takes the writable fields, update the key then the
 // writable fields, delete the key; a template may override each list.
 func (t *Template) Params(op wire.Op) []*Field { return t.params[op] }
+
+// Warnings returns what the template lint found worth a look but not
+// wrong (see lint.go), located like errors. The slice is shared: do not
+// modify it.
+func (t *Template) Warnings() []*Error { return t.warnings }
 
 var (
 	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)

@@ -24,7 +24,7 @@ func usersTOML(t *testing.T) string {
 }
 
 // usersFields is the [fields] body of the shipped users template.
-const usersFields = "id      = { type = \"int\", key = true }\nemail   = { type = \"string\", required = true, max = 254, sortable = true }\nname    = { type = \"string\", max = 200, sortable = true }\n" +
+const usersFields = "id      = { type = \"int\", key = true }\nemail   = { type = \"string\", required = true, max = 254, sortable = true, unique = true }\nname    = { type = \"string\", max = 200, sortable = true }\n" +
 	"age     = { type = \"int\", sortable = true }\nscore   = { type = \"float\" }\nactive  = { type = \"bool\" }\nprefs   = { type = \"json\" }\ncreated = { type = \"datetime\", readonly = true, sortable = true }\n"
 
 // profiles is a valid MongoDB template.
@@ -135,7 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown table", users + "\n[extra] # HERE\nx = 1\n", -1, `unknown key "extra`},
 		{"missing type", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { max = 10 } # HERE`), -1, "field name: type is missing"},
 		{"unknown type", e(users, `name    = { type = "string", max = 200, sortable = true }`, `name    = { type = "text" } # HERE`), -1, `field name: type "text" is unknown`},
-		{"two keys", e(users, `email   = { type = "string", required = true, max = 254, sortable = true }`, `email   = { type = "string", key = true } # HERE`), -1, "id is already the key"},
+		{"two keys", e(users, `email   = { type = "string", required = true, max = 254, sortable = true, unique = true }`, `email   = { type = "string", key = true } # HERE`), -1, "id is already the key"},
 		{"no key", e(users, `id      = { type = "int", key = true }`, `id      = { type = "int" }`), lineOf(t, users, "[fields]"), "no key field"},
 		{"key of float", e(users, `id      = { type = "int", key = true }`, `id      = { type = "float", key = true } # HERE`), -1, "a key must be int or string"},
 		{"max on int", e(users, `id      = { type = "int", key = true }`, `id      = { type = "int", key = true, max = 9 } # HERE`), -1, "max applies to string fields only"},
@@ -374,7 +374,8 @@ func TestDefaultParams(t *testing.T) {
 }
 
 func TestParamsOverride(t *testing.T) {
-	users := usersTOML(t)
+	// A key callers name on create is required (the lint).
+	users := edit(t, usersTOML(t), `id      = { type = "int", key = true }`, `id      = { type = "int", key = true, required = true }`)
 	src := users + "[params]\ncreate = [\"id\", \"email\"]\nupdate = [\"id\", \"name\"]\ndelete = [\"id\", \"email\"]\n"
 	tpl, err := template.Parse("users.toml", []byte(src), stores)
 	if err != nil {

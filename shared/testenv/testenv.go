@@ -40,6 +40,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/beds-project/beds/shared/store/mongo/script"
 )
 
 func env(key, def string) string {
@@ -194,6 +196,14 @@ func AMQP(t testing.TB) string {
 // database is dropped when the test ends.
 func MariaDB(t testing.TB) string {
 	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(Root(t), "deploy", "mariadb", "*.sql"))
+	return MariaDBWith(t, files...)
+}
+
+// MariaDBWith is MariaDB with the given script files applied instead of
+// deploy/mariadb/*.sql (none: an empty database), in the order given.
+func MariaDBWith(t testing.TB, files ...string) string {
+	t.Helper()
 	base := env("BEDS_TEST_MARIADB_DSN", "root@tcp(127.0.0.1:3306)/")
 	cfg, err := mysql.ParseDSN(base)
 	if err != nil {
@@ -225,7 +235,6 @@ func MariaDB(t testing.TB) string {
 	})
 	cfg.DBName = name
 	dsn := cfg.FormatDSN()
-	files, _ := filepath.Glob(filepath.Join(Root(t), "deploy", "mariadb", "*.sql"))
 	if err := ApplySQL(ctx, dsn, files...); err != nil {
 		t.Fatal(err)
 	}
@@ -306,10 +315,24 @@ func SplitSQL(src string) []Statement {
 	return out
 }
 
-// Mongo returns the URI of a new database on the MongoDB-wire server, with
-// the indexes of deploy/mongo/indexes.json created. The database is dropped
+// Mongo returns the URI of a new database on the MongoDB-wire server,
+// holding what deploy/mongo declares: the indexes of BEDS's own
+// collections (indexes.json) and the collections, validators and indexes
+// of the templates' scripts (NNN_<template>.js, in name order; init.js
+// is the image's runner of indexes.json). The database is dropped
 // when the test ends.
 func Mongo(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(Root(t), "deploy", "mongo")
+	scripts, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9][0-9]_*.js"))
+	return MongoWith(t, append([]string{filepath.Join(dir, "indexes.json")}, scripts...)...)
+}
+
+// MongoWith is Mongo with the given files applied instead of deploy/mongo's
+// (none: an empty database), in the order given: a .json file is an index
+// list in indexes.json's format (ApplyIndexes), any other a script of
+// bedsctl schema gen's format (script.Apply).
+func MongoWith(t testing.TB, files ...string) string {
 	t.Helper()
 	base := env("BEDS_TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
 	u, err := url.Parse(base)
@@ -337,8 +360,16 @@ func Mongo(t testing.TB) string {
 		}
 		_ = client.Disconnect(ctx)
 	})
-	if err := ApplyIndexes(ctx, client.Database(name), filepath.Join(Root(t), "deploy", "mongo", "indexes.json")); err != nil {
-		t.Fatal(err)
+	for _, f := range files {
+		var err error
+		if filepath.Ext(f) == ".json" {
+			err = ApplyIndexes(ctx, client.Database(name), f)
+		} else {
+			err = script.Apply(ctx, client.Database(name), f)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return uri
 }

@@ -5,6 +5,9 @@
 //	bedsctl batch <file|-> [--record] [--parent EVENT] [--traceparent TP]
 //	bedsctl lineage <event> [--json]
 //	bedsctl templates [--dir DIR]
+//	bedsctl schema gen [--dir DIR] [--out DEPLOY] [--force] [TEMPLATE...]
+//	bedsctl schema check [--dir DIR] [--config-dir DIR] [TEMPLATE...]
+//	bedsctl schema apply [--dir DIR] [--config-dir DIR] [--deploy DEPLOY] [TEMPLATE...]
 //	bedsctl ping [--count N]
 //	bedsctl bench [flags]
 //
@@ -12,7 +15,11 @@
 // error; batch sends the JSON array of requests in a file (- for stdin) as
 // one op batch request. lineage prints an event's recorded tree, one event
 // a line. templates validates a template folder offline and lists its
-// templates and relations; ping measures round trips to the cluster.
+// templates and relations, and the lint's warnings. schema gen writes the
+// database objects of templates (schema.go), schema check compares the
+// databases of the node's config with them, and schema apply puts the
+// checked-in MongoDB scripts into their databases without mongosh. ping measures round trips to
+// the cluster.
 // RabbitMQ is found at BEDS_AMQP_URL, or --url.
 package main
 
@@ -43,6 +50,9 @@ const usage = `bedsctl: the BEDS command-line client
   bedsctl batch <file|-> [flags]         send a JSON array of requests as one batch
   bedsctl lineage <event> [--json]       print the recorded lineage tree of an event
   bedsctl templates [--dir DIR]          list and validate a template folder offline
+  bedsctl schema gen [TEMPLATE...]       write the database objects of templates
+  bedsctl schema check [TEMPLATE...]     compare the databases with their templates
+  bedsctl schema apply [TEMPLATE...]     apply the checked-in MongoDB scripts without mongosh
   bedsctl ping [--count N]               round trip to the cluster
   bedsctl bench [--op OP] [--baseline]   load the cluster: tp/s, latency, CPU per request
 
@@ -70,6 +80,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdLineage(ctx, args[1:], stdout, stderr)
 	case "templates":
 		return cmdTemplates(args[1:], stdout, stderr)
+	case "schema":
+		return cmdSchema(ctx, args[1:], stdout, stderr)
 	case "ping":
 		return cmdPing(ctx, args[1:], stdout, stderr)
 	case "bench":
@@ -275,12 +287,7 @@ func sendAndPrint(ctx context.Context, f *sendFlags, req *wire.Request, stdout, 
 func cmdTemplates(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("templates", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg, cfgErr := config.Load("bedsctl")
-	dirDefault := "templates"
-	stores := map[string]string{config.KindMariaDB: config.KindMariaDB, config.KindMongo: config.KindMongo}
-	if cfgErr == nil {
-		dirDefault, stores = cfg.Templates.Dir, cfg.StoreKinds()
-	}
+	dirDefault, stores := offlineConfig()
 	dir := fs.String("dir", dirDefault, "template folder")
 	if _, err := parse(fs, args); err != nil {
 		return 2
@@ -317,6 +324,12 @@ func cmdTemplates(args []string, stdout, stderr io.Writer) int {
 			objs, strings.Join(ops, ","), strings.Join(fields, " "), t.File)
 	}
 	tw.Flush()
+	if ws := reg.Warnings(); len(ws) > 0 {
+		fmt.Fprintln(stdout)
+		for _, w := range ws {
+			fmt.Fprintln(stdout, "warning:", w)
+		}
+	}
 	if names := reg.RelationNames(); len(names) > 0 {
 		fmt.Fprintln(stdout)
 		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

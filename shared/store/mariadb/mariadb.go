@@ -23,6 +23,12 @@
 // STATEMENT max_statement_time ... FOR), so MariaDB stops what the node
 // no longer waits for; see timelimit.go.
 //
+// The objects of a template can be generated and checked (package schema):
+// GenerateSchema writes the table, view and procedures following this
+// convention (schemagen.go), and a Store compares its database with the
+// templates through information_schema (CheckSchema, schemacheck.go),
+// which bedsctl schema check and a node's start-up run.
+//
 // Lineage records (package lineage) go to BEDS's own table beds_lineage
 // (deploy/mariadb/000_beds.sql), upserted so the latest record of an event
 // wins; trees are read from the primary with a recursive query on the

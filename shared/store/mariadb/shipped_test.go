@@ -1,9 +1,11 @@
 package mariadb
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/beds-project/beds/shared/schema"
 	"github.com/beds-project/beds/shared/template"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
@@ -96,5 +98,47 @@ func TestShippedOrderDomains(t *testing.T) {
 	}
 	if rows = must(orders, `{"template":"orders","op":"read"}`); len(rows) != 1 || rows[0]["id"] != int64(2) {
 		t.Errorf("orders left: %v", rows)
+	}
+}
+
+// The checked-in objects (deploy/mariadb/*.sql, hand edits included) agree
+// with every shipped MariaDB template, and each file was generated from
+// the template as it is now: a template changed without its objects, or
+// objects changed against their template, fail here, in CI.
+func TestCheckShipped(t *testing.T) {
+	ts := mariaTemplates(t)
+	s, err := Open(Config{DSN: testenv.MariaDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, d := range checkSchema(t, s, ts) {
+		t.Errorf("deploy/mariadb disagrees with the templates: %s", d)
+	}
+
+	files, _ := filepath.Glob(filepath.Join(testenv.Root(t), "deploy", "mariadb", "*.sql"))
+	headers := map[string]string{} // template -> file
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, fp, ok := schema.ParseHeader(src)
+		if !ok {
+			continue // BEDS's own tables, 000_beds.sql
+		}
+		tpl := shipped(t).Get(name)
+		switch {
+		case tpl == nil:
+			t.Errorf("%s: generated for template %s, which is not shipped", f, name)
+		case fp != tpl.Fingerprint():
+			t.Errorf("%s: generated from another version of template %s (fingerprint %s, now %s): run bedsctl schema gen %s, review the difference and apply it", f, name, fp, tpl.Fingerprint(), name)
+		}
+		headers[name] = f
+	}
+	for _, tpl := range ts {
+		if headers[tpl.Name] == "" {
+			t.Errorf("template %s: no deploy/mariadb file generated for it (bedsctl schema gen --out deploy %s)", tpl.Name, tpl.Name)
+		}
 	}
 }

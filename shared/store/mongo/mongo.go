@@ -34,8 +34,8 @@
 //     index) is a conflict, also when the key is the event ID and the
 //     record was made by anything but this event. A template that stores
 //     its key under another name than _id needs a unique index on that
-//     field from the DBA, or duplicates made by different events go
-//     unnoticed.
+//     field (the generated uq_<stored>, which the schema check looks
+//     for), or duplicates made by different events go unnoticed.
 //   - Every create and update stamps the documents it writes with its
 //     event ID, in the reserved field _beds_event: the event of the last
 //     write that touched the document. Reads never return it (rows hold
@@ -67,8 +67,14 @@
 //   - Lineage records (package lineage) go to the beds_lineage collection,
 //     one document per event with the event ID as _id, upserted so the
 //     latest record of an event wins; trees are read level by level on the
-//     parent field, on the primary. Its indexes come from
-//     deploy/mongo/indexes.json like every other: the adapter creates none.
+//     parent field, on the primary. Its indexes, BEDS's own, come from
+//     deploy/mongo/indexes.json.
+//   - The adapter creates no collection, validator or index. A template's
+//     come from the mongosh script bedsctl schema gen writes
+//     (GenerateSchema, schemagen.go), which the DBA reviews, checks into
+//     deploy/mongo and applies; Store.CheckSchema (schemacheck.go)
+//     compares a live database with the templates, at a node's start-up
+//     and in bedsctl schema check.
 package mongo
 
 import (

@@ -1,0 +1,172 @@
+package mariadb
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/beds-project/beds/shared/schema"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
+)
+
+// mariaTemplates returns the shipped MariaDB templates, by name.
+func mariaTemplates(t *testing.T) []*template.Template {
+	t.Helper()
+	reg := shipped(t)
+	var out []*template.Template
+	for _, n := range reg.Names() {
+		if tpl := reg.Get(n); tpl.StoreKind == template.StoreMariaDB {
+			out = append(out, tpl)
+		}
+	}
+	return out
+}
+
+// generatedDB returns a fresh database holding BEDS's own tables and the
+// generated objects of ts, and the store on it.
+func generatedDB(t *testing.T, ts []*template.Template) (*Store, *sql.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	files := []string{filepath.Join(testenv.Root(t), "deploy", "mariadb", "000_beds.sql")}
+	for _, tpl := range ts {
+		src, err := GenerateSchema(tpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, tpl.Name+".sql")
+		if err := os.WriteFile(f, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	dsn := testenv.MariaDBWith(t, files...)
+	s, err := Open(Config{DSN: dsn, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return s, db
+}
+
+func checkSchema(t *testing.T, s *Store, ts []*template.Template) []schema.Difference {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	diffs, err := s.CheckSchema(ctx, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return diffs
+}
+
+// The generated objects of every shipped template pass the check as they
+// are, and each way of breaking one is reported as the difference it is.
+func TestCheckFindsDifferences(t *testing.T) {
+	ts := mariaTemplates(t)
+	s, db := generatedDB(t, ts)
+	if diffs := checkSchema(t, s, ts); len(diffs) != 0 {
+		t.Fatalf("generated objects: %v", diffs)
+	}
+	for _, tc := range []struct {
+		name  string
+		alter []string
+		want  []schema.Difference
+	}{
+		{"view lacks a column",
+			[]string{"CREATE OR REPLACE VIEW vw_usr AS SELECT usr_id, usr_name, usr_age, usr_score, usr_active, usr_prefs, usr_created FROM tbl_usr"},
+			[]schema.Difference{{Template: "users", Object: "view vw_usr", Expected: "column usr_email (field email, string)", Found: "none"}}},
+		{"procedure takes one parameter less",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_create(IN p_user BIGINT, IN p_total DOUBLE) BEGIN INSERT INTO tbl_ord (ord_user, ord_total) VALUES (p_user, p_total); SELECT LAST_INSERT_ID(); END"},
+			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_create", Expected: "3 parameters (user, total, status)", Found: "2 (p_user, p_total)"}}},
+		{"procedure missing",
+			[]string{"DROP PROCEDURE sp_itm_delete"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "a procedure taking 1 parameters (id)", Found: "none"}}},
+		{"view missing",
+			[]string{"DROP VIEW vw_itm"},
+			[]schema.Difference{{Template: "items", Object: "view vw_itm", Expected: "a view with a column for each of the 5 fields", Found: "none"}}},
+		{"parameter of another type",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN p_id DATETIME) BEGIN END"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "parameter 1 of an integer type (field id, int)", Found: "p_id datetime"}}},
+		{"parameter OUT",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(OUT p_id BIGINT) BEGIN END"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "parameter 1 (field id) IN", Found: "OUT p_id"}}},
+		{"parameter too short for max",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_exm_delete(IN p_code VARCHAR(10)) BEGIN END"},
+			[]schema.Difference{{Template: "example", Object: "procedure sp_exm_delete", Expected: "parameter 1 holding 32 characters (field code, max 32)", Found: "p_code varchar(10)"}}},
+		{"column of another type",
+			[]string{"ALTER TABLE tbl_itm MODIFY itm_sku DATETIME NULL"},
+			[]schema.Difference{{Template: "items", Object: "view vw_itm", Expected: "column itm_sku of a string type (char, varchar, text) (field sku, string)", Found: "column itm_sku datetime"}}},
+		{"column too short for max",
+			[]string{"ALTER TABLE tbl_itm MODIFY itm_sku VARCHAR(10) NOT NULL"},
+			[]schema.Difference{{Template: "items", Object: "view vw_itm", Expected: "column itm_sku holding 64 characters (field sku, max 64)", Found: "column itm_sku varchar(10)"}}},
+		{"sortable field without index",
+			[]string{"ALTER TABLE tbl_ord DROP INDEX ix_ord_placed"},
+			[]schema.Difference{{Template: "orders", Object: "table tbl_ord", Expected: "an index starting with ord_placed (field placed: sortable)", Found: "none"}}},
+		{"unique field with a plain index",
+			[]string{"ALTER TABLE tbl_usr DROP INDEX uq_usr_email, ADD INDEX ix_usr_email (usr_email)"},
+			[]schema.Difference{{Template: "users", Object: "table tbl_usr", Expected: "a unique index on usr_email alone (field email: unique, sortable)", Found: "ix_usr_email (not unique)"}}},
+		{"joined field without index",
+			[]string{"ALTER TABLE tbl_itm DROP INDEX ix_itm_order"},
+			[]schema.Difference{{Template: "items", Object: "table tbl_itm", Expected: "an index starting with itm_order (field order: sortable, joined)", Found: "none"}}},
+		{"index through a view on a view",
+			[]string{"ALTER TABLE tbl_ord DROP INDEX ix_ord_placed", "CREATE OR REPLACE VIEW vw_ord_base AS SELECT * FROM tbl_ord", "CREATE OR REPLACE VIEW vw_ord AS SELECT ord_id, ord_user, ord_total, ord_status, ord_placed FROM vw_ord_base"},
+			[]schema.Difference{{Template: "orders", Object: "table tbl_ord", Expected: "an index starting with ord_placed (field placed: sortable)", Found: "none"}}},
+		{"index through a view with aliases",
+			[]string{"ALTER TABLE tbl_ord DROP INDEX ix_ord_placed", "CREATE OR REPLACE VIEW vw_ord AS SELECT o.ord_id, o.ord_user, o.ord_total, o.ord_status, o.ord_placed FROM tbl_ord o JOIN tbl_ord p ON p.ord_id = o.ord_id"},
+			[]schema.Difference{{Template: "orders", Object: "table tbl_ord", Expected: "an index starting with ord_placed (field placed: sortable)", Found: "none"}}},
+		{"computed column: its index is not checked",
+			[]string{"ALTER TABLE tbl_ord DROP INDEX ix_ord_placed", "CREATE OR REPLACE VIEW vw_ord AS SELECT ord_id, ord_user, ord_total, ord_status, COALESCE(ord_placed, NOW(6)) AS ord_placed FROM tbl_ord"},
+			nil},
+		{"table without transactions",
+			[]string{"ALTER TABLE tbl_exm ENGINE=MyISAM"},
+			[]schema.Difference{{Template: "example", Object: "table tbl_exm", Expected: "a transactional engine, InnoDB (BEDS applies each write once, in a transaction with its event record)", Found: "engine MyISAM"}}},
+		{"hand edits that keep the convention pass",
+			[]string{"ALTER TABLE tbl_exm MODIFY exm_price DECIMAL(12,2) NULL, MODIFY exm_qty INT NOT NULL DEFAULT 0",
+				"CREATE OR REPLACE PROCEDURE sp_exm_delete(IN p_code VARCHAR(64)) BEGIN IF p_code = 'keep' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kept'; END IF; DELETE FROM tbl_exm WHERE exm_code = p_code; END"},
+			nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, db := s, db
+			if tc.name != "view lacks a column" { // each case on objects of its own
+				s, db = generatedDB(t, ts)
+			}
+			for _, stmt := range tc.alter {
+				if _, err := db.Exec(stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			got := checkSchema(t, s, ts)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("differences:\n%v\nwant:\n%v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The check reads what the templates name, whatever else the database
+// holds, and a template of another store kind is not its business.
+func TestCheckScope(t *testing.T) {
+	reg := shipped(t)
+	users := reg.Get("users")
+	s, db := generatedDB(t, []*template.Template{users})
+	if _, err := db.Exec("CREATE TABLE unrelated (x INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if diffs := checkSchema(t, s, []*template.Template{users, reg.Get("profiles")}); len(diffs) != 0 {
+		t.Errorf("differences %v", diffs)
+	}
+	diffs := checkSchema(t, s, []*template.Template{reg.Get("orders")})
+	if len(diffs) != 4 || diffs[0].Object != "procedure sp_ord_create" || diffs[3].Object != "view vw_ord" {
+		t.Errorf("orders without its objects: %v", diffs)
+	}
+}

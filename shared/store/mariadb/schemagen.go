@@ -1,0 +1,406 @@
+package mariadb
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/beds-project/beds/shared/schema"
+	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/wire"
+)
+
+// The MariaDB objects bedsctl schema gen writes for a template, in one
+// script: the table tbl_<tla>, the view and the procedures the template's
+// [objects] names. How template types become columns:
+//
+//	string    VARCHAR(max) up to max = 1024; TEXT up to 16383 (what TEXT
+//	          holds in utf8mb4); MEDIUMTEXT above, or without max.
+//	          A string that is indexed (the key, unique, sortable, joined)
+//	          needs a max of at most 768: an index entry holds 3072 bytes.
+//	int       BIGINT (a key the database makes: AUTO_INCREMENT)
+//	float     DOUBLE
+//	bool      TINYINT(1)
+//	datetime  DATETIME(6)
+//	json      JSON
+//
+// The key is the PRIMARY KEY. An int key that create does not take as a
+// parameter is AUTO_INCREMENT and create answers LAST_INSERT_ID(); a
+// string key create does not take is a UUID() the create procedure makes
+// (so its max must be at least 36); a key create takes is the caller's,
+// which the create answers. A required field is NOT NULL, any other NULL.
+// A readonly datetime is NOT NULL DEFAULT CURRENT_TIMESTAMP(6), the time
+// the row was made (the DBA adds ON UPDATE CURRENT_TIMESTAMP(6) for a time
+// of last change); any other readonly field is a NULL column the DBA
+// fills (a DEFAULT, a trigger, the procedures). Each unique field gets a
+// UNIQUE KEY uq_<stored>, each other sortable or joined field a KEY
+// ix_<stored> (schema.Indexes).
+//
+// The procedures follow the calling convention (package doc): each takes
+// Template.Params of its operation in order, named p_<field>; a readonly
+// parameter is taken and ignored. Update sets every other parameter's
+// column on the row whose key is the first parameter; delete deletes the
+// row of its first parameter. None of them commits: BEDS runs each call in
+// its transaction with the event record (idempotency.go), which is what
+// applies a redelivered write once.
+
+// Type limits of the generated columns.
+const (
+	maxVarchar   = 1024  // longest max written as VARCHAR
+	maxText      = 16383 // longest max a TEXT column holds in utf8mb4 (65535 bytes)
+	maxIndexed   = 768   // longest indexed string: 3072 bytes of utf8mb4 per index entry
+	uuidLen      = 36    // characters of UUID()
+	maxRowBudget = 65535 // bytes MariaDB allows for the columns of one row (TEXT and JSON count 12)
+)
+
+// GenerateSchema returns the MariaDB script that creates the objects
+// serving t: the header (schema.Header), the table, the view and the
+// procedures of the operations t allows. The text is deterministic: the
+// same template gives the same bytes. An error says which field or name
+// the generator cannot write and what to change.
+func GenerateSchema(t *template.Template) ([]byte, error) {
+	g, err := newSchemaGen(t)
+	if err != nil {
+		return nil, fmt.Errorf("template %s (%s): %w", t.Name, t.File, err)
+	}
+	return g.script(), nil
+}
+
+// schemaGen is one template's generation.
+type schemaGen struct {
+	t       *template.Template
+	table   string
+	types   map[*template.Field]string
+	keyKind keyKind
+}
+
+// keyKind is who makes a record's key.
+type keyKind int
+
+const (
+	keyAuto     keyKind = iota // AUTO_INCREMENT
+	keyUUID                    // UUID() in the create procedure
+	keyCaller                  // the caller, as a create parameter
+	keyExternal                // a string key of a template without create: rows come from elsewhere
+)
+
+func newSchemaGen(t *template.Template) (*schemaGen, error) {
+	if t.StoreKind != template.StoreMariaDB {
+		return nil, fmt.Errorf("it is stored in %s (store kind %s), not MariaDB", t.Store, t.StoreKind)
+	}
+	g := &schemaGen{t: t, table: "tbl_" + t.TLA, types: map[*template.Field]string{}}
+	indexed := map[*template.Field]string{}
+	for _, ix := range schema.Indexes(t) {
+		indexed[ix.Field] = ix.Why
+	}
+	budget := 0
+	for _, f := range t.Fields {
+		typ, size := columnType(f)
+		if why, ok := indexed[f]; ok && f.Type == template.TypeString && (f.Max == 0 || f.Max > maxIndexed) {
+			return nil, fmt.Errorf("field %s is indexed (%s): a MariaDB index holds strings of at most %d characters (utf8mb4); set max to at most %d", f.Name, why, maxIndexed, maxIndexed)
+		}
+		g.types[f] = typ
+		budget += size
+		if len("ix_"+f.Stored) > 64 {
+			if _, ok := indexed[f]; ok {
+				return nil, fmt.Errorf("field %s: the index name ix_%s is longer than 64 characters; shorten the stored name", f.Name, f.Stored)
+			}
+		}
+	}
+	if budget > maxRowBudget {
+		return nil, fmt.Errorf("the columns take up to %d bytes a row, over MariaDB's %d: lower max on long string fields (above %d a string is TEXT, which counts 12 bytes)", budget, maxRowBudget, maxVarchar)
+	}
+	switch {
+	case t.Allows(wire.OpCreate) && paramIndex(t.Params(wire.OpCreate), t.Key) >= 0:
+		g.keyKind = keyCaller
+	case t.Key.Type == template.TypeInt:
+		g.keyKind = keyAuto
+	case !t.Allows(wire.OpCreate):
+		g.keyKind = keyExternal
+	default:
+		g.keyKind = keyUUID
+		if t.Key.Max < uuidLen {
+			return nil, fmt.Errorf("field %s: the key is made by the create procedure, as a UUID() of %d characters; set max to at least %d, or make create take it ([params] create)", t.Key.Name, uuidLen, uuidLen)
+		}
+	}
+	stored := map[string]bool{}
+	for _, f := range t.Fields {
+		stored[strings.ToLower(f.Stored)] = true
+	}
+	for _, op := range []wire.Op{wire.OpCreate, wire.OpUpdate, wire.OpDelete} {
+		for _, f := range t.Params(op) {
+			p := paramName(f)
+			if len(p) > 64 {
+				return nil, fmt.Errorf("field %s: the parameter name %s is longer than 64 characters", f.Name, p)
+			}
+			if stored[p] {
+				return nil, fmt.Errorf("field %s: the parameter name %s is also a stored column name, which a procedure would confuse with it; choose another stored name", f.Name, p)
+			}
+		}
+	}
+	return g, nil
+}
+
+// columnType returns f's column type and the bytes it counts toward the
+// row size limit.
+func columnType(f *template.Field) (string, int) {
+	switch f.Type {
+	case template.TypeString:
+		switch {
+		case f.Max > 0 && f.Max <= maxVarchar:
+			return fmt.Sprintf("VARCHAR(%d)", f.Max), 4*f.Max + 2
+		case f.Max > 0 && f.Max <= maxText:
+			return "TEXT", 12
+		}
+		return "MEDIUMTEXT", 12
+	case template.TypeInt:
+		return "BIGINT", 8
+	case template.TypeFloat:
+		return "DOUBLE", 8
+	case template.TypeBool:
+		return "TINYINT(1)", 1
+	case template.TypeDatetime:
+		return "DATETIME(6)", 8
+	}
+	return "JSON", 12
+}
+
+// writeComment writes text as SQL comment lines of at most 78 characters.
+func writeComment(b *bytes.Buffer, text string) {
+	line := "--"
+	for _, w := range strings.Fields(text) {
+		if len(line)+1+len(w) > 78 && line != "--" {
+			b.WriteString(line + "\n")
+			line = "--"
+		}
+		line += " " + w
+	}
+	b.WriteString(line + "\n")
+}
+
+func paramName(f *template.Field) string { return "p_" + f.Name }
+
+func paramIndex(ps []*template.Field, f *template.Field) int {
+	for i, p := range ps {
+		if p == f {
+			return i
+		}
+	}
+	return -1
+}
+
+// q quotes an identifier; template names are [A-Za-z0-9_] (package
+// template), so no backtick can occur.
+func q(ident string) string { return "`" + ident + "`" }
+
+func (g *schemaGen) script() []byte {
+	var b bytes.Buffer
+	t := g.t
+	b.WriteString(schema.Header(t, "-- "))
+	b.WriteString(`--
+-- Callers read and count through the view and write through the
+-- procedures, which take the template's parameter lists in order (calling
+-- convention: package mariadb). BEDS runs each call in one transaction with
+-- its event record in beds_events (000_beds.sql), which applies a
+-- redelivered write once: keep the table transactional (InnoDB) and the
+-- procedures free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
+`)
+	g.writeTable(&b)
+	if t.Objects.Read != "" {
+		g.writeView(&b)
+	}
+	var procs []wire.Op
+	for _, op := range []wire.Op{wire.OpCreate, wire.OpUpdate, wire.OpDelete} {
+		if t.Allows(op) {
+			procs = append(procs, op)
+		}
+	}
+	if len(procs) > 0 {
+		b.WriteString("\nDELIMITER //\n")
+		for _, op := range procs {
+			b.WriteByte('\n')
+			switch op {
+			case wire.OpCreate:
+				g.writeCreate(&b)
+			case wire.OpUpdate:
+				g.writeUpdate(&b)
+			case wire.OpDelete:
+				g.writeDelete(&b)
+			}
+		}
+		b.WriteString("\nDELIMITER ;\n")
+	}
+	return b.Bytes()
+}
+
+func (g *schemaGen) writeTable(b *bytes.Buffer) {
+	t := g.t
+	type line struct{ text, note string }
+	var lines []line
+	width, typeWidth := 0, 0
+	for _, f := range t.Fields {
+		width = max(width, len(q(f.Stored)))
+		typeWidth = max(typeWidth, len(g.types[f]))
+	}
+	for _, f := range t.Fields {
+		attrs := "NULL"
+		switch {
+		case f.Key && g.keyKind == keyAuto:
+			attrs = "NOT NULL AUTO_INCREMENT"
+		case f.Key:
+			attrs = "NOT NULL"
+		case f.Readonly && f.Type == template.TypeDatetime:
+			attrs = "NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
+		case f.Readonly:
+			attrs = "NULL" // the DBA fills it: a DEFAULT, a trigger, the procedures
+		case f.Required:
+			attrs = "NOT NULL"
+		}
+		note := ""
+		switch {
+		case f.Key && g.keyKind == keyUUID:
+			note = "the key: a UUID() the create procedure makes"
+		case f.Key && g.keyKind == keyCaller:
+			note = "the key: the caller names it on create"
+		case f.Key && g.keyKind == keyExternal:
+			note = "the key: the template allows no create, rows come from elsewhere"
+		case f.Readonly && f.Type != template.TypeDatetime:
+			note = "readonly: the DBA fills it (a DEFAULT, a trigger, the procedures)"
+		}
+		lines = append(lines, line{fmt.Sprintf("%-*s %-*s %s", width, q(f.Stored), typeWidth, g.types[f], attrs), note})
+	}
+	for _, ix := range schema.Indexes(t) {
+		f := ix.Field
+		switch {
+		case f.Key:
+			lines = append(lines, line{"PRIMARY KEY (" + q(f.Stored) + ")", ""})
+		case ix.Unique:
+			lines = append(lines, line{"UNIQUE KEY " + q("uq_"+f.Stored) + " (" + q(f.Stored) + ")", ix.Why})
+		default:
+			lines = append(lines, line{"KEY " + q("ix_"+f.Stored) + " (" + q(f.Stored) + ")", ix.Why})
+		}
+	}
+	fmt.Fprintf(b, "\nCREATE TABLE IF NOT EXISTS %s (\n", q(g.table))
+	for i, l := range lines {
+		text := "  " + l.text
+		if i < len(lines)-1 {
+			text += ","
+		}
+		if l.note != "" {
+			text += "  -- " + l.note
+		}
+		b.WriteString(strings.TrimRight(text, " ") + "\n")
+	}
+	b.WriteString(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;\n")
+}
+
+func (g *schemaGen) writeView(b *bytes.Buffer) {
+	t := g.t
+	b.WriteByte('\n')
+	writeComment(b, "read and count, and the rows an update or delete changes: every field, by its stored name.")
+	fmt.Fprintf(b, "CREATE OR REPLACE VIEW %s AS\nSELECT\n", q(t.Objects.Read))
+	for i, f := range t.Fields {
+		sep := ","
+		if i == len(t.Fields)-1 {
+			sep = ""
+		}
+		fmt.Fprintf(b, "  %s%s\n", q(f.Stored), sep)
+	}
+	fmt.Fprintf(b, "FROM %s;\n", q(g.table))
+}
+
+// writeHead writes a procedure's comment, name and parameter list.
+func (g *schemaGen) writeHead(b *bytes.Buffer, op wire.Op, name, what string) {
+	ps := g.t.Params(op)
+	names := make([]string, len(ps))
+	for i, f := range ps {
+		names[i] = f.Name
+	}
+	list := strings.Join(names, ", ")
+	if list == "" {
+		list = "none"
+	}
+	writeComment(b, fmt.Sprintf("%s: parameters %s; %s.", op, list, what))
+	fmt.Fprintf(b, "CREATE OR REPLACE PROCEDURE %s(", q(name))
+	for i, f := range ps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(b, "\n  IN %s %s", q(paramName(f)), g.types[f])
+	}
+	if len(ps) > 0 {
+		b.WriteByte('\n')
+	}
+	b.WriteString(")\nBEGIN\n")
+}
+
+// settable returns the parameters of op whose columns the procedure
+// writes: not readonly, and not the key of an update or delete.
+func (g *schemaGen) settable(op wire.Op) []*template.Field {
+	var out []*template.Field
+	for _, f := range g.t.Params(op) {
+		if f.Readonly || (f.Key && op != wire.OpCreate) || paramIndex(out, f) >= 0 {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (g *schemaGen) writeCreate(b *bytes.Buffer) {
+	t := g.t
+	key := t.Key
+	var what string
+	switch g.keyKind {
+	case keyAuto:
+		what = "answers the new key, LAST_INSERT_ID()"
+	case keyUUID:
+		what = "answers the new key, a UUID() it makes"
+	default:
+		what = "answers the key the caller named"
+	}
+	g.writeHead(b, wire.OpCreate, t.Objects.Create, what)
+	cols, vals := []string{}, []string{}
+	if g.keyKind == keyUUID {
+		fmt.Fprintf(b, "  DECLARE %s %s DEFAULT UUID();\n", q("v_key"), g.types[key])
+		cols, vals = append(cols, q(key.Stored)), append(vals, q("v_key"))
+	}
+	for _, f := range g.settable(wire.OpCreate) {
+		cols, vals = append(cols, q(f.Stored)), append(vals, q(paramName(f)))
+	}
+	fmt.Fprintf(b, "  INSERT INTO %s (%s)\n  VALUES (%s);\n", q(g.table), strings.Join(cols, ", "), strings.Join(vals, ", "))
+	switch g.keyKind {
+	case keyAuto:
+		fmt.Fprintf(b, "  SELECT LAST_INSERT_ID() AS %s;\n", q(key.Stored))
+	case keyUUID:
+		fmt.Fprintf(b, "  SELECT %s AS %s;\n", q("v_key"), q(key.Stored))
+	default:
+		fmt.Fprintf(b, "  SELECT %s AS %s;\n", q(paramName(key)), q(key.Stored))
+	}
+	b.WriteString("END//\n")
+}
+
+func (g *schemaGen) writeUpdate(b *bytes.Buffer) {
+	t := g.t
+	g.writeHead(b, wire.OpUpdate, t.Objects.Update, "sets every other parameter's column on the row of the key (BEDS passes the stored values merged with the request's data, so NULL means NULL)")
+	set := g.settable(wire.OpUpdate)
+	if len(set) == 0 {
+		b.WriteString("  DO 0; -- no parameter but the key: nothing to change\nEND//\n")
+		return
+	}
+	fmt.Fprintf(b, "  UPDATE %s\n     SET ", q(g.table))
+	for i, f := range set {
+		if i > 0 {
+			b.WriteString(",\n         ")
+		}
+		fmt.Fprintf(b, "%s = %s", q(f.Stored), q(paramName(f)))
+	}
+	fmt.Fprintf(b, "\n   WHERE %s = %s;\nEND//\n", q(t.Key.Stored), q(paramName(t.Key)))
+}
+
+func (g *schemaGen) writeDelete(b *bytes.Buffer) {
+	t := g.t
+	g.writeHead(b, wire.OpDelete, t.Objects.Delete, "deletes the row of the key")
+	fmt.Fprintf(b, "  DELETE FROM %s WHERE %s = %s;\nEND//\n", q(g.table), q(t.Key.Stored), q(paramName(t.Key)))
+}
