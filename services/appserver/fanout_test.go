@@ -299,10 +299,13 @@ func TestBatch(t *testing.T) {
 		}
 	})
 	t.Run("an invalid write stops every write", func(t *testing.T) {
-		r, err := send("", `{"template":"users","op":"create","data":{"email":"v1@example.com"}}`,
+		r, err := send("", `{"template":"nope","op":"count"}`, `{"template":"users","op":"create","data":{"email":"v1@example.com"}}`,
 			`{"template":"users","op":"create","data":{"nope":1}}`)
-		checkCode(t, r, err, wire.CodeBadField)
-		if r.Items[0].OK || count(t, s.mariaDSN, "tbl_usr", "usr_email = 'v1@example.com'") != 0 {
+		checkCode(t, r, err, wire.CodeBadField) // the invalid write's, not the read's
+		if !strings.Contains(r.Items[1].Error.Message, "not applied: batch[2] failed") {
+			t.Errorf("item 1: %+v", r.Items[1].Error)
+		}
+		if r.Items[1].OK || count(t, s.mariaDSN, "tbl_usr", "usr_email = 'v1@example.com'") != 0 {
 			t.Fatalf("reply %+v", r)
 		}
 	})

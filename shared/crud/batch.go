@@ -74,7 +74,12 @@ func (r *request) batch(ctx context.Context) *wire.Reply {
 	switch {
 	case len(writes) == 0:
 	case !writesValid:
-		cause = slices.IndexFunc(replies, func(r wire.Reply) bool { return r.Error != nil })
+		for i := range replies { // the first invalid write
+			if replies[i].Error != nil && reqs[i].Op.Writes() {
+				cause = i
+				break
+			}
+		}
 		for _, i := range writes {
 			if replies[i].Error == nil {
 				replies[i] = *wire.ErrorReply(items[i].event, notApplied(cause, replies[cause].Error, "a write of the batch is invalid"))
