@@ -11,17 +11,22 @@ import (
 	"github.com/beds-project/beds/shared/wire"
 )
 
-// Log stores lineage records. Implementations are safe for concurrent use.
+// Log stores lineage records. Implementations are safe for concurrent use;
+// package lineagetest checks one against what is stated here.
 type Log interface {
 	// AppendLineage stores records; a record whose Event is already stored
 	// replaces it (a redelivered request records its latest outcome).
 	// Records later in the slice win over earlier ones for the same Event.
+	// Started is kept to the microsecond, in UTC. A record whose Event or
+	// Parent is not Valid fails the call, naming the record's index,
+	// before anything is stored; no records is not an error.
 	// It does not keep records after it returns: the caller reuses them.
 	AppendLineage(ctx context.Context, records []wire.Lineage) error
 	// LineageTree returns the record of event and of every event below it
-	// by Parent links, at most max records (breadth first from event) and
-	// at most MaxDepth levels below event, without Children filled; none
-	// when event is unknown.
+	// by Parent links, at most max records (breadth first from event,
+	// within a level by Started) and at most MaxDepth levels below event,
+	// each event once however the links loop, without Children filled;
+	// none when event is unknown. max below 1 is an error.
 	LineageTree(ctx context.Context, event string, max int) ([]wire.Lineage, error)
 }
 
