@@ -1,29 +1,14 @@
-package lineage
+package lineage_test
 
 import (
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/beds-project/beds/shared/lineage"
+	"github.com/beds-project/beds/shared/lineage/lineagetest"
 	"github.com/beds-project/beds/shared/wire"
 )
-
-// shape renders a tree as "A(B(D) C)": each node's event, then its
-// children in order.
-func shape(n *wire.Lineage) string {
-	if n == nil {
-		return "<nil>"
-	}
-	if len(n.Children) == 0 {
-		return n.Event
-	}
-	parts := make([]string, len(n.Children))
-	for i, c := range n.Children {
-		parts[i] = shape(c)
-	}
-	return n.Event + "(" + strings.Join(parts, " ") + ")"
-}
 
 func TestTree(t *testing.T) {
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -80,7 +65,7 @@ func TestTree(t *testing.T) {
 		{"first of duplicates", []wire.Lineage{at("R", "", 0), at("C", "R", 1), at("C", "X", 1)}, "R", "R(C)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := shape(Tree(tc.records, tc.event)); got != tc.want {
+			if got := lineagetest.Shape(lineage.Tree(tc.records, tc.event)); got != tc.want {
 				t.Errorf("Tree(%s) = %s, want %s", tc.event, got, tc.want)
 			}
 		})
@@ -95,9 +80,9 @@ func TestTreeCopies(t *testing.T) {
 		{Event: "R", Op: wire.OpBatch, Node: "app@h", Outcome: "ok", Started: started, DurationUS: 7, Trace: "00-abc-def-01"},
 		{Event: "R.1", Parent: "R", Op: wire.OpCreate, Template: "users", Outcome: "conflict", Started: started},
 	}
-	root := Tree(records, "R")
+	root := lineage.Tree(records, "R")
 	if root == nil || len(root.Children) != 1 {
-		t.Fatalf("tree %s", shape(root))
+		t.Fatalf("tree %s", lineagetest.Shape(root))
 	}
 	if records[0].Children != nil {
 		t.Error("Tree changed its input")
@@ -120,7 +105,7 @@ func TestTreeDeepChain(t *testing.T) {
 		records[i] = wire.Lineage{Event: "E" + strconv.Itoa(i), Parent: records[i-1].Event}
 	}
 	depth := 0
-	for node := Tree(records, "R"); len(node.Children) > 0; node = node.Children[0] {
+	for node := lineage.Tree(records, "R"); len(node.Children) > 0; node = node.Children[0] {
 		depth++
 	}
 	if depth != n-1 {
