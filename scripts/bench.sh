@@ -11,6 +11,7 @@
 #   scripts/bench.sh                                   # 64 clients, point read
 #   scripts/bench.sh --op point-read --clients 1 --rounds 3
 #   scripts/bench.sh --op batch --batch 1,4,16,64 --clients 64 --rounds 3 --duration 8s
+#   scripts/bench.sh --op delete --baseline-durable --baseline-confirm --clients 64 --rounds 3 --duration 8s
 #
 # BENCH_NODE_CONFIG, when set, is TOML added to the node's config (its
 # env_dev.toml), e.g. BENCH_NODE_CONFIG=$'[lineage]\nstore = ""'.

@@ -16,9 +16,10 @@ import (
 
 // TestBenchEndToEnd runs bedsctl bench --baseline for about two seconds
 // against an appserver in this process (the role main runs) and the
-// baseline server bedsctl starts as its child, then a short text-mode run
-// by request count, and checks both measured requests without errors and
-// left no records behind.
+// baseline server bedsctl starts as its child, then short runs by request
+// count (text mode, batch, include, delete with its baseline, and a delete
+// run short of records), and checks each measured requests without errors
+// (the last fails as it should) and left no records behind.
 func TestBenchEndToEnd(t *testing.T) {
 	amqpURL, dsn := testenv.AMQP(t), testenv.MariaDB(t)
 	root := testenv.Root(t)
@@ -98,6 +99,36 @@ func TestBenchEndToEnd(t *testing.T) {
 		"--requests", "100", "--warmup", "0s", "--seed", "20")
 	if code != 0 || !strings.Contains(out, "errors: beds none") || !strings.Contains(out, "removed 60 orders records") {
 		t.Fatalf("include run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+
+	// Deletes: each target deletes records seeded for it, each once; the
+	// warmup's share left over is removed at the end. A pool too small
+	// for the run stops it with an error rather than measure not_found.
+	out, errOut, code = run("bench", "--url", amqpURL, "--dsn", dsn, "--baseline", "--rounds", "1",
+		"--op", "delete", "--clients", "4", "--requests", "100", "--warmup", "100ms", "--json")
+	if code != 0 {
+		t.Fatalf("delete run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	rep = bench.Report{}
+	must(t, json.Unmarshal([]byte(out), &rep))
+	if want := 100 + bench.DeleteRate/10; rep.DeleteSeed != want || rep.Seeded != 0 {
+		t.Errorf("delete seed %d, seeded %d; want %d, 0", rep.DeleteSeed, rep.Seeded, want)
+	}
+	if rep.Base == nil || len(rep.Runs) != 2 {
+		t.Fatalf("no baseline in the delete report: %s", out)
+	}
+	for _, r := range rep.Runs {
+		if r.Requests != 100 || len(r.Errors) != 0 || r.TPS <= 0 || r.OpsPerMsg != 1 {
+			t.Errorf("delete run %s: %d requests, errors %v, %.0f tp/s, %d ops/msg", r.Target, r.Requests, r.Errors, r.TPS, r.OpsPerMsg)
+		}
+	}
+	if !strings.Contains(rep.Cleanup, "removed") {
+		t.Errorf("delete cleanup: %q", rep.Cleanup)
+	}
+	out, errOut, code = run("bench", "--url", amqpURL, "--op", "delete", "--clients", "4", "--requests", "100",
+		"--delete-seed", "60", "--warmup", "0s")
+	if code != 1 || !strings.Contains(errOut, "--delete-seed") || !strings.Contains(errOut, "all 60 seeded for beds") {
+		t.Fatalf("delete run of 100 on 60 records: exit %d, want 1 asking for --delete-seed\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 
 	db, err := sql.Open("mysql", dsn)

@@ -21,8 +21,9 @@ import (
 )
 
 // The statements the MariaDB adapter runs for the users template, byte for
-// byte (store/mariadb's benchmarks check they still match). The baseline
-// runs exactly these, so the database does the same work for both.
+// byte (store/mariadb's TestBaselineWriteStatements and BenchmarkPointRead
+// check they still match). The baseline runs exactly these, so the
+// database does the same work for both.
 const (
 	usersCols = "`usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs`, `usr_created`"
 	// PointReadSQL is a read filtered by key: {"filter":{"id":K}}.
@@ -35,7 +36,17 @@ const (
 	UpdateSelectSQL = "SELECT `usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs` FROM `vw_usr` WHERE `usr_id` = ? FOR UPDATE"
 	// UpdateSQL is an update's call, once per matched record.
 	UpdateSQL = "CALL `sp_usr_update`(?, ?, ?, ?, ?, ?, ?)"
+	// DeleteSelectSQL is a delete's locking read of the record by key:
+	// the procedure's parameters only, at most LockLimit rows.
+	DeleteSelectSQL = "SELECT `usr_id` FROM `vw_usr` WHERE `usr_id` = ? LIMIT ? FOR UPDATE"
+	// DeleteSQL is a delete's call, once per matched record.
+	DeleteSQL = "CALL `sp_usr_delete`(?)"
 )
+
+// LockLimit is the row bound of a locking read: one past the records an
+// update or delete may change (store.DefaultLimits.MaxAffected), which
+// tells the adapter a write matched too many.
+const LockLimit = 1000 + 1
 
 // Statement modes of the baseline's database access.
 const (
@@ -168,6 +179,7 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready func()) error 
 type baseline struct {
 	db                                  *sql.DB
 	read, filtered, create, sel, update *sql.Stmt // nil unless prepared
+	delSel, del                         *sql.Stmt
 }
 
 func (s *baseline) prepare(ctx context.Context, mode string) error {
@@ -181,7 +193,8 @@ func (s *baseline) prepare(ctx context.Context, mode string) error {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
-	}{{&s.read, PointReadSQL}, {&s.filtered, FilteredReadSQL}, {&s.create, CreateSQL}, {&s.sel, UpdateSelectSQL}, {&s.update, UpdateSQL}} {
+	}{{&s.read, PointReadSQL}, {&s.filtered, FilteredReadSQL}, {&s.create, CreateSQL}, {&s.sel, UpdateSelectSQL}, {&s.update, UpdateSQL},
+		{&s.delSel, DeleteSelectSQL}, {&s.del, DeleteSQL}} {
 		st, err := s.db.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return fmt.Errorf("baseline: prepare %s: %w", p.sql, err)
@@ -192,7 +205,7 @@ func (s *baseline) prepare(ctx context.Context, mode string) error {
 }
 
 func (s *baseline) closeStmts() {
-	for _, st := range []*sql.Stmt{s.read, s.filtered, s.create, s.sel, s.update} {
+	for _, st := range []*sql.Stmt{s.read, s.filtered, s.create, s.sel, s.update, s.delSel, s.del} {
 		if st != nil {
 			st.Close()
 		}
@@ -329,8 +342,67 @@ func (s *baseline) run(ctx context.Context, req *bReq) (bReply, error) {
 			return bReply{}, &wire.Error{Code: wire.CodeBadRequest, Message: "baseline updates by id"}
 		}
 		return s.updateByID(ctx, id, req)
+	case "delete":
+		id, err := strconv.ParseInt(string(req.Filter.ID), 10, 64)
+		if err != nil {
+			return bReply{}, &wire.Error{Code: wire.CodeBadRequest, Message: "baseline deletes by id"}
+		}
+		return s.deleteByID(ctx, id)
 	}
-	return bReply{}, &wire.Error{Code: wire.CodeBadRequest, Message: "baseline serves read, create and update"}
+	return bReply{}, &wire.Error{Code: wire.CodeBadRequest, Message: "baseline serves read, create, update and delete"}
+}
+
+// deleteByID runs what the adapter runs for a delete by key: in one
+// transaction, the locking read of the key, then the procedure.
+func (s *baseline) deleteByID(ctx context.Context, id int64) (_ bReply, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return bReply{}, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var rows *sql.Rows
+	if s.delSel != nil {
+		rows, err = tx.StmtContext(ctx, s.delSel).QueryContext(ctx, id, LockLimit)
+	} else {
+		rows, err = tx.QueryContext(ctx, DeleteSelectSQL, id, LockLimit)
+	}
+	if err != nil {
+		return bReply{}, err
+	}
+	var keys []int64
+	for rows.Next() {
+		var k int64
+		if err = rows.Scan(&k); err != nil {
+			rows.Close()
+			return bReply{}, err
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err = rows.Err(); err != nil {
+		return bReply{}, err
+	}
+	if len(keys) == 0 {
+		return bReply{}, wire.Errorf(wire.CodeNotFound, "no users record matches the filter")
+	}
+	for _, k := range keys {
+		if s.del != nil {
+			_, err = tx.StmtContext(ctx, s.del).ExecContext(ctx, k)
+		} else {
+			_, err = tx.ExecContext(ctx, DeleteSQL, k)
+		}
+		if err != nil {
+			return bReply{}, err
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return bReply{}, err
+	}
+	return bReply{OK: true, Affected: int64(len(keys))}, nil
 }
 
 // updateByID runs what the adapter runs for an update by key: in one

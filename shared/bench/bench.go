@@ -11,6 +11,14 @@
 // baseline still answers one point read per message, which is the
 // comparison they exist for.
 //
+// A delete removes its record, so every measured delete has a record of
+// its own: before the runs, each target (BEDS, the baseline) gets
+// Config.DeleteSeed records created through the node in batches, and its
+// deletes take their keys from that pool, each key once, warmups
+// included. A run that has used up its pool stops, and the bench fails
+// with an error naming the flag to raise, rather than measure not_found
+// replies; records left over are removed with the others at the end.
+//
 // bedsctl bench is its command line; see its -h.
 package bench
 
@@ -23,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -66,6 +75,11 @@ type Config struct {
 	Channels int           // AMQP channels of each client connection (default 4)
 	Timeout  time.Duration // per request (default 30s)
 	RunID    string        // prefix of every email written (default: random)
+
+	// DeleteSeed is how many records Op Delete seeds for each target, each
+	// deleted once. 0 derives it from the run: Rounds × (Requests, or
+	// Duration at DeleteRate, plus Warmup at DeleteRate).
+	DeleteSeed int
 
 	// NodeMetrics are /metrics URLs of the nodes serving the cluster; their
 	// process_cpu_seconds_total gives the node CPU per request.
@@ -173,6 +187,10 @@ type Report struct {
 	Machine  string        `json:"machine"`
 	Baseline string        `json:"baseline,omitempty"` // its settings
 	Runs     []Run         `json:"runs"`
+
+	// DeleteSeed is the records Op Delete seeded for each target.
+	DeleteSeed int `json:"delete_seed,omitempty"`
+
 	// BEDS and Ratio summarize BEDS's runs; for Op Batch those of the
 	// first size, and Sizes has every size, in the order given.
 	BEDS      Summary  `json:"beds"`
@@ -226,6 +244,12 @@ func (c *Config) defaults() error {
 	if c.Op == Include && (c.Children < 1 || c.Children > MaxChildren) {
 		return fmt.Errorf("children %d: want 1..%d", c.Children, MaxChildren)
 	}
+	switch {
+	case c.Op != Delete && c.DeleteSeed != 0:
+		return fmt.Errorf("a delete seed applies to op delete, not %s", c.Op)
+	case c.DeleteSeed < 0:
+		return fmt.Errorf("delete seed %d: want 0 (derived from the run) or more", c.DeleteSeed)
+	}
 	if c.Template == "" {
 		c.Template = "users"
 	}
@@ -237,6 +261,9 @@ func (c *Config) defaults() error {
 		if c.Baseline != nil {
 			c.Rounds = 3
 		}
+	}
+	if c.Op == Delete && c.DeleteSeed == 0 {
+		c.DeleteSeed = c.defaultDeleteSeed()
 	}
 	if c.Channels <= 0 {
 		c.Channels = 4
@@ -258,6 +285,28 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// DeleteRate is the deletes per second of one target that the default
+// Config.DeleteSeed provides for, in a run by Duration and in every
+// warmup. It is above what a node or the baseline deletes on the 2-core
+// machine docs/performance.md measures on; a faster one needs a larger
+// DeleteSeed.
+const DeleteRate = 4000
+
+// defaultDeleteSeed is Config.DeleteSeed's default: enough records for
+// every round's measured run (Requests, or Duration at DeleteRate) and
+// warmup (Warmup at DeleteRate).
+func (c *Config) defaultDeleteSeed() int {
+	at := func(d time.Duration) int64 { return int64(math.Ceil(d.Seconds() * DeleteRate)) }
+	per := c.Requests
+	if per <= 0 {
+		per = at(c.Duration)
+	}
+	if c.Warmup > 0 {
+		per += at(c.Warmup)
+	}
+	return int(min(int64(c.Rounds)*per, math.MaxInt32))
+}
+
 // Bench runs cfg and returns its report. It seeds the records reads and
 // updates need, alternates BEDS and baseline runs (each after its warmup),
 // and removes every record it wrote unless cfg.Keep.
@@ -268,7 +317,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	pk := newPicker(cfg.Op, cfg.Mix)
 	rep := &Report{
 		RunID: cfg.RunID, Op: cfg.Op, Batch: cfg.Batch, Children: cfg.Children, Record: cfg.Record, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
-		Requests: cfg.Requests, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds,
+		Requests: cfg.Requests, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds, DeleteSeed: cfg.DeleteSeed,
 		Machine: Machine(), startedAt: time.Now(),
 	}
 	if cfg.Requests > 0 {
@@ -323,7 +372,12 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Op == Include {
 		t0 := time.Now()
-		n, err := seedChildren(ctx, beds, work.childSeedBodies(work.Keys), min(cfg.Clients, 16))
+		var made atomic.Int64
+		err := seedBatches(ctx, beds, work.childSeedBodies(work.Keys), min(cfg.Clients, 16), func(_ int, items []wire.Reply) error {
+			made.Add(int64(len(items)))
+			return nil
+		})
+		n := made.Load()
 		if err == nil && n != int64(len(work.Keys)*cfg.Children) {
 			err = fmt.Errorf("the node created %d of %d", n, len(work.Keys)*cfg.Children)
 		}
@@ -388,6 +442,31 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		targets = append(targets, target{name: TargetBaseline, label: TargetBaseline, t: raw, pk: bpk, work: work, cpu: cpu})
 	}
+	if cfg.Op == Delete {
+		// Each target deletes records of its own, seeded through the node.
+		for i := range targets {
+			tg := &targets[i]
+			t0 := time.Now()
+			pr.note("seeding %d %s records for %s to delete", cfg.DeleteSeed, cfg.Template, tg.name)
+			keys, err := seedDeletes(ctx, beds, work, "d"+tg.name[:4], cfg.DeleteSeed, min(cfg.Clients, 16))
+			if err != nil {
+				return nil, fmt.Errorf("seed the records %s deletes: %w", tg.name, err)
+			}
+			w := *tg.work
+			w.deletes = newKeyPool(keys)
+			tg.work = &w
+			pr.note("seeded %d %s records for %s to delete in %s", len(keys), cfg.Template, tg.name, time.Since(t0).Round(time.Millisecond))
+		}
+	}
+	// usedUp explains a run stopped for want of records to delete.
+	usedUp := func(err error, run string, tg *target) error {
+		hint := ""
+		if cfg.Requests == 0 {
+			hint = ", or run by --requests, which the default covers"
+		}
+		return fmt.Errorf("%s: %w (all %d seeded for %s): give --delete-seed more than %d%s",
+			run, err, tg.work.deletes.size(), tg.name, cfg.DeleteSeed, hint)
+	}
 
 	var phase atomic.Int64
 	for round := 1; round <= cfg.Rounds && ctx.Err() == nil; round++ {
@@ -399,8 +478,11 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 			if cfg.Warmup > 0 {
 				l := &load{target: tg.t, picker: tg.pk, work: tg.work, clients: cfg.Clients, duration: cfg.Warmup, tag: tag + "w", seed: uint64(phase.Load())}
 				stop := pr.track(fmt.Sprintf("%s %d warmup", tg.label, round), l)
-				l.run(ctx)
+				res := l.run(ctx)
 				stop()
+				if res.err != nil {
+					return nil, usedUp(res.err, fmt.Sprintf("%s %d warmup", tg.label, round), &tg)
+				}
 			}
 			l := &load{target: tg.t, picker: tg.pk, work: tg.work, clients: cfg.Clients, duration: cfg.Duration,
 				requests: cfg.Requests, tag: tag, seed: uint64(phase.Load()) << 32}
@@ -408,6 +490,9 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 			stop := pr.track(fmt.Sprintf("%s %d", tg.label, round), l)
 			res := l.run(ctx)
 			stop()
+			if res.err != nil {
+				return nil, usedUp(res.err, fmt.Sprintf("%s %d", tg.label, round), &tg)
+			}
 			after := sampleCPU(tg.cpu, cfg.Procs)
 			run := makeRun(tg.name, round, tg.pk.opsPerMessage(tg.work), res, before, after)
 			run.Batch = tg.batch
@@ -629,11 +714,11 @@ func seed(ctx context.Context, t Target, work *Workload, n, conc int) ([]int64, 
 	return keys, err
 }
 
-// seedChildren sends the batches of creates of bodies with conc clients
-// and returns how many records they created.
-func seedChildren(ctx context.Context, t Target, bodies [][]byte, conc int) (int64, error) {
-	var made atomic.Int64
-	err := parallel(ctx, len(bodies), conc, func(i int) error {
+// seedBatches sends the batch messages of creates of bodies with conc
+// clients and passes each reply's items, every one a success, to made
+// with the index of their message; made's error stops the seeding.
+func seedBatches(ctx context.Context, t Target, bodies [][]byte, conc int, made func(i int, items []wire.Reply) error) error {
+	return parallel(ctx, len(bodies), conc, func(i int) error {
 		reply, err := t.Do(ctx, wire.RouteWrite, bodies[i])
 		if err != nil {
 			return fmt.Errorf("batch %d: %w", i, err)
@@ -646,10 +731,36 @@ func seedChildren(ctx context.Context, t Target, bodies [][]byte, conc int) (int
 				return fmt.Errorf("batch %d, item %d: %w", i, j, it.Error)
 			}
 		}
-		made.Add(int64(len(reply.Items)))
+		if err := made(i, reply.Items); err != nil {
+			return fmt.Errorf("batch %d: %w", i, err)
+		}
 		return nil
 	})
-	return made.Load(), err
+}
+
+// seedDeletes creates n records for one target's deletes through t, in
+// batches (Workload.deleteSeedBodies, emails under the run's prefix and
+// tag) sent by conc clients, and returns their keys in creation order.
+func seedDeletes(ctx context.Context, t Target, work *Workload, tag string, n, conc int) ([]int64, error) {
+	keys := make([]int64, n)
+	err := seedBatches(ctx, t, work.deleteSeedBodies(tag, n), conc, func(i int, items []wire.Reply) error {
+		first := i * seedBatch
+		if want := min(seedBatch, n-first); len(items) != want {
+			return fmt.Errorf("%d items answer %d creates", len(items), want)
+		}
+		for j := range items {
+			k, err := intKey(items[j].Key)
+			if err != nil {
+				return fmt.Errorf("item %d: %w", j, err)
+			}
+			keys[first+j] = k
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w (delete needs a node serving batch)", err)
+	}
+	return keys, nil
 }
 
 // parallel calls do for 0..n-1 from conc goroutines and returns the first

@@ -14,7 +14,8 @@ import (
 
 // load is one run of the load generator against one target: clients
 // goroutines sending requests back to back, each waiting for its reply,
-// until the duration passed or the request count is used up.
+// until the duration passed or the request count is used up, or no
+// request can be made (a Delete with no record left to delete).
 type load struct {
 	target   Target
 	picker   picker
@@ -27,6 +28,9 @@ type load struct {
 
 	done atomic.Int64 // completed requests, for the progress bar
 	errs atomic.Int64
+
+	stopOnce sync.Once
+	stopErr  error // why a client could not make its next request
 }
 
 // loadResult is what one run measured.
@@ -36,13 +40,17 @@ type loadResult struct {
 	errors  map[string]int64
 	n       int64
 	elapsed time.Duration
+	// err is why the run stopped before its end: a client could not make
+	// its next request (errUsedUp). What it measured is not a full run.
+	err error
 }
 
 // Error codes of the load generator's own checks of a reply that is ok.
 const (
 	// CodeEmpty counts a point read (alone, in a batch or with include)
-	// that found no record: the seeded key was not there (a baseline
-	// pointed at another database than the node's).
+	// that found no record, or a delete that did not delete exactly one:
+	// the seeded key was not there (a baseline pointed at another
+	// database than the node's).
 	CodeEmpty = "empty"
 	// CodeItems counts a batch reply without one item per request.
 	CodeItems = "items"
@@ -80,7 +88,13 @@ func (l *load) run(ctx context.Context) *loadResult {
 					return
 				}
 				op := l.picker.pick(r)
-				key, body := l.work.body(op, r, tag, n)
+				key, body, err := l.work.body(op, r, tag, n)
+				if err != nil {
+					// The others stop at their next request too:
+					// nothing is left for them either.
+					l.stopOnce.Do(func() { l.stopErr = err })
+					return
+				}
 				t0 := time.Now()
 				reply, err := l.target.Do(reqCtx, key, body)
 				took := time.Since(t0)
@@ -101,7 +115,7 @@ func (l *load) run(ctx context.Context) *loadResult {
 		}()
 	}
 	wg.Wait()
-	total := &loadResult{ops: map[Op]*Histogram{}, errors: map[string]int64{}, elapsed: time.Since(start)}
+	total := &loadResult{ops: map[Op]*Histogram{}, errors: map[string]int64{}, elapsed: time.Since(start), err: l.stopErr}
 	for _, r := range results {
 		total.hist.Merge(&r.hist)
 		total.n += r.n
@@ -150,6 +164,10 @@ func (w *Workload) errorCode(op Op, reply *wire.Reply, err error) string {
 			if len(it.Rows) != 1 {
 				return CodeEmpty
 			}
+		}
+	case Delete:
+		if reply == nil || reply.Affected != 1 {
+			return CodeEmpty
 		}
 	case Include:
 		if reply == nil || len(reply.Rows) != 1 {

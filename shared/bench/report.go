@@ -21,6 +21,8 @@ func (r *Report) WriteText(w io.Writer) {
 		what += " of " + ints(r.Batch) + " point reads per message"
 	case r.Op == Include:
 		what += fmt.Sprintf(" (a point read with its %d %s)", r.Children, Relation)
+	case r.Op == Delete:
+		what += fmt.Sprintf(" by key (%d records seeded per target, each deleted once)", r.DeleteSeed)
 	}
 	length := r.Duration.String()
 	if r.Requests > 0 {

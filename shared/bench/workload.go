@@ -2,11 +2,13 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -30,6 +32,12 @@ const (
 	Create Op = "create"
 	// Update sets the name (or, above 200 bytes, prefs) of a seeded record by key.
 	Update Op = "update"
+	// Delete deletes one record by key:
+	// {"op":"delete","filter":{"id":K}}. A delete removes its record, so
+	// each target deletes records seeded for its deletes alone
+	// (Config.DeleteSeed), each key once, and a run that has used them
+	// all stops with an error rather than measure not_found replies.
+	Delete Op = "delete"
 	// Mixed draws each request from a Mix.
 	Mixed Op = "mixed"
 	// Batch reads Workload.Batch seeded records by key in one message:
@@ -69,10 +77,10 @@ var Ops = []Op{PointRead, FilteredRead, Create, Update}
 // ParseOp parses --op.
 func ParseOp(s string) (Op, error) {
 	switch op := Op(s); op {
-	case PointRead, FilteredRead, Create, Update, Mixed, Batch, Include:
+	case PointRead, FilteredRead, Create, Update, Delete, Mixed, Batch, Include:
 		return op, nil
 	}
-	return "", fmt.Errorf("unknown op %q: one of point-read, filtered-read, create, update, mixed, batch, include", s)
+	return "", fmt.Errorf("unknown op %q: one of point-read, filtered-read, create, update, delete, mixed, batch, include", s)
 }
 
 // ParseBatchSizes parses --batch: one size, or a comma-separated list run
@@ -92,7 +100,8 @@ func ParseBatchSizes(s string) ([]int, error) {
 	return sizes, nil
 }
 
-// needsSeed reports whether op reads or changes existing records.
+// needsSeed reports whether op reads or changes the records seeded for
+// reads and updates (Delete has records of its own: Workload.deletes).
 func (op Op) needsSeed() bool {
 	switch op {
 	case PointRead, FilteredRead, Update, Batch, Include:
@@ -220,6 +229,42 @@ type Workload struct {
 	Batch    int     // reads per Batch message
 	Children int     // ChildTemplate records seeded per record, for Include
 	Record   bool    // every measured request says "record": true
+
+	// deletes hands out the keys Delete deletes: records seeded for one
+	// target, each deleted once. Each target has its own.
+	deletes *keyPool
+}
+
+// errUsedUp is keyPool.take's error once every key was handed out.
+var errUsedUp = errors.New("every record seeded for the deletes is used")
+
+// keyPool hands out the keys of the records seeded to be deleted, each
+// key once, to any number of clients.
+type keyPool struct {
+	keys []int64
+	next atomic.Int64 // the index of the next key to hand out
+}
+
+func newKeyPool(keys []int64) *keyPool { return &keyPool{keys: keys} }
+
+// take returns a key no caller was given before, or errUsedUp.
+func (p *keyPool) take() (int64, error) {
+	if p == nil {
+		return 0, errUsedUp
+	}
+	i := p.next.Add(1) - 1
+	if i >= int64(len(p.keys)) {
+		return 0, errUsedUp
+	}
+	return p.keys[i], nil
+}
+
+// size is how many keys the pool holds in all.
+func (p *keyPool) size() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.keys)
 }
 
 // open starts a measured request's body.
@@ -248,7 +293,8 @@ func (w *Workload) OpsPerMessage(op Op) int {
 
 // body returns the routing key and the body of one request of kind op.
 // tag makes create emails unique: the phase, the client and its counter.
-func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byte) {
+// Its one error is a Delete's errUsedUp: no record is left to delete.
+func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byte, error) {
 	if op == Batch {
 		n := max(w.Batch, 1)
 		b := make([]byte, 0, 40+n*(48+len(w.Template)))
@@ -261,45 +307,59 @@ func (w *Workload) body(op Op, r *rand.Rand, tag string, n int64) (string, []byt
 			b = strconv.AppendQuote(b, w.Template)
 			b = w.appendPointRead(b, r)
 		}
-		return batchRoute, append(b, "]}"...)
+		return batchRoute, append(b, "]}"...), nil
 	}
 	b := make([]byte, 0, 112+len(w.Payload))
 	b = append(w.open(b), `"template":`...)
 	b = strconv.AppendQuote(b, w.Template)
 	switch op {
 	case PointRead:
-		return wire.RouteRead, w.appendPointRead(b, r)
+		return wire.RouteRead, w.appendPointRead(b, r), nil
 	case Include:
 		b = append(b, `,"op":"read","filter":{"id":`...)
 		b = strconv.AppendInt(b, w.key(r), 10)
 		b = append(b, `},"include":[`...)
 		b = strconv.AppendQuote(b, Relation)
 		b = append(b, "]}"...)
-		return wire.RouteRead, b
+		return wire.RouteRead, b, nil
 	case FilteredRead:
 		b = append(b, `,"op":"read","filter":{"email":{"like":`...)
 		b = strconv.AppendQuote(b, w.RunID+"-%")
 		b = append(b, `},"id":{"gte":`...)
 		b = strconv.AppendInt(b, w.key(r), 10)
 		b = append(b, `}},"sort":["id"],"limit":10}`...)
-		return wire.RouteRead, b
+		return wire.RouteRead, b, nil
 	case Create:
-		b = append(b, `,"op":"create","data":{"email":`...)
-		b = strconv.AppendQuote(b, w.RunID+"-"+tag+"-"+strconv.FormatInt(n, 10)+"@bench.invalid")
-		b = w.appendPayload(b, true)
-		b = append(b, `,"age":`...)
-		b = strconv.AppendInt(b, n%100, 10)
-		b = append(b, `,"active":true}}`...)
-		return wire.RouteWrite, b
+		return wire.RouteWrite, w.appendCreate(b, tag, n), nil
 	case Update:
 		b = append(b, `,"op":"update","filter":{"id":`...)
 		b = strconv.AppendInt(b, w.key(r), 10)
 		b = append(b, `},"data":{`...)
 		b = w.appendPayload(b, false)
 		b = append(b, "}}"...)
-		return wire.RouteWrite, b
+		return wire.RouteWrite, b, nil
+	case Delete:
+		k, err := w.deletes.take()
+		if err != nil {
+			return "", nil, err
+		}
+		b = append(b, `,"op":"delete","filter":{"id":`...)
+		b = strconv.AppendInt(b, k, 10)
+		return wire.RouteWrite, append(b, "}}"...), nil
 	}
 	panic("bench: no body for op " + string(op))
+}
+
+// appendCreate appends the rest of a create after its template, with a
+// unique email under the run's prefix made of tag and n:
+// ,"op":"create","data":{"email":"RUN-tag-n@bench.invalid",...}}.
+func (w *Workload) appendCreate(b []byte, tag string, n int64) []byte {
+	b = append(b, `,"op":"create","data":{"email":`...)
+	b = strconv.AppendQuote(b, w.RunID+"-"+tag+"-"+strconv.FormatInt(n, 10)+"@bench.invalid")
+	b = w.appendPayload(b, true)
+	b = append(b, `,"age":`...)
+	b = strconv.AppendInt(b, n%100, 10)
+	return append(b, `,"active":true}}`...)
 }
 
 // appendPointRead appends the rest of a point read after its template:
@@ -349,7 +409,7 @@ func (w *Workload) seedBody(i int) []byte {
 }
 
 func (w *Workload) createBody(tag string, n int64) []byte {
-	_, b := w.body(Create, nil, tag, n)
+	_, b, _ := w.body(Create, nil, tag, n)
 	return b
 }
 
@@ -369,36 +429,48 @@ func (w *Workload) cleanupBody(keys []any) []byte {
 	return b
 }
 
-// childSeedBodies are the batches of creates that give every record of
-// keys w.Children children, at most seedBatch creates per message.
-func (w *Workload) childSeedBodies(keys []int64) [][]byte {
+// createBatches are the batch messages of n creates, at most seedBatch
+// per message, in order: create i is the (i%seedBatch)th item of message
+// i/seedBatch. item appends create i, a request object, to b.
+func createBatches(n, size int, item func(b []byte, i int) []byte) [][]byte {
 	var out [][]byte
-	var b []byte
-	n := 0
-	for _, k := range keys {
-		for range w.Children {
-			if n == 0 {
-				b = append(make([]byte, 0, 64*seedBatch), `{"op":"batch","batch":[`...)
-			} else {
+	for first := 0; first < n; first += seedBatch {
+		b := append(make([]byte, 0, 32+size*min(seedBatch, n-first)), `{"op":"batch","batch":[`...)
+		for i := first; i < min(first+seedBatch, n); i++ {
+			if i > first {
 				b = append(b, ',')
 			}
-			b = append(b, `{"template":`...)
-			b = strconv.AppendQuote(b, ChildTemplate)
-			b = append(b, `,"op":"create","data":{`...)
-			b = strconv.AppendQuote(b, ChildKey)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, k, 10)
-			b = append(b, `,"total":1.5}}`...)
-			if n++; n == seedBatch {
-				out = append(out, append(b, "]}"...))
-				n = 0
-			}
+			b = item(b, i)
 		}
-	}
-	if n > 0 {
 		out = append(out, append(b, "]}"...))
 	}
 	return out
+}
+
+// childSeedBodies are the batches of creates that give every record of
+// keys w.Children children, at most seedBatch creates per message.
+func (w *Workload) childSeedBodies(keys []int64) [][]byte {
+	return createBatches(len(keys)*w.Children, 64, func(b []byte, i int) []byte {
+		b = append(b, `{"template":`...)
+		b = strconv.AppendQuote(b, ChildTemplate)
+		b = append(b, `,"op":"create","data":{`...)
+		b = strconv.AppendQuote(b, ChildKey)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, keys[i/w.Children], 10)
+		return append(b, `,"total":1.5}}`...)
+	})
+}
+
+// deleteSeedBodies are the batches of creates of the n records one
+// target's deletes delete, at most seedBatch creates per message: records
+// like the seeded ones, their emails under the run's prefix and tag, so
+// that the run's cleanup removes those left.
+func (w *Workload) deleteSeedBodies(tag string, n int) [][]byte {
+	return createBatches(n, 112+len(w.Payload), func(b []byte, i int) []byte {
+		b = append(b, `{"template":`...)
+		b = strconv.AppendQuote(b, w.Template)
+		return w.appendCreate(b, tag, int64(i))
+	})
 }
 
 // childCleanupBody deletes every child of the records of keys.

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,13 +30,15 @@ func TestParseMix(t *testing.T) {
 			t.Errorf("ParseMix(%q) accepted", bad)
 		}
 	}
-	for _, s := range []string{"point-read", "filtered-read", "create", "update", "mixed", "batch", "include"} {
-		if _, err := ParseOp(s); err != nil {
-			t.Errorf("ParseOp(%q): %v", s, err)
+	for _, s := range []string{"point-read", "filtered-read", "create", "update", "delete", "mixed", "batch", "include"} {
+		if op, err := ParseOp(s); err != nil || string(op) != s {
+			t.Errorf("ParseOp(%q) = %q, %v", s, op, err)
 		}
 	}
-	if _, err := ParseOp("delete"); err == nil {
-		t.Error("ParseOp(delete) accepted")
+	for _, bad := range []string{"", "remove", "Delete", "read"} {
+		if _, err := ParseOp(bad); err == nil {
+			t.Errorf("ParseOp(%q) accepted", bad)
+		}
 	}
 }
 
@@ -62,7 +67,10 @@ func TestBodiesAreRequests(t *testing.T) {
 	for _, size := range []int{0, 100, 300} {
 		w := &Workload{Template: "users", RunID: "bench-ab12", Keys: []int64{7, 8, 9}, Payload: payload(size)}
 		for _, op := range Ops {
-			key, body := w.body(op, r, "beds1.3", 42)
+			key, body, err := w.body(op, r, "beds1.3", 42)
+			if err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
 			req, err := wire.DecodeRequest(body)
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", op, err, body)
@@ -139,6 +147,9 @@ func TestErrorCode(t *testing.T) {
 		{"include found nothing", Include, &wire.Reply{OK: true}, nil, CodeEmpty},
 		{"include without children", Include, &wire.Reply{OK: true, Rows: []wire.Row{{"id": 1}}}, nil, CodeChildren},
 		{"include short of children", Include, withOrders([]any{map[string]any{}}), nil, CodeChildren},
+		{"delete", Delete, &wire.Reply{OK: true, Affected: 1}, nil, ""},
+		{"delete deleted nothing", Delete, &wire.Reply{OK: true}, nil, CodeEmpty},
+		{"delete of a record gone", Delete, nil, wire.Errorf(wire.CodeNotFound, "no users record matches the filter"), "not_found"},
 	} {
 		if got := w.errorCode(tc.op, tc.reply, tc.err); got != tc.want {
 			t.Errorf("%s: errorCode = %q, want %q", tc.name, got, tc.want)
@@ -183,7 +194,10 @@ func TestManyOpBodies(t *testing.T) {
 	keys := []int64{7, 8, 9}
 	for _, n := range []int{1, 4, 16, 64} {
 		w := &Workload{Template: "users", RunID: "bench-ab12", Keys: keys, Batch: n}
-		key, body := w.body(Batch, r, "beds1.3", 42)
+		key, body, err := w.body(Batch, r, "beds1.3", 42)
+		if err != nil {
+			t.Fatal(err)
+		}
 		req, err := wire.DecodeRequest(body)
 		if err != nil {
 			t.Fatalf("batch %d: %v\n%s", n, err, body)
@@ -203,7 +217,10 @@ func TestManyOpBodies(t *testing.T) {
 	}
 
 	w := &Workload{Template: "users", Keys: keys, Children: 4}
-	key, body := w.body(Include, r, "beds1.3", 42)
+	key, body, err := w.body(Include, r, "beds1.3", 42)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req, err := wire.DecodeRequest(body)
 	if err != nil {
 		t.Fatalf("include: %v\n%s", err, body)
@@ -324,6 +341,8 @@ func TestConfigDefaults(t *testing.T) {
 		{name: "too many children", cfg: Config{Op: Include, Children: MaxChildren + 1}, bad: true},
 		{name: "children without include", cfg: Config{Op: PointRead, Children: 4}, bad: true},
 		{name: "neither", cfg: Config{Op: PointRead}},
+		{name: "delete seed without delete", cfg: Config{Op: Update, DeleteSeed: 10}, bad: true},
+		{name: "negative delete seed", cfg: Config{Op: Delete, DeleteSeed: -1}, bad: true},
 	} {
 		err := tc.cfg.defaults()
 		if tc.bad {
@@ -332,9 +351,150 @@ func TestConfigDefaults(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(tc.cfg.Batch, tc.batch) || tc.cfg.Children != tc.children {
-			t.Errorf("%s: batch %v children %d %v, want %v %d", tc.name, tc.cfg.Batch, tc.cfg.Children, err, tc.batch, tc.children)
+		if err != nil || !slices.Equal(tc.cfg.Batch, tc.batch) || tc.cfg.Children != tc.children || tc.cfg.DeleteSeed != 0 {
+			t.Errorf("%s: batch %v children %d delete seed %d %v, want %v %d 0", tc.name, tc.cfg.Batch, tc.cfg.Children, tc.cfg.DeleteSeed, err, tc.batch, tc.children)
 		}
+	}
+}
+
+// TestDeleteSeedDefault checks the records seeded per target for deletes
+// cover every round's warmup and measured run: by request count exactly,
+// by duration at DeleteRate.
+func TestDeleteSeedDefault(t *testing.T) {
+	base := &BaselineConfig{}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want int
+	}{
+		{"requests, no warmup, one round", Config{Requests: 100}, 100},
+		{"requests, no warmup, three rounds with a baseline", Config{Requests: 100, Baseline: base}, 300},
+		{"requests and a warmup", Config{Requests: 100, Warmup: 500 * time.Millisecond, Rounds: 2}, 2 * (100 + DeleteRate/2)},
+		{"duration and a warmup", Config{Duration: 8 * time.Second, Warmup: 2 * time.Second, Rounds: 3}, 3 * 10 * DeleteRate},
+		{"the default duration", Config{}, 10 * DeleteRate},
+		{"a fraction of a request rounds up", Config{Duration: time.Millisecond / 10}, 1},
+		{"given", Config{Requests: 100, DeleteSeed: 7}, 7},
+	} {
+		tc.cfg.Op = Delete
+		if err := tc.cfg.defaults(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tc.cfg.DeleteSeed != tc.want {
+			t.Errorf("%s: delete seed %d, want %d", tc.name, tc.cfg.DeleteSeed, tc.want)
+		}
+	}
+}
+
+// TestKeyPool checks concurrent clients get every seeded key once, and
+// an error, not a key, once all are taken.
+func TestKeyPool(t *testing.T) {
+	const n, clients = 1000, 8
+	keys := make([]int64, n)
+	for i := range keys {
+		keys[i] = int64(100 + i)
+	}
+	p := newKeyPool(keys)
+	got := make([][]int64, clients)
+	errs := make([]int, clients)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for range n/clients + 10 { // more than the pool, in all
+				k, err := p.take()
+				if err != nil {
+					if !errors.Is(err, errUsedUp) {
+						t.Errorf("take: %v", err)
+					}
+					errs[c]++
+					continue
+				}
+				got[c] = append(got[c], k)
+			}
+		})
+	}
+	wg.Wait()
+	all := slices.Concat(got...)
+	slices.Sort(all)
+	if !slices.Equal(all, keys) {
+		t.Errorf("took %d keys, %d distinct, want each of %d once", len(all), len(slices.Compact(slices.Clone(all))), n)
+	}
+	failed := 0
+	for _, e := range errs {
+		failed += e
+	}
+	if failed != clients*10 {
+		t.Errorf("%d takes failed, want %d", failed, clients*10)
+	}
+	if _, err := p.take(); !errors.Is(err, errUsedUp) {
+		t.Errorf("take after all: %v, want errUsedUp", err)
+	}
+	if _, err := (*keyPool)(nil).take(); !errors.Is(err, errUsedUp) {
+		t.Errorf("take from no pool: %v, want errUsedUp", err)
+	}
+	if _, err := newKeyPool(nil).take(); !errors.Is(err, errUsedUp) {
+		t.Errorf("take from an empty pool: %v, want errUsedUp", err)
+	}
+}
+
+// TestDeleteBodies checks a delete is a delete by key of a pooled key,
+// each key once, until the pool is used up; and the batches seeding a
+// target's deletes.
+func TestDeleteBodies(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	w := &Workload{Template: "users", RunID: "bench-ab12", Keys: []int64{1}, Payload: payload(20),
+		deletes: newKeyPool([]int64{41, 42, 43})}
+	for _, want := range []string{`{"id":41}`, `{"id":42}`, `{"id":43}`} {
+		key, body, err := w.body(Delete, r, "t", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := wire.DecodeRequest(body)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, body)
+		}
+		if key != wire.RouteWrite || req.RoutingKey() != key || req.Op != wire.OpDelete || req.Template != "users" || string(req.Filter) != want || len(req.Data) != 0 {
+			t.Errorf("delete: key %s, %s; want filter %s", key, body, want)
+		}
+		var b bReq
+		if err := json.Unmarshal(body, &b); err != nil || b.Op != "delete" || string(b.Filter.ID) != strings.Trim(want, `{}"id:`) {
+			t.Errorf("baseline reads %+v from %s (%v)", b, body, err)
+		}
+	}
+	if _, body, err := w.body(Delete, r, "t", 1); !errors.Is(err, errUsedUp) || body != nil {
+		t.Errorf("a fourth delete of three keys: %s, %v", body, err)
+	}
+	if got := w.OpsPerMessage(Delete); got != 1 {
+		t.Errorf("a delete counts %d operations", got)
+	}
+	if newPicker(Delete, nil).needsSeed() {
+		t.Error("delete seeds the records for reads")
+	}
+
+	// 120 records: batches of 50, 50 and 20 creates, emails under the tag.
+	bodies := w.deleteSeedBodies("dbeds", 120)
+	if len(bodies) != 3 {
+		t.Fatalf("%d seeding messages, want 3", len(bodies))
+	}
+	i := 0
+	for m, b := range bodies {
+		req, err := wire.DecodeRequest(b)
+		if err != nil {
+			t.Fatalf("seed %d: %v\n%s", m, err, b)
+		}
+		if want := []int{50, 50, 20}[m]; req.Op != wire.OpBatch || len(req.Batch) != want || req.RoutingKey() != wire.RouteWrite {
+			t.Fatalf("seed %d: %d items, want %d: %s", m, len(req.Batch), want, b)
+		}
+		for _, it := range req.Batch {
+			var d struct{ Email, Name string }
+			if err := json.Unmarshal(it.Data, &d); err != nil || it.Template != "users" || it.Op != wire.OpCreate ||
+				d.Email != fmt.Sprintf("bench-ab12-dbeds-%d@bench.invalid", i) || d.Name != w.Payload {
+				t.Fatalf("seed %d item %d: %+v %s", m, i, it, it.Data)
+			}
+			i++
+		}
+	}
+	if len(w.deleteSeedBodies("dbase", 0)) != 0 {
+		t.Error("messages to seed no record")
 	}
 }
 
@@ -343,9 +503,13 @@ func TestConfigDefaults(t *testing.T) {
 func TestRecordBodies(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, record := range []bool{false, true} {
-		w := &Workload{Template: "users", RunID: "bench-ab12", Keys: []int64{7}, Batch: 2, Record: record, Payload: "x"}
-		for _, op := range []Op{PointRead, FilteredRead, Create, Update, Batch, Include} {
-			_, body := w.body(op, r, "t", 1)
+		w := &Workload{Template: "users", RunID: "bench-ab12", Keys: []int64{7}, Batch: 2, Record: record, Payload: "x",
+			deletes: newKeyPool([]int64{7})}
+		for _, op := range []Op{PointRead, FilteredRead, Create, Update, Delete, Batch, Include} {
+			_, body, err := w.body(op, r, "t", 1)
+			if err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
 			req, err := wire.DecodeRequest(body)
 			if err != nil {
 				t.Fatalf("%s record=%v: %v\n%s", op, record, err, body)

@@ -36,10 +36,20 @@ template and REL user_orders). Both report database operations per second
 against the baseline's one-operation point read. --batch 1,4,16,64 runs
 each size in turn against the same records and baseline runs.
 
+--op delete deletes one record by key per request. A deleted record is
+gone, so it first seeds --delete-seed records for BEDS and as many for the
+baseline (through the node, in batches of 50 creates), and every delete,
+warmups included, takes a key of its own target's records, each once. The
+default covers every round's --requests, or --duration and --warmup at
+%d deletes/s; a run that deletes them all stops, and the bench fails
+asking for a larger --delete-seed. What is left is removed at the end.
+
 Examples:
   bedsctl bench --op point-read --clients 64 --duration 10s --baseline \
       --node-metrics http://127.0.0.1:8080/metrics
   bedsctl bench --op batch --batch 1,4,16,64 --baseline ...
+  bedsctl bench --op delete --requests 20000 --baseline \
+      --baseline-durable --baseline-confirm ...
 
 flags:
 `
@@ -82,7 +92,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
+		fmt.Fprintf(stderr, benchUsage, bench.DeleteRate)
 		fs.PrintDefaults()
 	}
 	var bf benchFlags
@@ -93,7 +103,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients, each with one request in flight")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of each measured run")
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per measured run instead of --duration")
-	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | mixed | batch | include")
+	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | delete | mixed | batch | include")
 	batch := fs.String("batch", "16", "point reads per message of --op batch; a list (1,4,16,64) runs each size in turn")
 	fs.BoolVar(&c.Record, "record", false, "ask the node to record every request's lineage (what recording reads costs)")
 	fs.IntVar(&c.Children, "children", 4, fmt.Sprintf("orders seeded per record for --op include, 1..%d", bench.MaxChildren))
@@ -102,6 +112,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.StringVar(&c.Template, "template", "users", "template to load, shaped like users (id, email, name, age, active, prefs)")
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "unmeasured load before every measured run")
 	fs.IntVar(&c.Seed, "seed", 1000, "records to seed for reads and updates")
+	fs.IntVar(&c.DeleteSeed, "delete-seed", 0, fmt.Sprintf("records --op delete seeds per target, each deleted once (default: rounds × (--requests, or --duration at %d/s, plus --warmup at %d/s))", bench.DeleteRate, bench.DeleteRate))
 	fs.BoolVar(&c.Keep, "keep", false, "leave the seeded and created records in place")
 	fs.IntVar(&c.Rounds, "rounds", 0, "measured runs per target (default 1, or 3 with --baseline)")
 	fs.IntVar(&c.Channels, "channels", 4, "AMQP channels per client connection")
@@ -152,6 +163,12 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		return nil, fmt.Errorf("--children applies to --op include, not %s", c.Op)
 	default:
 		c.Children = 0
+	}
+	switch {
+	case set["delete-seed"] && c.Op != bench.Delete:
+		return nil, fmt.Errorf("--delete-seed applies to --op delete, not %s", c.Op)
+	case c.DeleteSeed < 0:
+		return nil, errors.New("--delete-seed must not be negative (0: derived from the run)")
 	}
 	switch {
 	case c.Clients < 1:

@@ -65,8 +65,32 @@ func TestParseBench(t *testing.T) {
 		}
 	}
 
+	for _, tc := range []struct {
+		args []string
+		seed int
+	}{
+		{[]string{"--op", "delete"}, 0},
+		{[]string{"--op", "delete", "--delete-seed", "90000"}, 90000},
+		{[]string{"--op=delete", "--requests", "100", "--baseline"}, 0},
+	} {
+		bf, err := parseBench(tc.args, io.Discard)
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if bf.cfg.Op != bench.Delete || bf.cfg.DeleteSeed != tc.seed || bf.cfg.Children != 0 || bf.cfg.Batch != nil {
+			t.Errorf("%v: op %s delete seed %d children %d batch %v", tc.args, bf.cfg.Op, bf.cfg.DeleteSeed, bf.cfg.Children, bf.cfg.Batch)
+		}
+	}
+
 	for _, bad := range [][]string{
-		{"--op", "delete"},
+		{"--op", "remove"},
+		{"--op", "delete", "--delete-seed", "-1"},
+		{"--op", "delete", "--delete-seed", "many"},
+		{"--op", "update", "--delete-seed", "100"},
+		{"--delete-seed", "100"},
+		{"--op", "delete", "--children", "2"},
+		{"--op", "delete", "--batch", "4"},
 		{"--op", "batch", "--batch", "0"},
 		{"--op", "batch", "--batch", "1,4,4"},
 		{"--op", "batch", "--batch", "10001"},
@@ -91,7 +115,9 @@ func TestParseBench(t *testing.T) {
 	if code := run(context.Background(), []string{"bench", "--clients", "0"}, nil, &out, &errOut); code != 2 {
 		t.Errorf("bad flags exit %d, want 2: %s", code, errOut.String())
 	}
-	if code := run(context.Background(), []string{"bench", "-h"}, nil, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "--baseline") {
+	errOut.Reset()
+	if code := run(context.Background(), []string{"bench", "-h"}, nil, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "--baseline") ||
+		!strings.Contains(errOut.String(), "-delete-seed") || !strings.Contains(errOut.String(), "4000 deletes/s") || strings.Contains(errOut.String(), "%!") {
 		t.Errorf("bench -h exit %d: %s", code, errOut.String())
 	}
 }
