@@ -32,8 +32,9 @@ const (
 	FilteredReadSQL = "SELECT " + usersCols + " FROM `vw_usr` WHERE (`usr_email` LIKE ? AND `usr_id` >= ?) ORDER BY `usr_id` LIMIT ? OFFSET ?"
 	// CreateSQL is a create: the writable fields in declaration order.
 	CreateSQL = "CALL `sp_usr_create`(?, ?, ?, ?, ?, ?)"
-	// UpdateSelectSQL is an update's locking read of the record by key.
-	UpdateSelectSQL = "SELECT `usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs` FROM `vw_usr` WHERE `usr_id` = ? FOR UPDATE"
+	// UpdateSelectSQL is an update's locking read of the record by key:
+	// the procedure's parameters, at most LockLimit rows.
+	UpdateSelectSQL = "SELECT `usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs` FROM `vw_usr` WHERE `usr_id` = ? LIMIT ? FOR UPDATE"
 	// UpdateSQL is an update's call, once per matched record.
 	UpdateSQL = "CALL `sp_usr_update`(?, ?, ?, ?, ?, ?, ?)"
 	// DeleteSelectSQL is a delete's locking read of the record by key:
@@ -420,9 +421,9 @@ func (s *baseline) updateByID(ctx context.Context, id int64, req *bReq) (_ bRepl
 	}()
 	sel := func(q string) (*sql.Rows, error) {
 		if s.sel != nil {
-			return tx.StmtContext(ctx, s.sel).QueryContext(ctx, id)
+			return tx.StmtContext(ctx, s.sel).QueryContext(ctx, id, LockLimit)
 		}
-		return tx.QueryContext(ctx, q, id)
+		return tx.QueryContext(ctx, q, id, LockLimit)
 	}
 	rows, err := sel(UpdateSelectSQL)
 	if err != nil {
