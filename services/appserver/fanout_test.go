@@ -298,6 +298,38 @@ func TestBatch(t *testing.T) {
 			t.Fatalf("reply %+v", r)
 		}
 	})
+	t.Run("point reads share a query, each gets its row", func(t *testing.T) {
+		a := do(t, c, `{"template":"users","op":"read","filter":{"email":"a1@example.com"}}`).Rows[0]["id"]
+		b := do(t, c, `{"template":"users","op":"read","filter":{"email":"a2@example.com"}}`).Rows[0]["id"]
+		point := func(id any, fields string) string {
+			return fmt.Sprintf(`{"template":"users","op":"read","filter":{"id":%v}%s}`, id, fields)
+		}
+		r, err := send("", point(a, ""), point(b, ""), point(999999, ""), point(a, ""), point(b, `,"fields":["email"]`), point(a, `,"fields":["email"]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []string{"a1@example.com", "a2@example.com", "", "a1@example.com", "a2@example.com", "a1@example.com"} {
+			it := r.Items[i]
+			got := ""
+			if len(it.Rows) == 1 {
+				got = fmt.Sprint(it.Rows[0]["email"])
+			}
+			if !it.OK || got != want || it.Count != int64(len(it.Rows)) || it.Event != fmt.Sprintf("%s.%d", r.Event, i+1) {
+				t.Errorf("item %d: %+v, want email %q", i, it, want)
+			}
+		}
+		if len(r.Items[4].Rows[0]) != 1 {
+			t.Errorf("fields not kept: %v", r.Items[4].Rows[0])
+		}
+		// MongoDB, keys stored as _id.
+		p1 := do(t, c, `{"template":"profiles","op":"create","data":{"user":7,"handle":"p1"}}`).Key
+		p2 := do(t, c, `{"template":"profiles","op":"create","data":{"user":8,"handle":"p2"}}`).Key
+		r, err = send("", fmt.Sprintf(`{"template":"profiles","op":"read","filter":{"id":%q},"fields":["handle"]}`, p2),
+			fmt.Sprintf(`{"template":"profiles","op":"read","filter":{"id":%q},"fields":["handle"]}`, p1))
+		if err != nil || len(r.Items[0].Rows) != 1 || r.Items[0].Rows[0]["handle"] != "p2" || len(r.Items[1].Rows) != 1 || r.Items[1].Rows[0]["handle"] != "p1" {
+			t.Fatalf("profiles: %+v, %v", r, err)
+		}
+	})
 	t.Run("an invalid write stops every write", func(t *testing.T) {
 		r, err := send("", `{"template":"nope","op":"count"}`, `{"template":"users","op":"create","data":{"email":"v1@example.com"}}`,
 			`{"template":"users","op":"create","data":{"nope":1}}`)

@@ -32,6 +32,7 @@ import (
 
 // item is one request of a batch on its way.
 type item struct {
+	at    int // position in the batch
 	req   *wire.Request
 	event string
 	t     *template.Template
@@ -53,7 +54,7 @@ func (r *request) batch(ctx context.Context) *wire.Reply {
 	ops := 0
 	for i := range reqs {
 		it := &items[i]
-		it.req, it.event, it.start = &reqs[i], lineage.Child(m.Event, i+1), time.Now()
+		it.at, it.req, it.event, it.start = i, &reqs[i], lineage.Child(m.Event, i+1), time.Now()
 		if err := r.prepare(it); err != nil {
 			replies[i] = *r.fail(it.event, it.req, err)
 			r.note(it.event, m.Event, it.req.Op, it.req.Template, it.start, replies[i].Error)
@@ -193,9 +194,18 @@ func (r *request) writes(ctx context.Context, items []item, idx []int, replies [
 }
 
 // reads runs the items at idx concurrently, each under the request's and
-// the node's fan-out bounds.
+// the node's fan-out bounds; point reads of one template share a query
+// (pointreads.go).
 func (r *request) reads(ctx context.Context, items []item, idx []int, replies []wire.Reply) {
 	var wg sync.WaitGroup
+	groups, idx := groupPoints(items, idx, max(r.h.limits.MaxInList, 2))
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.points(ctx, g, replies)
+		}()
+	}
 	for _, i := range idx {
 		it := &items[i]
 		wg.Add(1)
