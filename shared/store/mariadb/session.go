@@ -64,7 +64,11 @@ func (w *session) query(ctx context.Context, text string, args ...any) (*sql.Row
 	if err != nil {
 		return nil, err
 	}
-	return rows, firstSet(rows)
+	if err := firstSet(rows); err != nil {
+		rows.Close() // else it holds the connection
+		return nil, err
+	}
+	return rows, nil
 }
 
 // flush sends the queued statements.
