@@ -47,13 +47,9 @@ func parseBatch(args []string, stdin io.Reader, stderr io.Writer) (*batchCmd, er
 		fmt.Fprint(stderr, batchUsage)
 		fs.PrintDefaults()
 	}
-	pos, err := parse(fs, args)
+	pos, err := positional(fs, args, 1, "one file (or - for stdin)")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errShown, err)
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return nil, fmt.Errorf("batch takes one file (or - for stdin), got %d arguments", len(pos))
+		return nil, err
 	}
 	if _, err := cmd.options(); err != nil {
 		return nil, err

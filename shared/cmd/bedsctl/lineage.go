@@ -43,13 +43,9 @@ func parseLineage(args []string, stderr io.Writer) (*lineageCmd, error) {
 		fmt.Fprint(stderr, lineageUsage)
 		fs.PrintDefaults()
 	}
-	pos, err := parse(fs, args)
+	pos, err := positional(fs, args, 1, "one event ID")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errShown, err)
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return nil, fmt.Errorf("lineage takes one event ID, got %d arguments", len(pos))
+		return nil, err
 	}
 	if cmd.event = pos[0]; !lineage.Valid(cmd.event) {
 		return nil, fmt.Errorf("%q is not an event ID: printable ASCII without spaces, 1 to %d bytes", cmd.event, lineage.MaxLen)

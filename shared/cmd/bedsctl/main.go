@@ -111,6 +111,21 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// positional parses args with fs and wants exactly n positional
+// arguments, which what names for the error ("one event ID"); a flag
+// error has been shown by fs already (errShown).
+func positional(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errShown, err)
+	}
+	if len(pos) != n {
+		fs.Usage()
+		return nil, fmt.Errorf("%s takes %s, got %d arguments", fs.Name(), what, len(pos))
+	}
+	return pos, nil
+}
+
 func defaultURL() string {
 	if u := os.Getenv("BEDS_AMQP_URL"); u != "" {
 		return u
@@ -203,13 +218,9 @@ func parseCall(args []string, stderr io.Writer) (*callCmd, error) {
 		fmt.Fprintln(stderr, "usage: bedsctl call <template> <op> [flags]\n\nops: create read update delete count")
 		fs.PrintDefaults()
 	}
-	pos, err := parse(fs, args)
+	pos, err := positional(fs, args, 2, "a template and an op")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errShown, err)
-	}
-	if len(pos) != 2 {
-		fs.Usage()
-		return nil, fmt.Errorf("call takes a template and an op, got %d arguments", len(pos))
+		return nil, err
 	}
 	cmd.req = &wire.Request{Template: pos[0], Op: wire.Op(pos[1]), Fields: splitList(*fields),
 		Sort: splitList(*sortKeys), Limit: *limit, Offset: *offset, Include: include, Record: cmd.record}
