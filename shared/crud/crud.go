@@ -319,9 +319,15 @@ func columns(t *template.Template, q *store.Query) []string {
 // fail turns an error into a reply for event; errors the contract does
 // not name are logged here with their detail and answered internal.
 func (r *request) fail(event string, req *wire.Request, err error) *wire.Reply {
+	return wire.ErrorReply(event, r.failure(event, req.Template, req.Op, err))
+}
+
+// failure returns err as the contract's error; one the contract does not
+// name is logged here, with its detail, under event, and becomes internal.
+func (r *request) failure(event, tmpl string, op wire.Op, err error) *wire.Error {
 	we, known := wire.AsError(err)
 	if !known {
-		r.log(event).Error("store failed", "template", req.Template, "op", req.Op, "err", err)
+		r.log(event).Error("store failed", "template", tmpl, "op", op, "err", err)
 	}
-	return wire.ErrorReply(event, we)
+	return we
 }

@@ -42,21 +42,20 @@ func (r *request) note(event, parent string, op wire.Op, tmpl string, start time
 	})
 }
 
-// child runs fn as child event event of parent, on store s, holding one
-// of the request's and one of the node's fan-out slots, and notes it.
+// child runs q on store s as child event event, holding one of the
+// request's and one of the node's fan-out slots, and notes it; its error
+// is the contract's, logged if the contract does not name it.
 func (r *request) child(ctx context.Context, event string, q *store.Query, s store.Store) (*store.Result, error) {
 	start := time.Now()
 	parent, _ := lineage.Parent(event)
 	res, err := r.slotted(ctx, func() (*store.Result, error) { return r.h.exec(ctx, r.m, s, q) })
-	var failure *wire.Error
 	if err != nil {
-		var known bool
-		if failure, known = wire.AsError(err); !known {
-			r.log(event).Error("store failed", "template", q.Template.Name, "op", q.Op, "err", err)
-		}
+		failure := r.failure(event, q.Template.Name, q.Op, err)
+		r.note(event, parent, q.Op, q.Template.Name, start, failure)
+		return nil, failure // logged: the read it belongs to does not log it again
 	}
-	r.note(event, parent, q.Op, q.Template.Name, start, failure)
-	return res, err
+	r.note(event, parent, q.Op, q.Template.Name, start, nil)
+	return res, nil
 }
 
 // slotted runs fn once it holds a request slot and a node slot.

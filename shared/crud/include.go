@@ -151,10 +151,7 @@ func (r *request) fetch(ctx context.Context, rows []wire.Row, keys []any, inc *i
 
 // includeError names the inclusion a failure belongs to.
 func includeError(path string, err error) error {
-	we, known := wire.AsError(err)
-	if !known {
-		return err // logged by child, answered internal
-	}
+	we, _ := wire.AsError(err) // child logged and answers what the contract does not name as internal
 	out := *we
 	out.Message = "include " + path + ": " + we.Message
 	if out.Field == "" {
