@@ -141,6 +141,10 @@ type Message struct {
 	// Decode, or when the body could not be read, it is an empty Request.
 	Request  *wire.Request
 	Received time.Time
+	// Caller is who sent the request, set by the handler's
+	// authentication (package access) before the handler runs: a user of
+	// a session, or a trusted service. nil means nobody known.
+	Caller *wire.Identity
 
 	req  wire.Request                // what Request points to: one allocation for both
 	base *slog.Logger                // the broker's logger

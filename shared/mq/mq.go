@@ -10,6 +10,8 @@
 //	queue beds.events   durable, dead-letter-exchange beds.dlx, type from config
 //	                    (quorum: x-delivery-limit from config), bound to beds
 //	                    with rec.read and rec.write
+//	queue beds.tercero  as beds.events, bound to beds with usr.* and ses.*
+//	                    (user and session requests, served by tercero)
 //	queue beds.dead     durable, bound to beds.dlx, type from config;
 //	                    x-max-length (overflow drop-head) and x-message-ttl
 //	                    from config when set
@@ -225,9 +227,22 @@ func Declare(conn *amqp.Connection, t Topology, log *slog.Logger) error {
 	if _, err := ch.QueueDeclare(wire.EventsQueue, true, false, false, false, queueArgs(t, true)); err != nil {
 		return declareErr(wire.EventsQueue, err, "amqp.queue_type and delivery_limit (quorum)")
 	}
-	for _, key := range []string{wire.RouteRead, wire.RouteWrite} {
-		if err := ch.QueueBind(wire.EventsQueue, key, wire.Exchange, false, nil); err != nil {
-			return fmt.Errorf("bind %s to %s: %w", wire.EventsQueue, key, err)
+	for _, q := range []struct {
+		name string
+		keys []string
+	}{
+		{wire.EventsQueue, []string{wire.RouteRead, wire.RouteWrite}},
+		{wire.TerceroQueue, []string{wire.RouteUsers, wire.RouteSessions}},
+	} {
+		if q.name != wire.EventsQueue {
+			if _, err := ch.QueueDeclare(q.name, true, false, false, false, queueArgs(t, true)); err != nil {
+				return declareErr(q.name, err, "amqp.queue_type and delivery_limit (quorum)")
+			}
+		}
+		for _, key := range q.keys {
+			if err := ch.QueueBind(q.name, key, wire.Exchange, false, nil); err != nil {
+				return fmt.Errorf("bind %s to %s: %w", q.name, key, err)
+			}
 		}
 	}
 	return nil

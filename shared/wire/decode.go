@@ -239,6 +239,11 @@ func internOp(s string) Op {
 			return op
 		}
 	}
+	for _, op := range [...]Op{OpWhoami, OpLogin, OpRefresh, OpLogout, OpRevoke, OpSessions, OpRegister, OpPasswd, OpRoles, OpDisable, OpEnable, OpUser} {
+		if s == string(op) {
+			return op
+		}
+	}
 	return Op(strings.Clone(s))
 }
 

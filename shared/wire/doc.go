@@ -11,5 +11,12 @@
 //     meaning between releases.
 //   - Codes are grouped: request codes mean "your request is wrong, do not
 //     retry"; data codes mean the request was valid but the data disagreed;
-//     system codes mean "try again later".
+//     access codes mean who is asking decided (log in, get the role, wait
+//     out the attempt limit); system codes mean "try again later".
+//   - Template requests go to the appservers' queue beds.events (rec.read,
+//     rec.write); user and session requests name no template and go to
+//     tercero's queue beds.tercero ("usr.<op>", "ses.<op>"). A request
+//     made on behalf of a user carries the session token in
+//     HeaderSession; a trusted service sets the AMQP user_id property,
+//     which RabbitMQ checks against the connection's user.
 package wire

@@ -101,6 +101,14 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, enc...)
 	}
+	if r.Identity != nil {
+		b = append(b, `,"identity":`...)
+		enc, err := json.Marshal(r.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("%w: identity: %w", ErrEncode, err)
+		}
+		b = append(b, enc...)
+	}
 	if e := r.Error; e != nil {
 		b = append(b, `,"error":{"code":`...)
 		b = appendString(b, string(e.Code))

@@ -24,6 +24,20 @@ const (
 	CodeNotFound Code = "not_found"
 )
 
+// Access codes: who is asking decides.
+const (
+	// CodeUnauthenticated: the request needs a session and carries none,
+	// or one that is unknown, expired or revoked; or a login failed. Log
+	// in (again).
+	CodeUnauthenticated Code = "unauthenticated"
+	// CodeForbidden: the caller is known but its roles do not allow the
+	// op on the template, or the rows are another owner's.
+	CodeForbidden Code = "forbidden"
+	// CodeRateLimited: too many failed logins for the account or the
+	// caller; the message says when to try again.
+	CodeRateLimited Code = "rate_limited"
+)
+
 // System codes: try again later.
 const (
 	CodeUnavailable Code = "unavailable"
@@ -38,6 +52,7 @@ type Class string
 const (
 	ClassRequest Class = "request" // fix the request
 	ClassData    Class = "data"    // the data disagreed; retrying the same request fails the same way
+	ClassAccess  Class = "access"  // log in, ask for the role, or wait out the attempt limit; not retried as is
 	ClassSystem  Class = "system"  // try again later
 )
 
@@ -48,6 +63,8 @@ func (c Code) Class() Class {
 		return ClassRequest
 	case CodeConflict, CodeNotFound:
 		return ClassData
+	case CodeUnauthenticated, CodeForbidden, CodeRateLimited:
+		return ClassAccess
 	}
 	return ClassSystem
 }
@@ -59,6 +76,7 @@ func (c Code) Retryable() bool { return c.Class() == ClassSystem }
 var Codes = []Code{
 	CodeBadRequest, CodeUnknownTemplate, CodeOpNotAllowed, CodeBadField, CodeBadValue, CodeTooLarge,
 	CodeConflict, CodeNotFound,
+	CodeUnauthenticated, CodeForbidden, CodeRateLimited,
 	CodeUnavailable, CodeTimeout, CodeInternal,
 }
 

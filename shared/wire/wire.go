@@ -143,16 +143,34 @@ func (op Op) Valid() bool {
 	case OpCreate, OpRead, OpUpdate, OpDelete, OpCount, OpPing, OpBatch, OpLineage:
 		return true
 	}
+	return op.Tercero()
+}
+
+// Writes reports whether op changes data: a template write, or a user or
+// session op other than reading one (user, sessions, whoami). The reply
+// to a request that writes is confirmed before its delivery is
+// acknowledged (package dispatch).
+func (op Op) Writes() bool {
+	switch op {
+	case OpCreate, OpUpdate, OpDelete,
+		OpRegister, OpPasswd, OpRoles, OpDisable, OpEnable,
+		OpLogin, OpRefresh, OpLogout, OpRevoke:
+		return true
+	}
 	return false
 }
 
-// Writes reports whether op changes data.
-func (op Op) Writes() bool { return op == OpCreate || op == OpUpdate || op == OpDelete }
-
-// RoutingKey returns the routing key a request for op is published with.
-// A batch goes as a write when any of its items writes (Request.RoutingKey).
+// RoutingKey returns the routing key a request for op is published with:
+// "usr.<op>" or "ses.<op>" for tercero's ops, rec.write or rec.read for
+// the rest. A batch goes as a write when any of its items writes
+// (Request.RoutingKey).
 func (op Op) RoutingKey() string {
-	if op.Writes() {
+	switch {
+	case op.users():
+		return "usr." + string(op)
+	case op.sessions():
+		return "ses." + string(op)
+	case op.Writes():
 		return RouteWrite
 	}
 	return RouteRead
@@ -202,6 +220,9 @@ func (r *Request) Writes() bool {
 
 // RoutingKey returns the routing key the request is published with.
 func (r *Request) RoutingKey() string {
+	if r.Op.Tercero() {
+		return r.Op.RoutingKey()
+	}
 	if r.Writes() {
 		return RouteWrite
 	}
@@ -214,8 +235,10 @@ func (r *Request) Check() error {
 	case r.Op == "":
 		return Errorf(CodeBadRequest, "op is missing")
 	case !r.Op.Valid():
-		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("unknown op %q: one of create, read, update, delete, count, ping, batch, lineage", r.Op)}
-	case r.Op != OpPing && r.Op != OpBatch && r.Op != OpLineage && r.Template == "":
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("unknown op %q: one of %s", r.Op, opNames())}
+	case r.Op.Tercero() && r.Template != "":
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%s is a user or session op and names no template: what it acts on goes in data", r.Op), Field: "template"}
+	case r.Op != OpPing && r.Op != OpBatch && r.Op != OpLineage && !r.Op.Tercero() && r.Template == "":
 		return Errorf(CodeBadRequest, "template is missing")
 	case (r.Op == OpBatch || r.Op == OpLineage) && r.Template != "":
 		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%s names no template: the template goes in each item", r.Op), Field: "template"}
@@ -258,6 +281,8 @@ type Reply struct {
 	Atomic bool `json:"atomic,omitempty"`
 	// Lineage is the tree an OpLineage request asked for.
 	Lineage *Lineage `json:"lineage,omitempty"`
+	// Identity answers login (with the token) and whoami.
+	Identity *Identity `json:"identity,omitempty"`
 	// Columns, when set, orders the keys of every row in the encoded
 	// reply (the template's field order); it is not sent itself.
 	Columns []string `json:"-"`

@@ -171,6 +171,9 @@ func TestCodes(t *testing.T) {
 		wire.CodeTooLarge:          {wire.ClassRequest, false, "too_large"},
 		wire.CodeConflict:          {wire.ClassData, false, "conflict"},
 		wire.CodeNotFound:          {wire.ClassData, false, "not_found"},
+		wire.CodeUnauthenticated:   {wire.ClassAccess, false, "unauthenticated"},
+		wire.CodeForbidden:         {wire.ClassAccess, false, "forbidden"},
+		wire.CodeRateLimited:       {wire.ClassAccess, false, "rate_limited"},
 		wire.CodeUnavailable:       {wire.ClassSystem, true, "unavailable"},
 		wire.CodeTimeout:           {wire.ClassSystem, true, "timeout"},
 		wire.CodeInternal:          {wire.ClassSystem, true, "internal"},
@@ -181,8 +184,8 @@ func TestCodes(t *testing.T) {
 			t.Errorf("%s: class %s retryable %v", code, code.Class(), code.Retryable())
 		}
 	}
-	if len(wire.Codes) != 11 {
-		t.Errorf("Codes has %d entries, want 11", len(wire.Codes))
+	if len(wire.Codes) != 14 {
+		t.Errorf("Codes has %d entries, want 14", len(wire.Codes))
 	}
 	for _, c := range wire.Codes {
 		if _, ok := want[c]; !ok {
