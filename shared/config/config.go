@@ -57,6 +57,8 @@ type Config struct {
 	Log       Log               `toml:"log"`
 	Shutdown  Shutdown          `toml:"shutdown"`
 	Lineage   Lineage           `toml:"lineage"`
+	Access    Access            `toml:"access"`
+	Tercero   Tercero           `toml:"tercero"`
 	files     []string          // layers read, for the start-up log
 }
 
@@ -182,6 +184,71 @@ type Lineage struct {
 	MaxEvents int `toml:"max_events"`
 }
 
+// Access says who may run which op on which template (each template's
+// [access] table, package access), and how an appserver learns who a
+// caller is.
+type Access struct {
+	// Unlisted is what a template without an [access] table allows:
+	// "deny" (only callers with the admin role), "authenticated" (any
+	// caller with a session or trusted as a service) or "open" (anyone,
+	// even without a session).
+	Unlisted string `toml:"unlisted"`
+	// Trusted maps RabbitMQ users to the roles they act with: a request
+	// whose AMQP user_id property (checked by RabbitMQ against the
+	// connection's user) names one needs no session.
+	Trusted map[string][]string `toml:"trusted"`
+	// Cache is how long an appserver keeps a session it resolved with
+	// tercero: a revoked or expired session is refused at most this long
+	// after it ended.
+	Cache Duration `toml:"cache"`
+	// CacheSize bounds the sessions an appserver keeps resolved.
+	CacheSize int `toml:"cache_size"`
+	// ResolveTimeout bounds the wait for tercero; past it the request is
+	// answered unavailable.
+	ResolveTimeout Duration `toml:"resolve_timeout"`
+}
+
+// Access.Unlisted values.
+const (
+	UnlistedDeny          = "deny"
+	UnlistedAuthenticated = "authenticated"
+	UnlistedOpen          = "open"
+)
+
+// Tercero configures the tercero role: sessions, password hashing and the
+// limits on failed logins.
+type Tercero struct {
+	SessionTTL  Duration `toml:"session_ttl"`  // a session's absolute expiry, from login
+	IdleTimeout Duration `toml:"idle_timeout"` // a session unused this long ends
+	// Touch is how often at most a resolved session's idle timer is
+	// restarted in the database (each restart is a write).
+	Touch         Duration `toml:"touch"`
+	PurgeInterval Duration `toml:"purge_interval"` // how often ended sessions and old failures are deleted
+	PurgeBatch    int      `toml:"purge_batch"`    // rows one purge statement deletes at most
+	Argon2        Argon2   `toml:"argon2"`
+	Attempts      Attempts `toml:"attempts"`
+	MinPassword   int      `toml:"min_password"` // characters a new password needs at least
+}
+
+// Argon2 are the argon2id parameters new password hashes use (RFC 9106).
+// A login whose stored hash used others rehashes the password.
+type Argon2 struct {
+	Time      uint32 `toml:"time"`       // passes
+	MemoryKiB uint32 `toml:"memory_kib"` // memory per hash
+	Threads   uint8  `toml:"threads"`
+	// Concurrent bounds the hashes computed at once by one node (each
+	// holds memory_kib); the rest wait.
+	Concurrent int `toml:"concurrent"`
+}
+
+// Attempts limits failed logins within Window: per account and per caller
+// (the client a login names, else the RabbitMQ user that sent it).
+type Attempts struct {
+	Account int      `toml:"account"`
+	Caller  int      `toml:"caller"`
+	Window  Duration `toml:"window"`
+}
+
 // Enabled reports whether lineage is recorded.
 func (l Lineage) Enabled() bool { return l.Store != "" }
 
@@ -235,6 +302,16 @@ func Default() *Config {
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
 		Lineage: Lineage{
 			Store: KindMariaDB, Queue: 10000, Batch: 256, Interval: Duration(100 * time.Millisecond), MaxEvents: 1000,
+		},
+		Access: Access{
+			Unlisted: UnlistedDeny, Trusted: map[string][]string{},
+			Cache: Duration(10 * time.Second), CacheSize: 10000, ResolveTimeout: Duration(2 * time.Second),
+		},
+		Tercero: Tercero{
+			SessionTTL: Duration(12 * time.Hour), IdleTimeout: Duration(30 * time.Minute), Touch: Duration(time.Minute),
+			PurgeInterval: Duration(time.Minute), PurgeBatch: 500, MinPassword: 12,
+			Argon2:   Argon2{Time: 3, MemoryKiB: 64 * 1024, Threads: 2, Concurrent: 2},
+			Attempts: Attempts{Account: 5, Caller: 20, Window: Duration(15 * time.Minute)},
 		},
 	}
 }
@@ -426,6 +503,28 @@ func (c *Config) Validate() error {
 	}
 	if lin.MaxEvents < 1 {
 		bad("lineage.max_events", "must be at least 1")
+	}
+	a := c.Access
+	if !slices.Contains([]string{UnlistedDeny, UnlistedAuthenticated, UnlistedOpen}, a.Unlisted) {
+		bad("access.unlisted", "%q: deny, authenticated or open", a.Unlisted)
+	}
+	if a.Cache < 0 || a.CacheSize < 1 || a.ResolveTimeout <= 0 {
+		bad("access", "cache must not be negative, cache_size must be at least 1 and resolve_timeout positive")
+	}
+	for user, roles := range a.Trusted {
+		if user == "" || len(roles) == 0 {
+			bad("access.trusted", "%q: a trusted RabbitMQ user needs a name and at least one role", user)
+		}
+	}
+	tc := c.Tercero
+	if tc.SessionTTL <= 0 || tc.IdleTimeout <= 0 || tc.Touch < 0 || tc.PurgeInterval <= 0 || tc.PurgeBatch < 1 || tc.MinPassword < 1 {
+		bad("tercero", "session_ttl, idle_timeout and purge_interval must be positive, touch not negative, purge_batch and min_password at least 1")
+	}
+	if g := tc.Argon2; g.Time < 1 || g.MemoryKiB < 8*uint32(g.Threads) || g.Threads < 1 || g.Concurrent < 1 {
+		bad("tercero.argon2", "time, threads and concurrent must be at least 1 and memory_kib at least 8 x threads")
+	}
+	if at := tc.Attempts; at.Account < 1 || at.Caller < 1 || at.Window <= 0 {
+		bad("tercero.attempts", "account and caller must be at least 1 and window positive")
 	}
 	return errors.Join(errs...)
 }
