@@ -66,6 +66,7 @@ type Options struct {
 // Client sends requests to BEDS. It is safe for concurrent use.
 type Client struct {
 	url  string
+	user string // the URL's RabbitMQ user, sent as user_id
 	opts Options
 	ids  *lineage.Generator
 	next atomic.Uint64
@@ -101,6 +102,12 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{url: url, opts: opts, ids: lineage.NewGenerator(), ready: make(chan struct{}), done: make(chan struct{})}
+	// Every request carries the RabbitMQ user as user_id, which RabbitMQ
+	// checks against the connection's: a node trusting that user as a
+	// service ([access.trusted]) then needs no session.
+	if u, err := amqp.ParseURI(url); err == nil {
+		c.user = u.Username
+	}
 	s, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -437,7 +444,7 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 	wait := time.Until(deadline)
 	msg := amqp.Publishing{
 		Headers:     headers,
-		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event,
+		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event, UserId: c.user,
 		ReplyTo: wire.DirectReplyTo, Expiration: strconv.FormatInt(max(wait.Milliseconds(), 1), 10),
 		Timestamp: time.Now(), Body: body,
 	}

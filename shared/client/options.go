@@ -16,6 +16,7 @@ type CallOption func(*call)
 type call struct {
 	parent string // header x-beds-parent
 	trace  string // header traceparent
+	token  string // header x-beds-session
 	err    error  // the first invalid option
 }
 
@@ -54,6 +55,20 @@ func WithTraceparent(tp string) CallOption {
 	}
 }
 
+// WithSession sends the request on behalf of the user whose session token
+// is token (what Login answered), in header x-beds-session. A call
+// without it acts as the client's RabbitMQ user (Options.Session sets a
+// token for every call).
+func WithSession(token string) CallOption {
+	return func(o *call) {
+		if token == "" || len(token) > 256 {
+			o.fail(wire.FieldError(wire.CodeBadRequest, wire.HeaderSession, "session token: 1 to 256 characters, as login answered it"))
+			return
+		}
+		o.token = token
+	}
+}
+
 // callHeaders applies opts and returns the AMQP headers they ask for (nil
 // for none), or the error of the first invalid one.
 func callHeaders(opts []CallOption) (amqp.Table, error) {
@@ -69,10 +84,13 @@ func callHeaders(opts []CallOption) (amqp.Table, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
-	if o.parent == "" && o.trace == "" {
+	if o.parent == "" && o.trace == "" && o.token == "" {
 		return nil, nil
 	}
-	h := make(amqp.Table, 2)
+	h := make(amqp.Table, 3)
+	if o.token != "" {
+		h[wire.HeaderSession] = o.token
+	}
 	if o.parent != "" {
 		h[wire.HeaderParent] = o.parent
 	}
