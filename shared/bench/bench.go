@@ -88,6 +88,17 @@ type Config struct {
 	// RabbitMQ server, the database), by PID, read from /proc.
 	Procs map[string]int
 
+	// Session is a session token (tercero's login) the measured BEDS
+	// requests carry in x-beds-session, so the node enforces the
+	// template's [access] rules for its user; seeding and cleanup go
+	// without it, as the client's RabbitMQ user.
+	Session string
+	// Against, when set, names a template the BEDS runs are compared
+	// with instead of the baseline server: the same load on the same node
+	// reading that template without Session (a copy of Template without
+	// [access], say). Only for point-read and filtered-read.
+	Against string
+
 	// Baseline, when set, runs the baseline too, alternating with BEDS.
 	Baseline *BaselineConfig
 	// StartBaseline starts the baseline server; by default it runs in this
@@ -110,6 +121,9 @@ type Server interface {
 const (
 	TargetBEDS     = "beds"
 	TargetBaseline = "baseline"
+	// TargetAgainst is the BEDS target of Config.Against: it stands
+	// where the baseline would, and the ratios compare with it.
+	TargetAgainst = "against"
 )
 
 // Run is one measured run of one target.
@@ -186,6 +200,8 @@ type Report struct {
 	Seeded   int           `json:"seeded"`
 	Machine  string        `json:"machine"`
 	Baseline string        `json:"baseline,omitempty"` // its settings
+	Session  bool          `json:"session,omitempty"`  // BEDS requests carried a session token
+	Against  string        `json:"against,omitempty"`  // the template of TargetAgainst
 	Runs     []Run         `json:"runs"`
 
 	// DeleteSeed is the records Op Delete seeded for each target.
@@ -253,12 +269,20 @@ func (c *Config) defaults() error {
 	if c.Template == "" {
 		c.Template = "users"
 	}
+	switch {
+	case c.Against != "" && c.Baseline != nil:
+		return errors.New("against and baseline are two ways to compare: give one")
+	case c.Against != "" && c.Op != PointRead && c.Op != FilteredRead:
+		return fmt.Errorf("against compares point-read and filtered-read runs, not %s", c.Op)
+	case c.Against == c.Template && c.Session == "":
+		return fmt.Errorf("against %s is the measured template itself: give a session or another template", c.Against)
+	}
 	if c.Seed <= 0 {
 		c.Seed = 1000
 	}
 	if c.Rounds <= 0 {
 		c.Rounds = 1
-		if c.Baseline != nil {
+		if c.Baseline != nil || c.Against != "" {
 			c.Rounds = 3
 		}
 	}
@@ -318,6 +342,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
 		RunID: cfg.RunID, Op: cfg.Op, Batch: cfg.Batch, Children: cfg.Children, Record: cfg.Record, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
 		Requests: cfg.Requests, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds, DeleteSeed: cfg.DeleteSeed,
+		Session: cfg.Session != "", Against: cfg.Against,
 		Machine: Machine(), startedAt: time.Now(),
 	}
 	if cfg.Requests > 0 {
@@ -406,7 +431,16 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 			targets = append(targets, target{name: TargetBEDS, label: fmt.Sprintf("%s batch %d", TargetBEDS, n), batch: n, t: beds, pk: pk, work: &w, cpu: bedsCPU})
 		}
 	} else {
-		targets = append(targets, target{name: TargetBEDS, label: TargetBEDS, t: beds, pk: pk, work: work, cpu: bedsCPU})
+		var measured Target = beds
+		if cfg.Session != "" {
+			measured = &sessionTarget{BEDS: beds, token: cfg.Session}
+		}
+		targets = append(targets, target{name: TargetBEDS, label: TargetBEDS, t: measured, pk: pk, work: work, cpu: bedsCPU})
+	}
+	if cfg.Against != "" {
+		w := *work
+		w.Template = cfg.Against
+		targets = append(targets, target{name: TargetAgainst, label: TargetAgainst + " " + cfg.Against, t: beds, pk: pk, work: &w, cpu: bedsCPU})
 	}
 	if cfg.Baseline != nil {
 		bc := *cfg.Baseline
@@ -514,8 +548,12 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	} else {
 		rep.BEDS = summarize(rep.Runs, TargetBEDS, 0)
 	}
-	if cfg.Baseline != nil {
-		b := summarize(rep.Runs, TargetBaseline, 0)
+	if cfg.Baseline != nil || cfg.Against != "" {
+		name := TargetBaseline
+		if cfg.Against != "" {
+			name = TargetAgainst
+		}
+		b := summarize(rep.Runs, name, 0)
 		rep.Base = &b
 		rep.Ratio = ratios(&rep.BEDS, &b)
 		for i := range rep.Sizes {

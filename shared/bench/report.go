@@ -34,6 +34,12 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Baseline != "" {
 		fmt.Fprintf(w, "baseline: raw amqp091-go + go-sql-driver server, %s\n", r.Baseline)
 	}
+	if r.Against != "" {
+		fmt.Fprintf(w, "against: the same node reading template %s without a session (ratios are beds / against)\n", r.Against)
+	}
+	if r.Session {
+		fmt.Fprintf(w, "session: every measured beds request carried a session token (the node enforced [access] for its user)\n")
+	}
 	procNames := slices.Sorted(maps.Keys(r.BEDS.ProcCPU))
 	countsOps := r.Op.countsOps()
 	// opsCell is the ops/s column, shown when a message is not one
@@ -83,6 +89,10 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "tp/s spread: %s\n", strings.Join(spread, ", "))
 	}
+	versus := TargetBaseline
+	if r.Against != "" {
+		versus = TargetAgainst
+	}
 	for _, s := range summaries {
 		if s.ratio == nil {
 			continue
@@ -91,8 +101,8 @@ func (r *Report) WriteText(w io.Writer) {
 		if countsOps {
 			ops = fmt.Sprintf("  ops/s %.2fx", s.ratio.Ops)
 		}
-		fmt.Fprintf(w, "%s/baseline: tp/s %.2fx%s  p50 %.2fx  p99 %.2fx  server CPU/req %s\n",
-			s.name, s.ratio.TPS, ops, s.ratio.P50, s.ratio.P99, ratioText(s.ratio.CPU))
+		fmt.Fprintf(w, "%s/%s: tp/s %.2fx%s  p50 %.2fx  p99 %.2fx  server CPU/req %s\n",
+			s.name, versus, s.ratio.TPS, ops, s.ratio.P50, s.ratio.P99, ratioText(s.ratio.CPU))
 	}
 	if countsOps {
 		r.writeOps(w, summaries)
@@ -148,7 +158,11 @@ func (r *Report) summaries() []summary {
 		if r.Op.countsOps() {
 			what = "a point read"
 		}
-		out = append(out, summary{TargetBaseline, r.Base, nil, what})
+		name := TargetBaseline
+		if r.Against != "" {
+			name = TargetAgainst
+		}
+		out = append(out, summary{name, r.Base, nil, what})
 	}
 	return out
 }
@@ -164,7 +178,7 @@ func (r *Report) writeOps(w io.Writer, summaries []summary) {
 		switch {
 		case s.ratio != nil && s.ratio.Ops > 0:
 			vs = fmt.Sprintf("%.2fx", s.ratio.Ops)
-		case s.name == TargetBaseline:
+		case s.name == TargetBaseline || s.name == TargetAgainst:
 			vs = "1.00x"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", s.name, s.what, s.s.TPS, s.s.OpsPerSec, vs,

@@ -45,6 +45,21 @@ func (b *BEDS) Do(ctx context.Context, key string, body []byte) (*wire.Reply, er
 // Close implements Target.
 func (b *BEDS) Close() error { return b.c.Close() }
 
+// sessionTarget sends every request of a BEDS target with a session
+// token. It shares the BEDS target's client, which its owner closes.
+type sessionTarget struct {
+	*BEDS
+	token string
+}
+
+// Do implements Target.
+func (s *sessionTarget) Do(ctx context.Context, key string, body []byte) (*wire.Reply, error) {
+	return s.c.DoRaw(ctx, key, body, client.WithSession(s.token))
+}
+
+// Close implements Target: the client is the BEDS target's.
+func (s *sessionTarget) Close() error { return nil }
+
 // RawClient is a minimal amqp091-go RPC client equivalent to shared/client:
 // a few channels shared by every caller, their replies routed by the same
 // mq.Replies and decoded by the same wire.DecodeReply, the same message

@@ -343,6 +343,10 @@ func TestConfigDefaults(t *testing.T) {
 		{name: "neither", cfg: Config{Op: PointRead}},
 		{name: "delete seed without delete", cfg: Config{Op: Update, DeleteSeed: 10}, bad: true},
 		{name: "negative delete seed", cfg: Config{Op: Delete, DeleteSeed: -1}, bad: true},
+		{name: "against a template with a session", cfg: Config{Op: PointRead, Session: "t", Against: "users_open"}},
+		{name: "against the measured template without a session", cfg: Config{Op: PointRead, Against: "users"}, bad: true},
+		{name: "against and baseline", cfg: Config{Op: PointRead, Session: "t", Against: "users_open", Baseline: &BaselineConfig{}}, bad: true},
+		{name: "against a write", cfg: Config{Op: Create, Session: "t", Against: "users_open"}, bad: true},
 	} {
 		err := tc.cfg.defaults()
 		if tc.bad {
