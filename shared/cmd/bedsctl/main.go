@@ -330,7 +330,7 @@ func sendAndPrint(ctx context.Context, f *sendFlags, req *wire.Request, stdout, 
 		if reply == nil {
 			return failed(stderr, err, s)
 		}
-		if reply.Error != nil && reply.Error.Code == wire.CodeUnauthenticated && s.token != "" {
+		if reply.Error != nil && reply.Error.Code == wire.CodeUnauthenticated {
 			failedHint(stderr, s)
 		}
 		return 1

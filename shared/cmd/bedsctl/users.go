@@ -119,18 +119,23 @@ func (c *command) arg(i int) string {
 	return ""
 }
 
-// failed prints err and returns exit code 1. An unauthenticated answer to
-// a request sent with a stored session says how to get a new one.
+// failed prints err and returns exit code 1. An unauthenticated answer
+// says how to get a session.
 func failed(stderr io.Writer, err error, s storedSession) int {
 	fmt.Fprintln(stderr, "bedsctl:", err)
-	if we, ok := wire.AsError(err); ok && we.Code == wire.CodeUnauthenticated && s.token != "" {
+	if we, ok := wire.AsError(err); ok && we.Code == wire.CodeUnauthenticated {
 		failedHint(stderr, s)
 	}
 	return 1
 }
 
-// failedHint says how to replace the stored session tercero refused.
+// failedHint says how to get a session when the request went with a
+// stored one tercero refused, or with none.
 func failedHint(stderr io.Writer, s storedSession) {
+	if s.token == "" {
+		fmt.Fprintln(stderr, "bedsctl: no session: log in with bedsctl login USER (or connect as a RabbitMQ user [access.trusted] names)")
+		return
+	}
 	fmt.Fprintf(stderr, "bedsctl: the session in %s has ended or is unknown: log in again with bedsctl login USER\n", s.from())
 }
 
@@ -170,12 +175,14 @@ func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	// the way of a new one.
 	c, _, err := dial(ctx, cmd.url, false, stderr)
 	if err != nil {
-		return failed(stderr, err, storedSession{})
+		fmt.Fprintln(stderr, "bedsctl:", err)
+		return 1
 	}
 	defer c.Close()
 	id, err := c.Login(ctx, user, password)
 	if err != nil {
-		return failed(stderr, err, storedSession{})
+		fmt.Fprintln(stderr, "bedsctl:", err)
+		return 1
 	}
 	if err := saveSession(path, id.Token); err != nil {
 		fmt.Fprintln(stderr, "bedsctl:", err)

@@ -133,6 +133,9 @@ func terceroReply(d amqp.Delivery) *wire.Reply {
 	case wire.OpRevoke:
 		reply.Affected = 3
 	case wire.OpUser:
+		if token == "" && data.User == "" {
+			return fail(wire.CodeUnauthenticated, "a service is no user: name one")
+		}
 		name := data.User
 		if name == "" {
 			name = caller.Name
@@ -345,6 +348,10 @@ func TestSessionCommands(t *testing.T) {
 		t.Errorf("passwd as a service: exit %d, stderr %q", code, errOut)
 	}
 	expect(ter, sent{key: "ses.whoami", op: wire.OpWhoami})
+	if code, _, errOut := exec("", "user", "show"); code != 1 || !strings.Contains(errOut, "bedsctl: no session: log in with bedsctl login USER") {
+		t.Errorf("user show without a session: exit %d, stderr %q", code, errOut)
+	}
+	expect(ter, sent{key: "usr.user", op: wire.OpUser})
 	if code, _, _ := exec("", "call", "users", "count"); code != 0 {
 		t.Errorf("call without a session: exit %d", code)
 	}
