@@ -229,6 +229,13 @@ func TestUserAndSessionOps(t *testing.T) {
 		{name: "user answered without a row", call: func() (any, error) { return c.User(ctx, "blank") },
 			op: wire.OpUser, data: wire.UserData{User: "blank"}, session: "own-token", code: wire.CodeNotFound},
 
+		// DoRaw sends a tercero op that writes as a write, too.
+		{name: "raw register", call: func() (any, error) {
+			return c.DoRaw(ctx, "usr.register", []byte(`{"op":"register","data":{"user":"raw","password":"s3cret-add"}}`))
+		}, op: wire.OpRegister, data: wire.UserData{User: "raw", Password: "s3cret-add"}, session: "own-token"},
+		{name: "raw whoami", call: func() (any, error) { return c.DoRaw(ctx, "ses.whoami", []byte(`{"op":"whoami"}`)) },
+			op: wire.OpWhoami, session: "own-token"},
+
 		// Refused before sending.
 		{name: "login without user", call: func() (any, error) { return c.Login(ctx, "", "right") }, code: wire.CodeBadRequest},
 		{name: "login without password", call: func() (any, error) { return c.Login(ctx, "ann", "") }, code: wire.CodeBadRequest},
