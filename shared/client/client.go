@@ -25,9 +25,16 @@
 //     with code timeout or unavailable. errors.As(err, &werr) and
 //     werr.Code.Retryable() tell a caller what to do.
 //   - Per-call options (CallOption) become AMQP headers of the request:
-//     WithParent sets x-beds-parent, WithTraceparent sets traceparent. An
-//     invalid option fails the call with bad_request before anything is
-//     sent. A traceparent the node puts on its reply is Reply.Trace.
+//     WithParent sets x-beds-parent, WithTraceparent sets traceparent,
+//     WithSession sets x-beds-session. An invalid option fails the call
+//     with bad_request before anything is sent. A traceparent the node
+//     puts on its reply is Reply.Trace.
+//   - A call acts as the client's session (Options.Session, or what
+//     SetSession set last) unless it gives WithSession; with neither it
+//     acts as the URL's RabbitMQ user, sent as user_id. Login is the one
+//     call that never sends the client's session (session.go).
+//   - Passwords and session tokens go only into request bodies and
+//     headers: the client never logs them or puts them in an error.
 package client
 
 import (
@@ -37,6 +44,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +69,11 @@ type Options struct {
 	DialTimeout time.Duration
 	// Log receives reconnect events (default: discarded).
 	Log *slog.Logger
+	// Session is a session token (Identity.Token, as Login answered it)
+	// sent in header x-beds-session with every call that does not give
+	// WithSession itself: the calls then act as that session's user.
+	// Empty: calls act as the URL's RabbitMQ user. SetSession changes it.
+	Session string
 }
 
 // Client sends requests to BEDS. It is safe for concurrent use.
@@ -70,6 +83,9 @@ type Client struct {
 	opts Options
 	ids  *lineage.Generator
 	next atomic.Uint64
+	// token is the session sent with every call (Options.Session,
+	// SetSession); nil for none. Logout swaps out the pointer it sent.
+	token atomic.Pointer[string]
 
 	mu    sync.Mutex
 	sess  *session      // nil while reconnecting
@@ -101,7 +117,13 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkToken(opts.Session); opts.Session != "" && err != nil {
+		return nil, fmt.Errorf("client options: %w", err)
+	}
 	c := &Client{url: url, opts: opts, ids: lineage.NewGenerator(), ready: make(chan struct{}), done: make(chan struct{})}
+	if opts.Session != "" {
+		c.token.Store(&opts.Session)
+	}
 	// Every request carries the RabbitMQ user as user_id, which RabbitMQ
 	// checks against the connection's: a node trusting that user as a
 	// service ([access.trusted]) then needs no session.
@@ -265,7 +287,7 @@ func (c *Client) Send(ctx context.Context, event string, req *wire.Request, opts
 	if !lineage.Valid(event) {
 		return nil, wire.Errorf(wire.CodeBadRequest, "event ID %q: printable ASCII without spaces, 1 to %d bytes", event, lineage.MaxLen)
 	}
-	headers, err := callHeaders(opts)
+	headers, _, err := c.headers(opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -273,17 +295,28 @@ func (c *Client) Send(ctx context.Context, event string, req *wire.Request, opts
 	if err != nil {
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
-	return c.send(ctx, event, req.RoutingKey(), body, headers)
+	return c.send(ctx, event, req.RoutingKey(), req.Writes(), body, headers)
 }
 
 // DoRaw sends an already encoded request body with the given routing key.
 // It is for tools and tests that must send bodies Do would never produce.
+// It goes as a write (persistent, confirmed) when routingKey is
+// rec.write or names a user or session op that writes ("usr.register").
 func (c *Client) DoRaw(ctx context.Context, routingKey string, body []byte, opts ...CallOption) (*wire.Reply, error) {
-	headers, err := callHeaders(opts)
+	headers, _, err := c.headers(opts, true)
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, c.ids.New(), routingKey, body, headers)
+	return c.send(ctx, c.ids.New(), routingKey, writesKey(routingKey), body, headers)
+}
+
+// writesKey reports whether a request published with routingKey writes.
+func writesKey(routingKey string) bool {
+	if routingKey == wire.RouteWrite {
+		return true
+	}
+	_, op, ok := strings.Cut(routingKey, ".")
+	return ok && wire.Op(op).Tercero() && wire.Op(op).RoutingKey() == routingKey && wire.Op(op).Writes()
 }
 
 // Batch sends items as one request of op batch and waits for its reply.
@@ -350,7 +383,7 @@ func (c *Client) Lineage(ctx context.Context, event string, opts ...CallOption) 
 	return reply.Lineage, nil
 }
 
-func (c *Client) send(ctx context.Context, event, routingKey string, body []byte, headers amqp.Table) (*wire.Reply, error) {
+func (c *Client) send(ctx context.Context, event, routingKey string, write bool, body []byte, headers amqp.Table) (*wire.Reply, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		var cancel context.CancelFunc
@@ -363,7 +396,7 @@ func (c *Client) send(ctx context.Context, event, routingKey string, body []byte
 	}
 	backoff := 50 * time.Millisecond
 	for {
-		reply, err := c.attempt(ctx, deadline, event, routingKey, body, headers)
+		reply, err := c.attempt(ctx, deadline, event, routingKey, write, body, headers)
 		if !errors.Is(err, errLost) {
 			return reply, err
 		}
@@ -413,7 +446,7 @@ func (c *Client) current(ctx context.Context) (*session, error) {
 
 // attempt publishes once and waits for the reply. It returns errLost when
 // the connection failed under it.
-func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routingKey string, body []byte, headers amqp.Table) (*wire.Reply, error) {
+func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routingKey string, write bool, body []byte, headers amqp.Table) (*wire.Reply, error) {
 	s, err := c.current(ctx)
 	if err != nil {
 		return nil, err
@@ -425,7 +458,6 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	write := routingKey == wire.RouteWrite
 	chans := s.reads
 	if write {
 		chans = s.writes

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/beds-project/beds/shared/client"
@@ -155,4 +156,109 @@ func ExampleClient_Lineage() {
 		}
 	}
 	walk(tree, 0)
+}
+
+// An application logs a user in and then calls templates as that user:
+// SetSession makes every call carry the session token. Needs a running
+// tercero and node.
+func ExampleClient_Login() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	c, err := client.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/", client.Options{Name: "my-app"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	id, err := c.Login(ctx, "ann", os.Getenv("ANN_PASSWORD"))
+	var werr *wire.Error
+	switch {
+	case errors.As(err, &werr) && werr.Code == wire.CodeRateLimited:
+		fmt.Println("too many failed logins: wait and try again")
+		return
+	case err != nil:
+		fmt.Println("login failed:", err) // a wrong password and an unknown user alike
+		return
+	}
+	fmt.Println("logged in as", id.Name, "until", id.Expires.Format(time.RFC3339))
+	if err := c.SetSession(id.Token); err != nil { // keep id.Token secret: never log it
+		log.Fatal(err)
+	}
+	defer c.Logout(context.Background(), "") // ends the session at tercero
+
+	reply, err := c.Do(ctx, &wire.Request{Template: "orders", Op: wire.OpRead})
+	if errors.As(err, &werr) && werr.Code == wire.CodeForbidden {
+		fmt.Println("ann's roles do not allow reading orders")
+		return
+	}
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(len(reply.Rows), "orders") // only ann's, when orders has an owner field
+}
+
+// A server that serves many users keeps one client and sends each
+// request with the token of the user it serves, with WithSession.
+// Needs a running tercero and node.
+func ExampleWithSession() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	c, err := client.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/", client.Options{Name: "my-web-app"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	token := "the token the user's login answered, kept in their web session"
+	who, err := c.Whoami(ctx, client.WithSession(token))
+	if err != nil {
+		fmt.Println("not logged in:", err) // unauthenticated once the session ended
+		return
+	}
+	fmt.Println(who.Name, who.Roles)
+	if err := c.Refresh(ctx, client.WithSession(token)); err != nil { // restarts the idle timeout
+		fmt.Println(err)
+	}
+}
+
+// An admin (here the RabbitMQ user guest, which the development config
+// trusts as admin) registers a user, changes their roles, and disables
+// them. Needs a running tercero.
+func ExampleClient_Register() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	c, err := client.Dial(ctx, "amqp://guest:guest@127.0.0.1:5672/", client.Options{Name: "admin-tool"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	if err := c.Register(ctx, "bob", os.Getenv("BOB_PASSWORD"), []string{"member"}); err != nil {
+		fmt.Println(err) // conflict when bob exists
+		return
+	}
+	if err := c.SetRoles(ctx, "bob", []string{"member", "clerk"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	row, err := c.User(ctx, "bob")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(row["id"], row["name"], row["roles"])
+
+	sessions, err := c.Sessions(ctx, "bob")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("bob has", len(sessions), "sessions")
+	if err := c.Disable(ctx, "bob"); err != nil { // ends bob's sessions too
+		fmt.Println(err)
+	}
 }

@@ -56,25 +56,56 @@ func WithTraceparent(tp string) CallOption {
 }
 
 // WithSession sends the request on behalf of the user whose session token
-// is token (what Login answered), in header x-beds-session. A call
-// without it acts as the client's RabbitMQ user (Options.Session sets a
-// token for every call).
+// is token (what Login answered), in header x-beds-session, instead of
+// the client's own session (Options.Session, SetSession). A call with
+// neither acts as the client's RabbitMQ user.
 func WithSession(token string) CallOption {
 	return func(o *call) {
-		if token == "" || len(token) > 256 {
-			o.fail(wire.FieldError(wire.CodeBadRequest, wire.HeaderSession, "session token: 1 to 256 characters, as login answered it"))
+		if err := checkToken(token); err != nil {
+			o.fail(err)
 			return
 		}
 		o.token = token
 	}
 }
 
-// callHeaders applies opts and returns the AMQP headers they ask for (nil
-// for none), or the error of the first invalid one.
-func callHeaders(opts []CallOption) (amqp.Table, error) {
-	if len(opts) == 0 {
-		return nil, nil
+// checkToken returns a bad_request *wire.Error when token cannot be a
+// session token. It never quotes the token.
+func checkToken(token string) error {
+	if token == "" || len(token) > 256 {
+		return wire.FieldError(wire.CodeBadRequest, wire.HeaderSession, "session token: 1 to 256 characters, as login answered it")
 	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c <= ' ' || c > '~' {
+			return wire.FieldError(wire.CodeBadRequest, wire.HeaderSession, "session token: printable ASCII without spaces, as login answered it")
+		}
+	}
+	return nil
+}
+
+// SetSession makes token the session sent with every call that does not
+// give WithSession (as Options.Session does at Dial); "" stops sending
+// one, so calls act as the client's RabbitMQ user again. Calls already
+// sent keep the session they went with. It is safe for concurrent use,
+// and fails with bad_request, changing nothing, when token cannot be a
+// session token.
+func (c *Client) SetSession(token string) error {
+	if token == "" {
+		c.token.Store(nil)
+		return nil
+	}
+	if err := checkToken(token); err != nil {
+		return err
+	}
+	c.token.Store(&token)
+	return nil
+}
+
+// headers applies opts and returns the AMQP headers they ask for (nil for
+// none), or the error of the first invalid one. Without WithSession among
+// opts, the client's own session goes in x-beds-session when own is true;
+// sent is then the pointer it was loaded from (nil when none went).
+func (c *Client) headers(opts []CallOption, own bool) (h amqp.Table, sent *string, err error) {
 	var o call
 	for _, opt := range opts {
 		if opt != nil {
@@ -82,12 +113,17 @@ func callHeaders(opts []CallOption) (amqp.Table, error) {
 		}
 	}
 	if o.err != nil {
-		return nil, o.err
+		return nil, nil, o.err
+	}
+	if o.token == "" && own {
+		if sent = c.token.Load(); sent != nil {
+			o.token = *sent
+		}
 	}
 	if o.parent == "" && o.trace == "" && o.token == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
-	h := make(amqp.Table, 3)
+	h = make(amqp.Table, 3)
 	if o.token != "" {
 		h[wire.HeaderSession] = o.token
 	}
@@ -97,7 +133,7 @@ func callHeaders(opts []CallOption) (amqp.Table, error) {
 	if o.trace != "" {
 		h[wire.HeaderTraceParent] = o.trace
 	}
-	return h, nil
+	return h, sent, nil
 }
 
 // clip shortens a caller's value for an error message.

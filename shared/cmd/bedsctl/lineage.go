@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beds-project/beds/shared/client"
 	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -61,7 +60,7 @@ func cmdLineage(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ctx, cancel := context.WithTimeout(ctx, cmd.timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, cmd.url, client.Options{Name: "bedsctl", Channels: 1})
+	c, s, err := dial(ctx, cmd.url, true, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "bedsctl:", err)
 		return 1
@@ -69,8 +68,7 @@ func cmdLineage(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer c.Close()
 	tree, err := c.Lineage(ctx, cmd.event)
 	if err != nil {
-		fmt.Fprintln(stderr, "bedsctl:", err)
-		return 1
+		return failed(stderr, err, s)
 	}
 	if cmd.json {
 		out, _ := json.MarshalIndent(tree, "", "  ")

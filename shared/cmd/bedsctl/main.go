@@ -10,6 +10,11 @@
 //	bedsctl schema apply [--dir DIR] [--config-dir DIR] [--deploy DEPLOY] [TEMPLATE...]
 //	bedsctl ping [--count N]
 //	bedsctl bench [flags]
+//	bedsctl login USER [--password-stdin]
+//	bedsctl logout | whoami [--json] | sessions [USER] [--json] | revoke [USER]
+//	bedsctl user add NAME [--roles a,b] [--password-stdin]
+//	bedsctl user passwd [NAME] [--password-stdin]
+//	bedsctl user disable NAME | enable NAME | roles NAME a,b | show [NAME] [--json]
 //
 // call and batch print the reply as JSON and exit 1 when the reply is an
 // error; batch sends the JSON array of requests in a file (- for stdin) as
@@ -19,8 +24,15 @@
 // database objects of templates (schema.go), schema check compares the
 // databases of the node's config with them, and schema apply puts the
 // checked-in MongoDB scripts into their databases without mongosh. ping measures round trips to
-// the cluster.
-// RabbitMQ is found at BEDS_AMQP_URL, or --url.
+// the cluster. login, logout, whoami, sessions, revoke and user send
+// tercero's session and user ops (users.go).
+//
+// RabbitMQ is found at BEDS_AMQP_URL, or --url. call, batch, lineage and
+// the session and user commands send the stored session (login keeps it
+// in the session file, $BEDS_SESSION_FILE or <config dir>/beds/session;
+// $BEDS_SESSION overrides it) in header x-beds-session; without one they
+// act as the URL's RabbitMQ user (credentials.go). ping and bench send
+// none.
 package main
 
 import (
@@ -56,6 +68,24 @@ const usage = `bedsctl: the BEDS command-line client
   bedsctl ping [--count N]               round trip to the cluster
   bedsctl bench [--op OP] [--baseline]   load the cluster: tp/s, latency, CPU per request
 
+  bedsctl login USER                     log in; the session is kept in the session file
+  bedsctl logout                         end the stored session and remove the file
+  bedsctl whoami                         who tercero takes you for
+  bedsctl sessions [USER]                list open sessions (yours without USER)
+  bedsctl revoke [USER]                  end every session (yours without USER)
+  bedsctl user add NAME --roles a,b      register a user (asks the password twice)
+  bedsctl user passwd [NAME]             change a password (yours without NAME)
+  bedsctl user disable|enable NAME       stop or let NAME log in
+  bedsctl user roles NAME a,b            replace NAME's roles
+  bedsctl user show [NAME]               show a user (yourself without NAME)
+
+call, batch, lineage and the commands above send the stored session:
+$BEDS_SESSION, else the session file ($BEDS_SESSION_FILE, default
+<config dir>/beds/session, mode 0600). Without one, requests act as the
+URL's RabbitMQ user (the development config trusts guest as admin).
+Passwords are read without echo from the terminal, or one a line from
+stdin with --password-stdin; tokens and passwords are never printed.
+
 Run "bedsctl <command> -h" for a command's flags.
 Exit codes: 0 ok, 1 error reply or failure, 2 bad usage.
 `
@@ -86,6 +116,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdPing(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "login":
+		return cmdLogin(ctx, args[1:], stdin, stdout, stderr)
+	case "logout":
+		return cmdLogout(ctx, args[1:], stdout, stderr)
+	case "whoami":
+		return cmdWhoami(ctx, args[1:], stdout, stderr)
+	case "sessions":
+		return cmdSessions(ctx, args[1:], stdout, stderr)
+	case "revoke":
+		return cmdRevoke(ctx, args[1:], stdout, stderr)
+	case "user":
+		return cmdUser(ctx, args[1:], stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -156,16 +198,14 @@ func (l *csvFlag) Set(s string) error { *l = append(*l, splitList(s)...); return
 // sendFlags are the flags of the commands that send one request and print
 // its reply.
 type sendFlags struct {
-	url     string
-	timeout time.Duration
-	parent  string
-	trace   string
-	record  bool
+	connFlags
+	parent string
+	trace  string
+	record bool
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.url, "url", defaultURL(), "AMQP URL of the cluster")
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the reply")
+	f.connFlags.register(fs)
 	fs.StringVar(&f.parent, "parent", "", "event ID whose lineage tree the request joins (header x-beds-parent)")
 	fs.StringVar(&f.trace, "traceparent", "", "W3C traceparent to send, 00-<32 hex>-<16 hex>-<2 hex>")
 	fs.BoolVar(&f.record, "record", false, "ask the node to record the request's lineage even when it only reads")
@@ -272,7 +312,7 @@ func sendAndPrint(ctx context.Context, f *sendFlags, req *wire.Request, stdout, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, f.url, client.Options{Name: "bedsctl", Channels: 1})
+	c, s, err := dial(ctx, f.url, true, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "bedsctl:", err)
 		return 1
@@ -288,7 +328,10 @@ func sendAndPrint(ctx context.Context, f *sendFlags, req *wire.Request, stdout, 
 	}
 	if err != nil {
 		if reply == nil {
-			fmt.Fprintln(stderr, "bedsctl:", err)
+			return failed(stderr, err, s)
+		}
+		if reply.Error != nil && reply.Error.Code == wire.CodeUnauthenticated {
+			failedHint(stderr, s)
 		}
 		return 1
 	}
