@@ -2,7 +2,10 @@ module github.com/beds-project/beds/services/tercero
 
 go 1.26.0
 
-require github.com/beds-project/beds/shared v0.0.0
+require (
+	github.com/beds-project/beds/shared v0.0.0
+	golang.org/x/crypto v0.54.0
+)
 
 require (
 	dario.cat/mergo v1.0.0 // indirect
@@ -50,7 +53,6 @@ require (
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.10.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
-	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
