@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/beds-project/beds/shared v0.0.0
+	github.com/go-sql-driver/mysql v1.10.1
 	golang.org/x/crypto v0.54.0
 )
 
@@ -24,7 +25,6 @@ require (
 	github.com/docker/go-connections v0.5.0 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
-	github.com/go-sql-driver/mysql v1.10.1 // indirect
 	github.com/go-viper/mapstructure/v2 v2.1.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510 // indirect
