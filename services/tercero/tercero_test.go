@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +28,7 @@ const testConfig = `
 [tercero]
 session_ttl = "1h"
 idle_timeout = "10m"
-touch = "1h"
+touch = "%s"
 purge_interval = "%s"
 purge_batch = 2
 min_password = 8
@@ -68,13 +66,10 @@ func configDir(t *testing.T, extra string) string {
 	return dir
 }
 
-// logs is what a node wrote to its log.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	f   *os.File
-}
+// logs is the file a node writes its log to.
+type logs struct{ f *os.File }
 
+// String returns what the node logged so far.
 func (l *logs) String() string {
 	b, _ := os.ReadFile(l.f.Name())
 	return string(b)
@@ -91,10 +86,10 @@ type node struct {
 // start boots a tercero node on this test's servers at debug level,
 // capturing its log (the IPL's handler writes to os.Stderr as it is at
 // boot), and dials it as RabbitMQ user guest, trusted as admin.
-func start(t *testing.T, purge string) *node {
+func start(t *testing.T, touch, purge string) *node {
 	t.Helper()
 	env := ipltest.Env(t, map[string]string{
-		"BEDS_CONFIG_DIR": configDir(t, fmt.Sprintf(testConfig, purge)),
+		"BEDS_CONFIG_DIR": configDir(t, fmt.Sprintf(testConfig, touch, purge)),
 		"BEDS_NODE_NAME":  "test-tercero",
 		"BEDS_LOG_LEVEL":  "debug",
 	})
@@ -203,7 +198,7 @@ func as(token string) client.CallOption { return client.WithSession(token) }
 // TestTercero runs users and sessions end to end through RabbitMQ on one
 // node, then checks that no token is stored and no secret was logged.
 func TestTercero(t *testing.T) {
-	n := start(t, "1h")
+	n := start(t, "1h", "1h")
 	var secrets []string // every password and token the test used
 	secret := func(s string) string { secrets = append(secrets, s); return s }
 	pw := secret("alice-password-1")
@@ -325,14 +320,15 @@ func TestTercero(t *testing.T) {
 			t.Errorf("admin lists erin's sessions: %d", len(r.Rows))
 		}
 
-		// refresh restarts the idle timer.
+		// Resolving a session leaves its idle timer alone within touch
+		// (1h here); refresh restarts it.
 		n.exec(t, "UPDATE tbl_ses SET ses_seen = UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE WHERE ses_id = ?", account.SessionID(t1))
-		n.must(t, wire.OpRefresh, nil, as(t1))
-		var recent bool
-		if err := n.db.QueryRow("SELECT ses_seen > UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE FROM tbl_ses WHERE ses_id = ?", account.SessionID(t1)).Scan(&recent); err != nil {
-			t.Fatal(err)
+		n.must(t, wire.OpWhoami, nil, as(t1))
+		if seenRecently(t, n, t1) {
+			t.Error("whoami rewrote seen within touch")
 		}
-		if !recent {
+		n.must(t, wire.OpRefresh, nil, as(t1))
+		if !seenRecently(t, n, t1) {
 			t.Error("seen not restarted by refresh")
 		}
 
@@ -534,6 +530,35 @@ func TestTercero(t *testing.T) {
 	})
 }
 
+// seenRecently reports whether the session of token was seen within the
+// last minute.
+func seenRecently(t *testing.T, n *node, token string) bool {
+	t.Helper()
+	var recent bool
+	if err := n.db.QueryRow("SELECT ses_seen > UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE FROM tbl_ses WHERE ses_id = ?", account.SessionID(token)).Scan(&recent); err != nil {
+		t.Fatal(err)
+	}
+	return recent
+}
+
+// Past touch, resolving a session restarts its idle timer, under the
+// request's child event 1.
+func TestTouch(t *testing.T) {
+	n := start(t, "0s", "1h")
+	pw := "judy-password-1"
+	n.register(t, "judy", pw, "member")
+	token := n.login(t, "judy", pw, "c-judy")
+	n.exec(t, "UPDATE tbl_ses SET ses_seen = UTC_TIMESTAMP(6) - INTERVAL 5 MINUTE WHERE ses_id = ?", account.SessionID(token))
+	r := n.must(t, wire.OpWhoami, nil, as(token))
+	if !seenRecently(t, n, token) {
+		t.Error("whoami past touch left seen alone")
+	}
+	var op string
+	if err := n.db.QueryRow("SELECT evt_op FROM beds_events WHERE evt_id = ?", r.Event+".1").Scan(&op); err != nil || op != "update" {
+		t.Errorf("the touch's event %s.1: %q, %v; want an update", r.Event, op, err)
+	}
+}
+
 // dumpTable returns every value of every row of table, as text.
 func dumpTable(t *testing.T, db *sql.DB, table string) string {
 	t.Helper()
@@ -565,7 +590,7 @@ func dumpTable(t *testing.T, db *sql.DB, table string) string {
 // The purge deletes ended sessions, expired or idle, in batches of
 // purge_batch, each delete its own event, and leaves open ones.
 func TestPurge(t *testing.T) {
-	n := start(t, "100ms")
+	n := start(t, "1h", "100ms")
 	pw := "ivan-password-1"
 	n.register(t, "ivan", pw, "member")
 	var tokens []string

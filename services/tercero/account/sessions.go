@@ -65,7 +65,7 @@ func (r *request) login(ctx context.Context) (*wire.Reply, error) {
 		ok, rehash, err = r.h.hasher.Verify(ctx, d.Password, rowString(a, "hash"))
 		if errors.Is(err, password.ErrMalformed) {
 			r.m.Log().Error("a user's stored password hash is malformed; they cannot log in until an admin sets a new password", "user", d.User)
-			ok, err = false, nil
+			ok, err = false, r.h.hasher.Spend(ctx, d.Password) // cost what a verification costs
 		}
 	}
 	if err != nil {
