@@ -339,6 +339,10 @@ func TestTercero(t *testing.T) {
 		n.must(t, wire.OpLogout, wire.UserData{Session: account.SessionID(t2)}, as(t3))
 		n.refused(t, wire.CodeUnauthenticated, wire.OpWhoami, nil, as(t2))
 		n.must(t, wire.OpWhoami, nil, as(t3))
+		t6 := secret(n.login(t, "erin", epw, "c-erin"))
+		n.must(t, wire.OpLogout, wire.UserData{Session: account.SessionID(t6)}) // guest is admin
+		n.refused(t, wire.CodeUnauthenticated, wire.OpWhoami, nil, as(t6))
+		n.refused(t, wire.CodeBadRequest, wire.OpLogout, nil) // a service has no session of its own
 
 		// revoke: every session of the user.
 		t4 := secret(n.login(t, "erin", epw, "c-erin"))
@@ -598,6 +602,10 @@ func TestPurge(t *testing.T) {
 		tokens = append(tokens, n.login(t, "ivan", pw, "c-ivan"))
 	}
 	keep := tokens[5]
+	// Failed logins past the attempts window (1h) go too, the recent ones stay.
+	for _, age := range []string{"2 HOUR", "3 HOUR", "90 MINUTE", "5 MINUTE"} {
+		n.exec(t, "INSERT INTO tbl_flr (flr_subject, flr_at) VALUES ('account:purged', UTC_TIMESTAMP(6) - INTERVAL "+age+")")
+	}
 	for i, tok := range tokens[:5] {
 		col := "ses_expires = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND"
 		if i%2 == 1 {
@@ -613,6 +621,19 @@ func TestPurge(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	n.must(t, wire.OpWhoami, nil, as(keep))
+	for {
+		var left int
+		if err := n.db.QueryRow("SELECT COUNT(*) FROM tbl_flr WHERE flr_subject = 'account:purged'").Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 1 {
+			break
+		}
+		if left < 1 || time.Now().After(deadline) {
+			t.Fatalf("%d failures left, want the one within the window", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	rows, err := n.db.Query("SELECT evt_affected FROM beds_events WHERE evt_template = 'sessions' AND evt_op = 'delete' AND evt_id NOT LIKE '%.%'")
 	if err != nil {
 		t.Fatal(err)

@@ -38,8 +38,9 @@
 //   - Rights: register, roles, disable and enable need the admin role;
 //     passwd, user, revoke and sessions act on the caller's own user, or
 //     on any for an admin; passwd without the admin role needs the current
-//     password. login needs nobody, refresh and whoami a session, logout a
-//     session or (naming data session) an admin.
+//     password. login needs nobody, refresh and whoami a session; logout
+//     ends the caller's session, or the one data session names: one of
+//     the caller's own (another user's is not found), or any for an admin.
 //   - Data is decoded strictly (unknown members, wrong types and
 //     over-long values are refused naming the member, never echoing a
 //     value). No log line, error or reply holds a password, a token or a
