@@ -79,3 +79,26 @@ func TestSessionID(t *testing.T) {
 		t.Errorf("SessionID(token) = %s", id)
 	}
 }
+
+// Only a trusted service names the end client a login counts against; any
+// other caller is counted as its RabbitMQ user.
+func TestCallerSubject(t *testing.T) {
+	service := &wire.Identity{Name: "frontend", Roles: []string{"login"}, Service: true}
+	user := &wire.Identity{User: 7, Name: "alice", Session: strings.Repeat("a", 64)}
+	for _, tc := range []struct {
+		caller         *wire.Identity
+		userID, client string
+		want           string
+	}{
+		{service, "frontend", "10.0.0.9", "10.0.0.9"},
+		{service, "frontend", "", "frontend"},
+		{nil, "app", "10.0.0.9", "app"},
+		{user, "app", "spoofed", "app"},
+		{nil, "", "spoofed", "anonymous"},
+		{nil, "", "", "anonymous"},
+	} {
+		if got := callerSubject(tc.caller, tc.userID, tc.client); got != tc.want {
+			t.Errorf("callerSubject(%+v, %q, %q) = %q, want %q", tc.caller, tc.userID, tc.client, got, tc.want)
+		}
+	}
+}

@@ -30,8 +30,9 @@
 //   - A failed login answers unauthenticated with one message whether the
 //     user is unknown, disabled or the password wrong, and an unknown user
 //     still costs one argon2 verification (password.Hasher.Spend). Each
-//     failure is recorded for the account and for the caller (data client,
-//     else the delivery's RabbitMQ user, else "anonymous"); at
+//     failure is recorded for the account and for the caller (data client
+//     when a trusted service sends the login, else the delivery's RabbitMQ
+//     user, else "anonymous"); at
 //     [tercero.attempts] account or caller failures within window a login
 //     answers rate_limited, saying when to try again, and is logged at
 //     warn with the subject, before any password is checked.

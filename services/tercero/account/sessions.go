@@ -42,14 +42,7 @@ func (r *request) login(ctx context.Context) (*wire.Reply, error) {
 	if d.NewPassword != "" || d.Roles != nil || d.Session != "" {
 		return nil, wire.FieldError(wire.CodeBadRequest, "data", "login takes data user, password and client only")
 	}
-	caller := d.Client
-	if caller == "" {
-		caller = r.m.Delivery.UserId
-	}
-	if caller == "" {
-		caller = "anonymous"
-	}
-	subjects := []string{"account:" + d.User, "caller:" + caller}
+	subjects := []string{"account:" + d.User, "caller:" + callerSubject(r.caller, r.m.Delivery.UserId, d.Client)}
 	if err := r.limited(ctx, subjects); err != nil {
 		return nil, err
 	}
@@ -112,6 +105,21 @@ func (r *request) login(ctx context.Context) (*wire.Reply, error) {
 			Session: sid, Expires: expires.UTC().Truncate(time.Microsecond), Token: token}}, nil
 	}
 	return nil, fmt.Errorf("login of user %s: %d session creates all came back replayed", d.User, maxSessionTries)
+}
+
+// callerSubject names who a login's per-caller limit counts: the end
+// client data client names when a trusted service sends it (a front end
+// logging its users in), else the RabbitMQ user that sent it (RabbitMQ
+// checks user_id), else "anonymous". A caller that is not a trusted
+// service cannot pick its own subject to escape the limit.
+func callerSubject(caller *wire.Identity, userID, client string) string {
+	switch {
+	case client != "" && caller != nil && caller.Service:
+		return client
+	case userID != "":
+		return userID
+	}
+	return "anonymous"
 }
 
 // limited answers rate_limited when a subject has failed too often within
