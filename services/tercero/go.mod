@@ -2,7 +2,11 @@ module github.com/beds-project/beds/services/tercero
 
 go 1.26.0
 
-require github.com/beds-project/beds/shared v0.0.0
+require (
+	github.com/beds-project/beds/shared v0.0.0
+	github.com/go-sql-driver/mysql v1.10.1
+	golang.org/x/crypto v0.54.0
+)
 
 require (
 	dario.cat/mergo v1.0.0 // indirect
@@ -21,7 +25,6 @@ require (
 	github.com/docker/go-connections v0.5.0 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
-	github.com/go-sql-driver/mysql v1.10.1 // indirect
 	github.com/go-viper/mapstructure/v2 v2.1.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510 // indirect
@@ -50,7 +53,6 @@ require (
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.10.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
-	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.41.0 // indirect

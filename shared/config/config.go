@@ -288,7 +288,7 @@ func Default() *Config {
 			KindMariaDB: {Kind: KindMariaDB, DSN: "root@tcp(127.0.0.1:3306)/beds", MaxConns: 16},
 			KindMongo:   {Kind: KindMongo, URI: "mongodb://127.0.0.1:27017/beds", MaxConns: 16},
 		},
-		Brokers: map[string]Broker{"dispatcher": {Instances: 16, Prefetch: 64}},
+		Brokers: map[string]Broker{"dispatcher": {Instances: 16, Prefetch: 64}, "tercero": {Instances: 4, Prefetch: 16}},
 		Limits: Limits{
 			MaxBody: 1 << 20, MaxReply: 4 << 20, DefaultLimit: 100, MaxLimit: 1000, MaxOffset: 100000,
 			MaxInList: 1000, MaxAffected: 1000, MaxLikeLength: 200, MaxLikeWildcards: 10,

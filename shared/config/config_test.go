@@ -146,7 +146,8 @@ uri = "mongodb://archive:27017/old"
 	if !equal(c.Stores, want) {
 		t.Errorf("stores\n got  %+v\n want %+v", c.Stores, want)
 	}
-	wantB := map[string]config.Broker{"dispatcher": {Instances: 2, Prefetch: 32}, "warehouse": {Instances: 1}}
+	// tercero keeps its default: no layer names it.
+	wantB := map[string]config.Broker{"dispatcher": {Instances: 2, Prefetch: 32}, "warehouse": {Instances: 1}, "tercero": {Instances: 4, Prefetch: 16}}
 	if !equal(c.Brokers, wantB) {
 		t.Errorf("brokers %+v, want %+v", c.Brokers, wantB)
 	}

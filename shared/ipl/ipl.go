@@ -7,7 +7,8 @@
 //
 //	config      layered TOML and BEDS_* variables
 //	logging     slog, text in dev and JSON elsewhere
-//	templates   parse and validate every template file
+//	templates   parse and validate every template file (of templates.dir,
+//	            or the role's own TemplateFS)
 //	amqp        TCP reachability of RabbitMQ
 //	topology    log in, declare exchanges and queues
 //	stores      TCP reachability of every store a template uses
@@ -33,6 +34,7 @@ package ipl
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -63,6 +65,12 @@ type Role struct {
 	// folder and refuses to start without a template file in it. A role
 	// that does not skips the templates, stores and pools steps.
 	Templates bool
+	// TemplateFS, when set, holds the role's own templates (*.toml at its
+	// top, typically embedded in the binary): the templates step loads
+	// them instead of templates.dir, and the stores, pools and schema
+	// steps then serve them like any templates. Lineage stays off unless
+	// Templates is set too.
+	TemplateFS fs.FS
 	// Adapters are the store kinds the role links (mariadb.Adapter,
 	// mongo.Adapter). The IPL opens every store the templates use with the
 	// adapter of its kind; a store of a kind the role does not link stops

@@ -79,11 +79,27 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 	log.Info("ipl", "step", "config", "config", cfg)
 
 	tplTarget := cfg.Templates.Dir
-	if !role.Templates {
+	switch {
+	case role.TemplateFS != nil:
+		tplTarget = "the " + role.Name + "'s own templates"
+	case !role.Templates:
 		tplTarget = "none: the role serves no templates"
 	}
 	if err := step(ctx, log, "templates", tplTarget, func(context.Context) error {
 		var err error
+		if role.TemplateFS != nil {
+			if rt.Templates, err = template.LoadFS(role.TemplateFS, cfg.StoreKinds()); err != nil {
+				return err
+			}
+			if rt.Templates.Len() == 0 {
+				return fmt.Errorf("the %s's own templates hold no template file", role.Name)
+			}
+			log.Info("templates loaded", "count", rt.Templates.Len(), "names", rt.Templates.Names())
+			for _, w := range rt.Templates.Warnings() {
+				log.Warn("template lint", "warning", w.Error())
+			}
+			return nil
+		}
 		if !role.Templates {
 			rt.Templates, err = template.NewRegistry()
 			return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +38,23 @@ func Load(dir string, stores map[string]string) (*Registry, error) {
 		return nil, fmt.Errorf("template folder: %w", err)
 	}
 	slices.Sort(files)
+	return load(files, os.ReadFile, stores)
+}
+
+// LoadFS is Load for the *.toml files at the top of fsys, such as the
+// templates a role embeds in its binary; file names in errors are the
+// names within fsys.
+func LoadFS(fsys fs.FS, stores map[string]string) (*Registry, error) {
+	files, err := fs.Glob(fsys, "*.toml")
+	if err != nil {
+		return nil, fmt.Errorf("template files: %w", err)
+	}
+	slices.Sort(files)
+	return load(files, func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) }, stores)
+}
+
+// load parses and validates files, read with read, as Load describes.
+func load(files []string, read func(string) ([]byte, error), stores map[string]string) (*Registry, error) {
 	r := &Registry{byName: map[string]*Template{}}
 	var (
 		errs    []error
@@ -47,7 +65,7 @@ func Load(dir string, stores map[string]string) (*Registry, error) {
 		unnamed bool                     // an invalid file whose name is unknown
 	)
 	for _, file := range files {
-		src, err := os.ReadFile(file)
+		src, err := read(file)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("template %s: %w", file, err))
 			unnamed = true

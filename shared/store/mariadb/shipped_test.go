@@ -1,6 +1,7 @@
 package mariadb
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,12 +102,46 @@ func TestShippedOrderDomains(t *testing.T) {
 	}
 }
 
+// terceroTemplates loads the templates the tercero role embeds
+// (services/tercero/templates), whose objects deploy/mariadb ships too.
+func terceroTemplates(t *testing.T) *template.Registry {
+	t.Helper()
+	r, err := template.Load(filepath.Join(testenv.Root(t), "services", "tercero", "templates"),
+		map[string]string{"mariadb": template.StoreMariaDB, "mongo": template.StoreMongo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// generatedHeaders returns the headers of the generated scripts src holds,
+// one file possibly holding several (005_tercero.sql): template name ->
+// fingerprint.
+func generatedHeaders(src []byte) map[string]string {
+	out := map[string]string{}
+	for len(src) > 0 {
+		name, fp, ok := schema.ParseHeader(src)
+		if !ok {
+			break
+		}
+		out[name] = fp
+		i := bytes.Index(src, []byte("fingerprint "+fp))
+		src = src[i+len("fingerprint ")+len(fp):]
+	}
+	return out
+}
+
 // The checked-in objects (deploy/mariadb/*.sql, hand edits included) agree
-// with every shipped MariaDB template, and each file was generated from
-// the template as it is now: a template changed without its objects, or
-// objects changed against their template, fail here, in CI.
+// with every shipped MariaDB template, the template folder's and the ones
+// tercero embeds, and each script was generated from the template as it
+// is now: a template changed without its objects, or objects changed
+// against their template, fail here, in CI.
 func TestCheckShipped(t *testing.T) {
 	ts := mariaTemplates(t)
+	own := terceroTemplates(t)
+	for _, n := range own.Names() {
+		ts = append(ts, own.Get(n))
+	}
 	s, err := Open(Config{DSN: testenv.MariaDB(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -118,23 +153,26 @@ func TestCheckShipped(t *testing.T) {
 
 	files, _ := filepath.Glob(filepath.Join(testenv.Root(t), "deploy", "mariadb", "*.sql"))
 	headers := map[string]string{} // template -> file
+	reg := shipped(t)
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		name, fp, ok := schema.ParseHeader(src)
-		if !ok {
-			continue // BEDS's own tables, 000_beds.sql
+		// A file without a header holds BEDS's own tables (000_beds.sql).
+		for name, fp := range generatedHeaders(src) {
+			tpl := reg.Get(name)
+			if tpl == nil {
+				tpl = own.Get(name)
+			}
+			switch {
+			case tpl == nil:
+				t.Errorf("%s: generated for template %s, which is not shipped", f, name)
+			case fp != tpl.Fingerprint():
+				t.Errorf("%s: generated from another version of template %s (fingerprint %s, now %s): run bedsctl schema gen %s, review the difference and apply it", f, name, fp, tpl.Fingerprint(), name)
+			}
+			headers[name] = f
 		}
-		tpl := shipped(t).Get(name)
-		switch {
-		case tpl == nil:
-			t.Errorf("%s: generated for template %s, which is not shipped", f, name)
-		case fp != tpl.Fingerprint():
-			t.Errorf("%s: generated from another version of template %s (fingerprint %s, now %s): run bedsctl schema gen %s, review the difference and apply it", f, name, fp, tpl.Fingerprint(), name)
-		}
-		headers[name] = f
 	}
 	for _, tpl := range ts {
 		if headers[tpl.Name] == "" {
