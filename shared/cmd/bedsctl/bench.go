@@ -36,7 +36,7 @@ template and REL user_orders). Both report database operations per second
 against the baseline's one-operation point read. --batch 1,4,16,64 runs
 each size in turn against the same records and baseline runs.
 
---session-file sends every measured request with that session token, so
+--session sends every measured request with the stored session, so
 the node enforces the template's [access] rules for its user; --against T
 compares those runs with the same load reading template T (a copy without
 [access]) without a session, on the same node, alternating, instead of
@@ -56,7 +56,7 @@ Examples:
   bedsctl bench --op batch --batch 1,4,16,64 --baseline ...
   bedsctl bench --op delete --requests 20000 --baseline \
       --baseline-durable --baseline-confirm ...
-  bedsctl bench --op point-read --session-file ~/.config/beds/session \
+  bedsctl login member && bedsctl bench --op point-read --session \
       --against users_open ...
 
 flags:
@@ -127,7 +127,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per request")
 	fs.Var(&nodes, "node-metrics", "a node's /metrics URL, for its CPU per request (repeatable)")
 	fs.Var(procs, "proc", "name=pid of a further process whose CPU per request to report, e.g. RabbitMQ's (repeatable)")
-	sessionFile := fs.String("session-file", "", "a file holding a session token (bedsctl login's): the measured requests carry it, so the node enforces [access] for its user")
+	session := fs.Bool("session", false, "the measured requests carry the stored session (bedsctl login's: $BEDS_SESSION or the session file), so the node enforces [access] for its user")
 	fs.StringVar(&c.Against, "against", "", "compare with the same load reading this template without a session, on the same node, instead of --baseline")
 	baseline := fs.Bool("baseline", false, "also run the raw baseline server, alternating with BEDS")
 	b := bench.BaselineConfig{}
@@ -200,10 +200,15 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		}
 		c.Baseline = &b
 	}
-	if *sessionFile != "" {
-		if c.Session, err = readToken(*sessionFile); err != nil {
-			return nil, fmt.Errorf("--session-file: %w", err)
+	if *session {
+		s, err := loadSession(io.Discard)
+		if err != nil {
+			return nil, fmt.Errorf("--session: %w", err)
 		}
+		if s.token == "" {
+			return nil, errors.New("--session: no stored session: run bedsctl login first (or set BEDS_SESSION)")
+		}
+		c.Session = s.token
 	}
 	c.NodeMetrics = nodes
 	if len(procs) > 0 {
@@ -278,18 +283,4 @@ func cmdServeBaseline(ctx context.Context, args []string, stdout, stderr io.Writ
 		return 1
 	}
 	return 0
-}
-
-// readToken reads a session token from path: the file's whole content,
-// without surrounding white space.
-func readToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	token := strings.TrimSpace(string(b))
-	if token == "" || len(token) > 256 {
-		return "", fmt.Errorf("%s holds no session token (1 to 256 characters)", path)
-	}
-	return token, nil
 }
