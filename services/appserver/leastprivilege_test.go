@@ -218,7 +218,10 @@ func TestLeastPrivilege(t *testing.T) {
 			{"declare an exchange", func(ch *amqp.Channel) error {
 				return ch.ExchangeDeclare("app-own", amqp.ExchangeFanout, false, true, false, false, nil)
 			}},
-			{"delete beds.events", func(ch *amqp.Channel) error { _, err := ch.QueueDelete(wire.EventsQueue, false, false, false); return err }},
+			{"delete beds.events", func(ch *amqp.Channel) error {
+				_, err := ch.QueueDelete(wire.EventsQueue, false, false, false)
+				return err
+			}},
 			{"publish to the default exchange", func(ch *amqp.Channel) error {
 				return publishConfirmed(ctx, ch, "", wire.EventsQueue)
 			}},
