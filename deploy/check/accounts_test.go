@@ -3,10 +3,12 @@ package check
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,5 +194,164 @@ func TestRabbitMQAccounts(t *testing.T) {
 				t.Errorf("%s matches %q", tc.perm, name)
 			}
 		}
+	}
+}
+
+// TestMongoAccounts runs deploy/mongo/accounts.js, as the mongo image's
+// mongosh would, under Node.js with a db object that records the calls:
+// there is no mongosh here, and the FerretDB this project tests against
+// has no user management (createUser is not a command it knows), so no
+// server here can run it. It checks the script creates the nodes' user
+// with readWrite on its own database only, updates an existing one, and
+// refuses to run without a user or password.
+func TestMongoAccounts(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("no Node.js to run deploy/mongo/accounts.js with")
+	}
+	src := filepath.Join(repoRoot(t), "deploy", "mongo", "accounts.js")
+	harness := `
+const calls = [];
+const existing = process.argv[2] === 'existing';
+globalThis.db = {
+  getName: () => 'beds',
+  getUser: (u) => existing ? { user: u } : null,
+  createUser: (spec) => calls.push(['createUser', spec]),
+  updateUser: (u, spec) => calls.push(['updateUser', u, spec]),
+};
+globalThis.print = () => {};
+try {
+  require(process.argv[1]);
+} catch (e) {
+  console.log(JSON.stringify({ error: e.message }));
+  process.exit(0);
+}
+console.log(JSON.stringify({ calls }));
+`
+	for _, tc := range []struct {
+		name, mode string
+		env        []string
+		want       string
+	}{
+		{"new", "new", []string{"MONGO_NODE_USER=beds-node", "MONGO_NODE_PASSWORD=s3"},
+			`{"calls":[["createUser",{"user":"beds-node","pwd":"s3","roles":[{"role":"readWrite","db":"beds"}]}]]}`},
+		{"existing", "existing", []string{"MONGO_NODE_USER=beds-node", "MONGO_NODE_PASSWORD=s3"},
+			`{"calls":[["updateUser","beds-node",{"pwd":"s3","roles":[{"role":"readWrite","db":"beds"}]}]]}`},
+		{"no password", "new", []string{"MONGO_NODE_USER=beds-node"},
+			`{"error":"accounts.js: set MONGO_NODE_USER and MONGO_NODE_PASSWORD in the mongo container"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, code, err := run(ctx, t.TempDir(), append(tc.env, "PATH="+os.Getenv("PATH")), node, "-e", harness, src, tc.mode)
+			if err != nil || code != 0 || strings.TrimSpace(out) != tc.want {
+				t.Errorf("exit %d %v:\n%s\nwant %s", code, err, out, tc.want)
+			}
+		})
+	}
+}
+
+// TestRabbitMQEntrypoint runs deploy/rabbitmq/entrypoint.sh with stand-ins
+// for the image's commands (docker-entrypoint.sh, rabbitmq-diagnostics,
+// rabbitmqctl: there is no Docker engine here) and the real accounts.sh:
+// the server starts with the given arguments, the accounts are set, the
+// healthcheck's marker appears only then, SIGTERM reaches the server and
+// the container exits with its status; when the accounts cannot be set,
+// the server is stopped, no marker appears and the container exits 1.
+func TestRabbitMQEntrypoint(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ctlFails bool
+	}{{"accounts set", false}, {"accounts fail", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "bin")
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(os.Mkdir(bin, 0o755))
+			logf := filepath.Join(dir, "log")
+			fail := "false"
+			if tc.ctlFails {
+				fail = "true"
+			}
+			for name, body := range map[string]string{
+				"docker-entrypoint.sh": `trap 'echo server stopped >> "$LOG"; exit 0' TERM
+echo "server started $*" >> "$LOG"
+while :; do sleep 0.05; done`,
+				"rabbitmq-diagnostics": `exit 0`,
+				"rabbitmqctl": `echo "rabbitmqctl $*" >> "$LOG"
+case "$*" in *set_permissions*) if ` + fail + `; then exit 1; fi ;; esac
+case "$*" in *list_users*) exit 0 ;; *add_user*|*change_password*) read -r pw; echo "password read" >> "$LOG" ;; esac`,
+			} {
+				must(os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/bash\n"+body+"\n"), 0o755))
+			}
+			marker := filepath.Join(dir, "applied")
+			cmd := exec.Command("bash", filepath.Join(repoRoot(t), "deploy", "rabbitmq", "entrypoint.sh"), "rabbitmq-server")
+			cmd.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "LOG=" + logf, "ACCOUNTS_MARKER=" + marker,
+				"AMQP_NODE_USER=beds-node", "AMQP_NODE_PASSWORD=n0de", "AMQP_APP_USER=beds-app", "AMQP_APP_PASSWORD=app"}
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			must(cmd.Start())
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() {
+				if cmd.ProcessState == nil {
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+			}()
+
+			if tc.ctlFails {
+				select {
+				case <-exited:
+				case <-time.After(30 * time.Second):
+					t.Fatal("entrypoint.sh did not exit within 30s after the accounts failed")
+				}
+				if code := cmd.ProcessState.ExitCode(); code != 1 {
+					t.Errorf("exit %d, want 1\n%s", code, out.String())
+				}
+				if _, err := os.Stat(marker); err == nil {
+					t.Error("the healthcheck's marker exists though the accounts failed")
+				}
+			} else {
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					if _, err := os.Stat(marker); err == nil {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no marker within 30s\n%s", out.String())
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				must(cmd.Process.Signal(syscall.SIGTERM))
+				select {
+				case <-exited:
+				case <-time.After(30 * time.Second):
+					t.Fatal("entrypoint.sh did not exit within 30s of SIGTERM")
+				}
+				if code := cmd.ProcessState.ExitCode(); code != 0 {
+					t.Errorf("exit %d after SIGTERM, want the server's 0\n%s", code, out.String())
+				}
+			}
+			b, err := os.ReadFile(logf)
+			must(err)
+			log := string(b)
+			for _, want := range []string{"server started rabbitmq-server", "add_user -- beds-node", "password read", "server stopped"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("log lacks %q:\n%s", want, log)
+				}
+			}
+			if !tc.ctlFails && (!strings.Contains(log, "add_user -- beds-app") || !strings.Contains(log, "set_permissions -p / -- beds-app ^$ ^beds$ ^$")) {
+				t.Errorf("the applications' permissions were not set:\n%s", log)
+			}
+			if strings.Contains(log, "n0de") {
+				t.Errorf("a password reached rabbitmqctl's command line:\n%s", log)
+			}
+		})
 	}
 }

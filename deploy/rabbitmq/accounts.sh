@@ -4,12 +4,12 @@
 # permissions on the virtual host, so a changed password in .env takes
 # effect at the next start. Run against a running node (rabbitmqctl).
 #
-#   RABBITMQ_VHOST          virtual host (default /)
-#   RABBITMQ_APP_USER       applications: publish requests to exchange beds,
-#   RABBITMQ_APP_PASSWORD     read their own replies (direct reply-to); no
+#   AMQP_VHOST          virtual host (default /)
+#   AMQP_APP_USER       applications: publish requests to exchange beds,
+#   AMQP_APP_PASSWORD     read their own replies (direct reply-to); no
 #                             configure, no reading any beds.* queue
-#   RABBITMQ_NODE_USER      BEDS nodes: declare the topology (mq.Declare),
-#   RABBITMQ_NODE_PASSWORD    consume beds.events and beds.tercero, publish
+#   AMQP_NODE_USER      BEDS nodes: declare the topology (mq.Declare),
+#   AMQP_NODE_PASSWORD    consume beds.events and beds.tercero, publish
 #                             replies (default exchange) and dead letters
 #                             (beds.dlx), and requests to beds (appserver ->
 #                             tercero)
@@ -22,7 +22,7 @@
 # services/appserver's TestLeastPrivilegeRabbitMQ proves them.
 set -euo pipefail
 
-vhost=${RABBITMQ_VHOST:-/}
+vhost=${AMQP_VHOST:-/}
 ctl=${RABBITMQCTL:-rabbitmqctl}
 
 # Resource names (exchanges and queues) each permission matches. RabbitMQ
@@ -54,6 +54,6 @@ account() { # user password configure write read
 	"$ctl" -q set_permissions -p "$vhost" -- "$user" "$3" "$4" "$5"
 }
 
-account "${RABBITMQ_NODE_USER:?}" "${RABBITMQ_NODE_PASSWORD:?}" "$node_configure" "$node_write" "$node_read"
-account "${RABBITMQ_APP_USER:?}" "${RABBITMQ_APP_PASSWORD:?}" "$app_configure" "$app_write" "$app_read"
-echo "accounts.sh: $RABBITMQ_NODE_USER (nodes) and $RABBITMQ_APP_USER (applications) set on vhost $vhost"
+account "${AMQP_NODE_USER:?}" "${AMQP_NODE_PASSWORD:?}" "$node_configure" "$node_write" "$node_read"
+account "${AMQP_APP_USER:?}" "${AMQP_APP_PASSWORD:?}" "$app_configure" "$app_write" "$app_read"
+echo "accounts.sh: $AMQP_NODE_USER (nodes) and $AMQP_APP_USER (applications) set on vhost $vhost"

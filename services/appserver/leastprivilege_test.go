@@ -66,9 +66,9 @@ func rabbitAccounts(t *testing.T, vhostURL string) (nodeURL, appURL string, app 
 		})
 	}
 	script(t, "deploy/rabbitmq/accounts.sh", map[string]string{
-		"RABBITMQ_VHOST":     strings.TrimPrefix(u.Path, "/"),
-		"RABBITMQ_NODE_USER": node.user, "RABBITMQ_NODE_PASSWORD": node.password,
-		"RABBITMQ_APP_USER": app.user, "RABBITMQ_APP_PASSWORD": app.password,
+		"AMQP_VHOST":     strings.TrimPrefix(u.Path, "/"),
+		"AMQP_NODE_USER": node.user, "AMQP_NODE_PASSWORD": node.password,
+		"AMQP_APP_USER": app.user, "AMQP_APP_PASSWORD": app.password,
 	})
 	as := func(a account) string {
 		v := *u
