@@ -218,7 +218,23 @@ func TestCompose(t *testing.T) {
 			if want := []string{"CMD", entry[0], "healthcheck"}; s.HealthCheck == nil || !slices.Equal(s.HealthCheck.Test, want) {
 				t.Errorf("healthcheck %v, want %v (the image's binary)", s.HealthCheck.Test, want)
 			}
-			checkRoleConfig(t, p, s, role, final.env(), copies(t, df))
+			cfg := checkRoleConfig(t, p, s, role, final.env(), copies(t, df))
+			// Compose's defaults are for development: dev unless .env says
+			// otherwise, and every one refused by BEDS_ENV=prod.
+			if cfg.Env != config.EnvDev {
+				t.Errorf("BEDS_ENV %s without a .env, want dev", cfg.Env)
+			}
+			prod := *cfg
+			prod.Env = config.EnvProd
+			if err := prod.Validate(); err == nil || !strings.Contains(err.Error(), "config amqp.url") {
+				t.Errorf("BEDS_ENV=prod with compose's default RabbitMQ account: %v, want a refusal naming amqp.url", err)
+			}
+			err := prod.CheckStoreCredentials(roleStores[role])
+			for _, store := range roleStores[role] {
+				if err == nil || !strings.Contains(err.Error(), "config stores."+store+".") {
+					t.Errorf("BEDS_ENV=prod with compose's default %s account: %v, want a refusal naming stores.%s", store, err, store)
+				}
+			}
 		})
 	}
 
@@ -253,6 +269,42 @@ func TestCompose(t *testing.T) {
 	}
 	if scripts, _ := filepath.Glob(filepath.Join(mongoInit, "[0-9][0-9][0-9]_*.js")); mongoInit == "" || len(scripts) == 0 {
 		t.Errorf("mongo: /docker-entrypoint-initdb.d holds no template script NNN_<template>.js (%q)", mongoInit)
+	}
+
+	// The accounts (least privilege): each server's init makes the nodes'
+	// accounts from the variables it is given.
+	rabbit := p.Services["rabbitmq"]
+	rabbitDir := mountSource(rabbit, "/etc/beds/rabbitmq")
+	if want := []string{"bash", "/etc/beds/rabbitmq/entrypoint.sh"}; !slices.Equal(rabbit.Entrypoint, want) || rabbitDir != filepath.Join(root, "deploy", "rabbitmq") {
+		t.Errorf("rabbitmq: entrypoint %v with %q mounted, want %v with deploy/rabbitmq", rabbit.Entrypoint, rabbitDir, want)
+	}
+	if want := []string{"rabbitmq-server"}; !slices.Equal(rabbit.Command, want) {
+		t.Errorf("rabbitmq: command %v, want %v (an entrypoint drops the image's CMD)", rabbit.Command, want)
+	}
+	if hc := rabbit.HealthCheck; hc == nil || !strings.Contains(strings.Join(hc.Test, " "), "/tmp/beds-accounts-applied") {
+		t.Errorf("rabbitmq: the healthcheck does not wait for the accounts (entrypoint.sh's marker)")
+	}
+	for svc, vars := range map[string][]string{
+		"rabbitmq": {"AMQP_NODE_USER", "AMQP_NODE_PASSWORD", "AMQP_APP_USER", "AMQP_APP_PASSWORD"},
+		"mariadb":  {"MARIADB_APP_USER", "MARIADB_APP_PASSWORD", "MARIADB_TERCERO_USER", "MARIADB_TERCERO_PASSWORD"},
+		"mongo":    {"MONGO_NODE_USER", "MONGO_NODE_PASSWORD"},
+	} {
+		env := envOf(p.Services[svc])
+		for _, v := range vars {
+			if env[v] == "" {
+				t.Errorf("%s: %s is not set: its accounts script needs it", svc, v)
+			}
+		}
+	}
+	for _, f := range []string{filepath.Join(mariaInit, "900_accounts.sh"), filepath.Join(mariaInit, "accounts", "accounts.sh"), filepath.Join(mongoInit, "accounts.js")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("accounts script: %v", err)
+		}
+	}
+	// The mariadb image sources a .sh that is not executable (it then has
+	// docker_process_sql); an executable one runs in a shell of its own.
+	if fi, err := os.Stat(filepath.Join(mariaInit, "900_accounts.sh")); err == nil && fi.Mode()&0o111 != 0 {
+		t.Errorf("deploy/mariadb/900_accounts.sh is executable: the mariadb image must source it")
 	}
 }
 
@@ -318,9 +370,9 @@ func copies(t *testing.T, df *dockerfile) map[string]string {
 // would: the image's ENV, then the service's environment; the container's
 // paths mapped to the host through the service's mounts (or the image's
 // files); then config.LoadEnv and the template registry must accept it, and
-// the servers it names must be the compose services with the accounts they
-// create.
-func checkRoleConfig(t *testing.T, p *types.Project, s types.ServiceConfig, role string, imageEnv map[string]string, baked map[string]string) {
+// the servers it names must be the compose services with the accounts made
+// for the role (checkRoleAccounts).
+func checkRoleConfig(t *testing.T, p *types.Project, s types.ServiceConfig, role string, imageEnv map[string]string, baked map[string]string) *config.Config {
 	t.Helper()
 	env := maps.Clone(imageEnv)
 	maps.Copy(env, envOf(s))
@@ -350,31 +402,7 @@ func checkRoleConfig(t *testing.T, p *types.Project, s types.ServiceConfig, role
 		t.Errorf("the container's templates do not load: %v", err)
 	}
 
-	rabbit, maria, mongo := envOf(p.Services["rabbitmq"]), envOf(p.Services["mariadb"]), envOf(p.Services["mongo"])
-	u, err := url.Parse(cfg.AMQP.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, _ := u.User.Password()
-	if u.Host != "rabbitmq:5672" || u.User.Username() != rabbit["RABBITMQ_DEFAULT_USER"] || pw != rabbit["RABBITMQ_DEFAULT_PASS"] {
-		t.Errorf("BEDS_AMQP_URL does not name the rabbitmq service with the account it creates")
-	}
-	dsn, err := mysql.ParseDSN(cfg.Stores[config.KindMariaDB].DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dsn.Addr != "mariadb:3306" || dsn.User != maria["MARIADB_USER"] || dsn.Passwd != maria["MARIADB_PASSWORD"] || dsn.DBName != maria["MARIADB_DATABASE"] {
-		t.Errorf("BEDS_MARIADB_DSN does not name the mariadb service, its database and the account it creates")
-	}
-	mu, err := url.Parse(cfg.Stores[config.KindMongo].URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mpw, _ := mu.User.Password()
-	if mu.Host != "mongo:27017" || mu.User.Username() != mongo["MONGO_INITDB_ROOT_USERNAME"] || mpw != mongo["MONGO_INITDB_ROOT_PASSWORD"] ||
-		strings.TrimPrefix(mu.Path, "/") != mongo["MONGO_INITDB_DATABASE"] || mu.Query().Get("authSource") != "admin" {
-		t.Errorf("BEDS_MONGO_URI does not name the mongo service, its database and its root account (authSource=admin)")
-	}
+	checkRoleAccounts(t, p, s, role, cfg)
 	// Docker's default 10s between SIGTERM and SIGKILL would cut a drain short.
 	if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= cfg.Shutdown.Timeout.D() {
 		t.Errorf("stop_grace_period %v: want more than shutdown.timeout (%s)", s.StopGracePeriod, cfg.Shutdown.Timeout.D())
@@ -382,6 +410,7 @@ func checkRoleConfig(t *testing.T, p *types.Project, s types.ServiceConfig, role
 	if _, port, _ := strings.Cut(cfg.HTTP.Addr, ":"); !strings.HasPrefix(cfg.HTTP.Addr, "0.0.0.0:") || port == "" {
 		t.Errorf("ops endpoint %s is not reachable from outside the container", cfg.HTTP.Addr)
 	}
+	return cfg
 }
 
 // TestComposeSecrets checks that every credential comes from an
@@ -397,6 +426,7 @@ func TestComposeSecrets(t *testing.T) {
 			over[k] = "marker" + strings.ToLower(strings.ReplaceAll(k, "_", ""))
 		}
 	}
+	over["BEDS_ENV"] = config.EnvProd // and with passwords of one's own, prod starts
 	isMarker := func(s string) bool { return strings.HasPrefix(s, "marker") }
 	p := loadCompose(t, over)
 	secretKey := regexp.MustCompile(`(?i)pass|secret|token|key$`)
@@ -431,7 +461,113 @@ func TestComposeSecrets(t *testing.T) {
 	for _, role := range roles(t) {
 		t.Run(role, func(t *testing.T) {
 			df := composeBuild(t, p.Services[role])
-			checkRoleConfig(t, p, p.Services[role], role, df.final().env(), copies(t, df))
+			cfg := checkRoleConfig(t, p, p.Services[role], role, df.final().env(), copies(t, df))
+			if cfg.Env != config.EnvProd {
+				t.Fatalf("BEDS_ENV=prod in .env: the node runs %s", cfg.Env)
+			}
+			if err := cfg.CheckStoreCredentials(roleStores[role]); err != nil {
+				t.Errorf("BEDS_ENV=prod with passwords of one's own: %v", err)
+			}
 		})
+	}
+}
+
+// roleStores lists the stores each role opens, so compose hands it the
+// accounts of those and no other: admin and segundo open none today;
+// tercero only MariaDB, with its own account.
+var roleStores = map[string][]string{
+	"appserver": {config.KindMariaDB, config.KindMongo},
+	"tercero":   {config.KindMariaDB},
+	"admin":     nil,
+	"segundo":   nil,
+}
+
+// roleMariaDB names the mariadb service's variables holding the account a
+// role uses.
+var roleMariaDB = map[string][2]string{
+	"appserver": {"MARIADB_APP_USER", "MARIADB_APP_PASSWORD"},
+	"tercero":   {"MARIADB_TERCERO_USER", "MARIADB_TERCERO_PASSWORD"},
+}
+
+// checkRoleAccounts checks that the role logs in to RabbitMQ as the nodes'
+// user the rabbitmq service creates (never its administrator), to each
+// store it opens with the account made for it (never root, the DBA's
+// account or MongoDB's root), and is handed no credentials of a store it
+// does not open.
+func checkRoleAccounts(t *testing.T, p *types.Project, s types.ServiceConfig, role string, cfg *config.Config) {
+	t.Helper()
+	rabbit, maria, mongo := envOf(p.Services["rabbitmq"]), envOf(p.Services["mariadb"]), envOf(p.Services["mongo"])
+	stores, known := roleStores[role]
+	if !known {
+		t.Fatalf("role %s: add it to roleStores (the stores it opens) and give it its own accounts", role)
+	}
+	u, err := url.Parse(cfg.AMQP.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	if u.Host != "rabbitmq:5672" || u.User.Username() != rabbit["AMQP_NODE_USER"] || pw != rabbit["AMQP_NODE_PASSWORD"] {
+		t.Errorf("BEDS_AMQP_URL does not name the rabbitmq service with the nodes' user it creates (AMQP_NODE_USER)")
+	}
+	if u.User.Username() == rabbit["RABBITMQ_DEFAULT_USER"] || u.User.Username() == rabbit["AMQP_APP_USER"] {
+		t.Errorf("BEDS_AMQP_URL logs in as the operators' or the applications' user")
+	}
+	env := envOf(s)
+	for _, kind := range []string{config.KindMariaDB, config.KindMongo} {
+		key := map[string]string{config.KindMariaDB: "BEDS_MARIADB_DSN", config.KindMongo: "BEDS_MONGO_URI"}[kind]
+		if _, handed := env[key]; handed != slices.Contains(stores, kind) {
+			t.Errorf("%s: set %v, but the role opens %v: hand a role the accounts of the stores it opens, no others", key, handed, stores)
+		}
+	}
+	if slices.Contains(stores, config.KindMariaDB) {
+		dsn, err := mysql.ParseDSN(cfg.Stores[config.KindMariaDB].DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vars := roleMariaDB[role]
+		if dsn.Addr != "mariadb:3306" || dsn.DBName != maria["MARIADB_DATABASE"] || dsn.User != maria[vars[0]] || dsn.Passwd != maria[vars[1]] {
+			t.Errorf("BEDS_MARIADB_DSN does not name the mariadb service, its database and the account made for %s (%s)", role, vars[0])
+		}
+		if dsn.User == "root" || dsn.User == maria["MARIADB_USER"] {
+			t.Errorf("BEDS_MARIADB_DSN uses root or the DBA's account")
+		}
+	}
+	if slices.Contains(stores, config.KindMongo) {
+		mu, err := url.Parse(cfg.Stores[config.KindMongo].URI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mpw, _ := mu.User.Password()
+		db := strings.TrimPrefix(mu.Path, "/")
+		if mu.Host != "mongo:27017" || mu.User.Username() != mongo["MONGO_NODE_USER"] || mpw != mongo["MONGO_NODE_PASSWORD"] ||
+			db != mongo["MONGO_INITDB_DATABASE"] || (mu.Query().Has("authSource") && mu.Query().Get("authSource") != db) {
+			t.Errorf("BEDS_MONGO_URI does not name the mongo service, its database and the nodes' account made there (MONGO_NODE_USER, authenticated in that database)")
+		}
+		if mu.User.Username() == mongo["MONGO_INITDB_ROOT_USERNAME"] {
+			t.Errorf("BEDS_MONGO_URI uses MongoDB's root account")
+		}
+	}
+}
+
+// TestShippedPasswords checks that every password .env.example (and so
+// docker-compose.yml) ships is one BEDS_ENV=prod refuses, with a note that
+// names its variable.
+func TestShippedPasswords(t *testing.T) {
+	shipped := config.ShippedPasswords()
+	n := 0
+	for k, v := range envExample(t) {
+		if !strings.Contains(k, "PASSWORD") {
+			continue
+		}
+		n++
+		where, ok := shipped[v]
+		if !ok {
+			t.Errorf("%s's default is not in config's list of shipped passwords: BEDS_ENV=prod would accept it", k)
+		} else if !strings.Contains(where, k) {
+			t.Errorf("%s's default: config says %q, which does not name %s", k, where, k)
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d passwords in .env.example: is the check still looking at the right things?", n)
 	}
 }

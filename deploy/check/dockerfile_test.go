@@ -427,8 +427,22 @@ func runImage(t *testing.T, b *built, role string, spec imageSpec, srv servers) 
 	env = append(env, "BEDS_AMQP_URL="+srv.amqp, "BEDS_MARIADB_DSN="+srv.dsn, "BEDS_MONGO_URI="+srv.mongo,
 		"BEDS_NODE_NAME="+role+"-image")
 	argv := func(a []string) (string, []string) { return img.host(a[0]), a[1:] }
-
 	name, args := argv(spec.entrypoint)
+
+	// The image's BEDS_ENV=prod refuses the test servers' stock accounts
+	// (RabbitMQ's guest), naming the key; the run below is qa, which
+	// logs JSON as prod does and accepts them.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	out, code, err := run(ctx, t.TempDir(), env, name, args...)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || !strings.Contains(out, "config amqp.url") || !strings.Contains(out, "stock user guest") {
+		t.Errorf("BEDS_ENV=prod with RabbitMQ's guest: exit %d, want 1 and a refusal naming amqp.url\n%s", code, out)
+	}
+	env = append(env, "BEDS_ENV=qa")
+
 	node := exec.Command(name, args...)
 	node.Env, node.Dir = env, t.TempDir()
 	var logs bytes.Buffer
@@ -479,7 +493,7 @@ func runImage(t *testing.T, b *built, role string, spec imageSpec, srv servers) 
 		t.Fatal("no exit within 40s of SIGTERM")
 	}
 	if !strings.Contains(logs.String(), `"level":"INFO"`) {
-		t.Errorf("BEDS_ENV=prod should log JSON lines")
+		t.Errorf("BEDS_ENV=qa (and prod) should log JSON lines")
 	}
 	if out, code := healthcheck(); code != 1 {
 		t.Errorf("HEALTHCHECK with nothing listening: exit %d, want 1\n%s", code, out)

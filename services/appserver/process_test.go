@@ -136,9 +136,15 @@ func TestBootFailures(t *testing.T) {
 			[]string{"did not start", "IPL step templates", "bad_rec.toml:8", `unknown key "fields.email.tpye"`}},
 		{"RabbitMQ unreachable, dev", []string{"BEDS_AMQP_URL=amqp://guest:s3cret@" + closed + "/"},
 			[]string{"IPL step amqp (" + closed + ")", "Is the server at " + closed + " running?"}},
-		{"RabbitMQ unreachable, prod", []string{"BEDS_ENV=prod", "BEDS_AMQP_URL=amqp://guest:s3cret@" + closed + "/"},
+		{"RabbitMQ unreachable, prod", []string{"BEDS_ENV=prod", "BEDS_AMQP_URL=amqp://beds-node:s3cret@" + closed + "/",
+			"BEDS_MARIADB_DSN=beds-app:s3cret@tcp(" + closed + ")/beds", "BEDS_MONGO_URI=mongodb://beds-node:s3cret@" + closed + "/beds"},
 			[]string{`"step":"amqp"`, `"target":"` + closed + `"`, `"level":"ERROR"`}},
 		{"bad env", []string{"BEDS_ENV=staging"}, []string{"staging", "must be dev, qa or prod"}},
+		{"guest, prod", []string{"BEDS_ENV=prod", "BEDS_AMQP_URL=amqp://guest:s3cret@" + closed + "/"},
+			[]string{"config amqp.url", "stock user guest"}},
+		{"default store credentials, prod", []string{"BEDS_ENV=prod", "BEDS_AMQP_URL=amqp://beds-node:s3cret@" + closed + "/",
+			"BEDS_MONGO_URI=mongodb://beds-node:beds-node@" + closed + "/beds"},
+			[]string{`"step":"stores"`, "config stores.mariadb.dsn", "without a password", "config stores.mongo.uri", "MONGO_NODE_PASSWORD"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

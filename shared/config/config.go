@@ -9,6 +9,9 @@
 // other key of stores.mariadb from beds.toml. A key that no layer knows is an
 // error naming its file, so a typo never silently falls back to a default.
 // Secrets (passwords in URLs and DSNs) are redacted by String and LogValue.
+// BEDS_ENV=prod refuses the credentials this repository ships for
+// development (RabbitMQ's guest, compose's default passwords, accounts
+// without a password), naming the key and never the password.
 package config
 
 import (
@@ -405,7 +408,11 @@ func apply(dst *string, v string) {
 // Files returns the config files that were read, in layer order.
 func (c *Config) Files() []string { return slices.Clone(c.files) }
 
-// Validate checks values a node cannot start with.
+// Validate checks values a node cannot start with. With Env prod it also
+// refuses RabbitMQ's stock user guest and the passwords this repository
+// ships for development (ShippedPasswords) in amqp.url, and guest in
+// access.trusted; CheckStoreCredentials does the same for the stores a
+// node opens.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -525,6 +532,11 @@ func (c *Config) Validate() error {
 	}
 	if at := tc.Attempts; at.Account < 1 || at.Caller < 1 || at.Window <= 0 {
 		bad("tercero.attempts", "account and caller must be at least 1 and window positive")
+	}
+	if c.Env == EnvProd {
+		// The stores' credentials are checked by CheckStoreCredentials,
+		// for the stores a node opens.
+		errs = append(errs, c.defaultAMQP()...)
 	}
 	return errors.Join(errs...)
 }

@@ -37,6 +37,16 @@ func load(t *testing.T, d string, env map[string]string) (*config.Config, error)
 	return config.LoadEnv("appserver", m)
 }
 
+// prodEnv is BEDS_ENV=prod with a RabbitMQ account that is not a shipped
+// default (prod refuses guest), plus env.
+func prodEnv(env map[string]string) map[string]string {
+	m := map[string]string{"BEDS_ENV": "prod", "BEDS_AMQP_URL": "amqp://node:n0t-shipped@rabbit.example:5672/"}
+	for k, v := range env {
+		m[k] = v
+	}
+	return m
+}
+
 func mustLoad(t *testing.T, d string, env map[string]string) *config.Config {
 	t.Helper()
 	c, err := load(t, d, env)
@@ -176,14 +186,14 @@ uri = "mongodb://archive:27017/old"
 	if c.Log.Format != "json" {
 		t.Errorf("qa log format %q, want json", c.Log.Format)
 	}
-	c = mustLoad(t, d, map[string]string{"BEDS_ENV": "prod"})
+	c = mustLoad(t, d, prodEnv(nil))
 	if c.Log.Level != "warn" || c.Log.Format != "json" {
 		t.Errorf("prod log %+v", c.Log)
 	}
 
 	// No env file: beds.toml alone.
 	d2 := dir(t, map[string]string{"beds.toml": base})
-	c = mustLoad(t, d2, map[string]string{"BEDS_ENV": "prod"})
+	c = mustLoad(t, d2, prodEnv(nil))
 	if len(c.Files()) != 1 || c.Stores["mariadb"].MaxConns != 8 {
 		t.Errorf("files %v mariadb %+v", c.Files(), c.Stores["mariadb"])
 	}
@@ -324,7 +334,11 @@ func TestCheckedInConfig(t *testing.T) {
 	// change the result.
 	d := dir(t, map[string]string{"beds.toml": string(src)})
 	for _, env := range []string{"dev", "qa", "prod"} {
-		c, err := load(t, d, map[string]string{"BEDS_ENV": env})
+		vars := map[string]string{"BEDS_ENV": env}
+		if env == "prod" {
+			vars = prodEnv(nil)
+		}
+		c, err := load(t, d, vars)
 		if err != nil {
 			t.Fatalf("%s: %v", env, err)
 		}
@@ -632,7 +646,11 @@ func TestLineage(t *testing.T) {
 		{"qa", config.Lineage{Store: "", ReadSample: 0.25, Queue: 10000, Batch: 64, Interval: config.Duration(100 * time.Millisecond), MaxEvents: 1000}},
 		{"prod", config.Lineage{Store: "trail", ReadSample: 1, Queue: 10000, Batch: 64, Interval: config.Duration(250 * time.Millisecond), MaxEvents: 1000}},
 	} {
-		c := mustLoad(t, d, map[string]string{"BEDS_ENV": tc.env})
+		vars := map[string]string{"BEDS_ENV": tc.env}
+		if tc.env == "prod" {
+			vars = prodEnv(nil)
+		}
+		c := mustLoad(t, d, vars)
 		if c.Lineage != tc.want {
 			t.Errorf("%s: lineage %+v, want %+v", tc.env, c.Lineage, tc.want)
 		}

@@ -120,6 +120,19 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 	}
 	rt.requests = NewMetrics(rt.Metrics, rt.Templates)
 
+	// The stores the templates use, and the one lineage is recorded in,
+	// for a role that serves templates.
+	lineageOn := role.Templates && cfg.Lineage.Enabled()
+	used := rt.Templates.Stores()
+	if lineageOn && !slices.Contains(used, cfg.Lineage.Store) {
+		used = append(used, cfg.Lineage.Store)
+	}
+	// BEDS_ENV=prod: no known default credentials in a store this node
+	// opens, refused before it connects to anything.
+	if err := cfg.CheckStoreCredentials(used); err != nil {
+		return nil, &StepError{Step: "stores", Err: err}
+	}
+
 	amqpAddr := mq.Addr(cfg.AMQP.URL)
 	dial := n.DialConfig("ipl")
 	if err := step(ctx, log, "amqp", amqpAddr, func(ctx context.Context) error {
@@ -140,13 +153,7 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 		return nil, err
 	}
 
-	// The stores the templates use, each with its role's adapter, and the
-	// one lineage is recorded in, for a role that serves templates.
-	lineageOn := role.Templates && cfg.Lineage.Enabled()
-	used := rt.Templates.Stores()
-	if lineageOn && !slices.Contains(used, cfg.Lineage.Store) {
-		used = append(used, cfg.Lineage.Store)
-	}
+	// The stores the templates use, each with its role's adapter.
 	adapters := make([]store.Adapter, len(used))
 	for i, name := range used {
 		sc := cfg.Stores[name]
