@@ -41,13 +41,18 @@ func TestFaultRolling(t *testing.T) {
 	w := f.createUpdate(t, units)
 	var fg figures
 	record(t, "rolling replacement of three appservers (SIGTERM, drain, exit 0, a new node ready, the next), MariaDB creates and updates with point reads",
-		"after the last new node was ready", &fg)
+		"after the last new node was ready (service never paused)", &fg)
 
+	// 4 clients with 24 writers and 8 readers each keep about 40 requests
+	// on each node when its SIGTERM comes, so the drain has work to
+	// finish. The load starts the replacements a third of the way through
+	// its 3,000 writes and goes on until a write is answered after the
+	// last new node is ready.
 	rctx, stopReads := context.WithCancel(context.Background())
 	defer stopReads()
-	reads := f.readLoad(t, rctx, "rolling-reader", 2, 2, units)
+	reads := f.readLoad(t, rctx, "rolling-reader", 4, 8, units)
 	var steps []replacement
-	fg = f.load(t, "rolling", 3000, 2, 6, w, func() { steps = f.roll(t, "rolling") })
+	fg = f.load(t, "rolling", 3000, 4, 24, w, func() { steps = f.roll(t, "rolling", reads.stopping) })
 
 	// Every new node must have served: readers go on until each has
 	// answered a read.
@@ -60,7 +65,8 @@ func TestFaultRolling(t *testing.T) {
 	rf := reads.wait()
 
 	for _, s := range steps {
-		t.Logf("%s: SIGTERM to exit %s; %s: start to /readyz %s", s.stopped, s.drain.Round(time.Millisecond), s.started, s.ready.Round(time.Millisecond))
+		t.Logf("%s: SIGTERM to exit %s, %d reads answered after its SIGTERM; %s: start to /readyz %s",
+			s.stopped, s.drain.Round(time.Millisecond), rf.afterStop[s.stopped], s.started, s.ready.Round(time.Millisecond))
 	}
 	t.Logf("rolling: %s", rf)
 	if len(steps) != nodes {
@@ -71,6 +77,17 @@ func TestFaultRolling(t *testing.T) {
 	}
 	if rf.sent == 0 || rf.ok != rf.sent || len(rf.codes) != 0 || rf.wrong != 0 {
 		t.Errorf("reads: %s; want every read answered ok with its row", rf)
+	}
+	// A draining node answers what it was working on when its SIGTERM
+	// came (the reads it answered afterwards), and what it held but had
+	// not begun (package dispatch's drain); what RabbitMQ had not sent it
+	// yet goes to the other nodes.
+	var drained int64
+	for _, s := range steps {
+		drained += rf.afterStop[s.stopped]
+	}
+	if drained == 0 {
+		t.Errorf("no read answered by a node after its SIGTERM: the drains answered nothing they were working on")
 	}
 }
 
@@ -85,12 +102,14 @@ type replacement struct {
 // wait for the exit (which must be 0, after a drain), start a new node
 // under a new name (prefix-1, ...), wait for /readyz. It runs in load's
 // fault goroutine, so it reports failures with t.Errorf and stops there
-// rather than calling t.Fatal.
-func (f *fixture) roll(t *testing.T, prefix string) []replacement {
+// rather than calling t.Fatal. stopping is told each node's name just
+// before its SIGTERM.
+func (f *fixture) roll(t *testing.T, prefix string, stopping func(node string)) []replacement {
 	old := append([]*proc(nil), f.procs...)
 	var done []replacement
 	for i, p := range old {
 		r := replacement{stopped: p.name, started: fmt.Sprintf("%s-%d", prefix, i+1)}
+		stopping(p.name)
 		begin := time.Now()
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Errorf("SIGTERM %s: %v", p.name, err)
@@ -181,6 +200,9 @@ type readFigures struct {
 	codes    map[wire.Code]int64 // error replies
 	wrong    int64               // ok replies without exactly the row asked for
 	byNode   map[string]int64    // ok replies per answering node
+	// afterStop counts, per node, ok replies it sent that arrived after
+	// the node was told to stop (reads.stopping).
+	afterStop map[string]int64
 }
 
 func (rf readFigures) String() string {
@@ -202,7 +224,9 @@ type reads struct {
 	mu   sync.Mutex
 	fg   readFigures
 	seen chan struct{} // signalled (without blocking) when a node answers its first read
-	wg   sync.WaitGroup
+	// stopped holds the nodes told to stop (stopping).
+	stopped map[string]bool
+	wg      sync.WaitGroup
 }
 
 // readLoad reads counter rows 1..units by key, at random, from clients
@@ -210,7 +234,8 @@ type reads struct {
 // they saw. A read gets one send: an error reply is counted, not retried.
 func (f *fixture) readLoad(t *testing.T, ctx context.Context, name string, clients, workers int, units int64) *reads {
 	t.Helper()
-	r := &reads{fg: readFigures{codes: map[wire.Code]int64{}, byNode: map[string]int64{}}, seen: make(chan struct{}, 1)}
+	r := &reads{fg: readFigures{codes: map[wire.Code]int64{}, byNode: map[string]int64{}, afterStop: map[string]int64{}},
+		seen: make(chan struct{}, 1), stopped: map[string]bool{}}
 	for c := range clients {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		cl, err := client.Dial(dctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-%d", name, c)})
@@ -255,11 +280,22 @@ func (r *reads) read(ctx context.Context, t *testing.T, cl *client.Client, id in
 			}
 		}
 		r.fg.byNode[reply.Node]++
+		if r.stopped[reply.Node] {
+			r.fg.afterStop[reply.Node]++
+		}
 		if len(reply.Rows) != 1 || fmt.Sprint(reply.Rows[0]["id"]) != strconv.FormatInt(id, 10) {
 			r.fg.wrong++
 			t.Errorf("read of counter row %d answered %v", id, reply.Rows)
 		}
 	}
+}
+
+// stopping marks node as told to stop: its replies from now on count in
+// afterStop.
+func (r *reads) stopping(node string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped[node] = true
 }
 
 // await returns once every node in nodes has answered a read, or reports
