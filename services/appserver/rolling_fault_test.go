@@ -40,7 +40,7 @@ func TestFaultRolling(t *testing.T) {
 	const units = 100_000
 	w := f.createUpdate(t, units)
 	var fg figures
-	record(t, "rolling replacement of three appservers (SIGTERM, drain, exit 0, a new node ready, the next), MariaDB creates and updates with point reads",
+	record(t, "Rolling replacement of three appservers (SIGTERM, drain, exit 0, a new node ready, the next), MariaDB creates and updates with point reads",
 		"after the last new node was ready (service never paused)", &fg)
 
 	// 4 clients with 24 writers and 8 readers each keep about 40 requests
