@@ -50,7 +50,7 @@ func TestFaultRolling(t *testing.T) {
 	// last new node is ready.
 	rctx, stopReads := context.WithCancel(context.Background())
 	defer stopReads()
-	reads := f.readLoad(t, rctx, "rolling-reader", 4, 8, units)
+	reads := f.readLoad(rctx, t, "rolling-reader", 4, 8, units)
 	var steps []replacement
 	fg = f.load(t, "rolling", 3000, 4, 24, w, func() { steps = f.roll(t, "rolling", reads.stopping) })
 
@@ -232,7 +232,7 @@ type reads struct {
 // readLoad reads counter rows 1..units by key, at random, from clients
 // clients with workers goroutines each, until ctx ends; wait returns what
 // they saw. A read gets one send: an error reply is counted, not retried.
-func (f *fixture) readLoad(t *testing.T, ctx context.Context, name string, clients, workers int, units int64) *reads {
+func (f *fixture) readLoad(ctx context.Context, t *testing.T, name string, clients, workers int, units int64) *reads {
 	t.Helper()
 	r := &reads{fg: readFigures{codes: map[wire.Code]int64{}, byNode: map[string]int64{}, afterStop: map[string]int64{}},
 		seen: make(chan struct{}, 1), stopped: map[string]bool{}}
