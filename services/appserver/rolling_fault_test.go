@@ -230,18 +230,30 @@ type reads struct {
 }
 
 // readLoad reads counter rows 1..units by key, at random, from clients
-// clients with workers goroutines each, until ctx ends; wait returns what
-// they saw. A read gets one send: an error reply is counted, not retried.
+// clients with workers goroutines each, until ctx or the test ends; wait
+// returns what they saw. A read gets one send: an error reply is counted,
+// not retried.
 func (f *fixture) readLoad(ctx context.Context, t *testing.T, name string, clients, workers int, units int64) *reads {
 	t.Helper()
 	r := &reads{fg: readFigures{codes: map[wire.Code]int64{}, byNode: map[string]int64{}, afterStop: map[string]int64{}},
 		seen: make(chan struct{}, 1), stopped: map[string]bool{}}
-	for c := range clients {
+	cls := make([]*client.Client, clients)
+	for c := range cls {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		cl, err := client.Dial(dctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-%d", name, c)})
 		cancel()
 		must(t, err)
 		t.Cleanup(func() { cl.Close() })
+		cls[c] = cl
+	}
+	// Even when the test stops early the readers end before it does, and
+	// before their clients close (cleanups run last registered first).
+	ctx, stop := context.WithCancel(ctx)
+	t.Cleanup(func() {
+		stop()
+		r.wg.Wait()
+	})
+	for _, cl := range cls {
 		for range workers {
 			r.wg.Add(1)
 			go func() {
