@@ -2,21 +2,19 @@ package template_test
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/beds-project/beds/shared/template"
+	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
 
 func TestAccessTable(t *testing.T) {
-	// usersTOML with its [access] table (if the shipped file has one)
-	// replaced by the case's.
+	// usersTOML has no [access] table: each case adds its own.
 	base := usersTOML(t)
-	if i := strings.Index(base, "\n[access]"); i >= 0 {
-		base = base[:i+1]
-	}
 	readOnly := strings.Replace(base, `allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "count"]`, 1)
 	for _, tc := range []struct {
 		name   string
@@ -105,9 +103,6 @@ func TestAccessNotInRel(t *testing.T) {
 
 func TestAccessNotInFingerprint(t *testing.T) {
 	base := usersTOML(t)
-	if i := strings.Index(base, "\n[access]"); i >= 0 {
-		base = base[:i+1]
-	}
 	a, err := template.Parse("u.toml", []byte(base), stores)
 	if err != nil {
 		t.Fatal(err)
@@ -118,5 +113,30 @@ func TestAccessNotInFingerprint(t *testing.T) {
 	}
 	if a.Fingerprint() != b.Fingerprint() {
 		t.Error("an [access] table changed the fingerprint; it concerns no database object")
+	}
+}
+
+// TestShippedAccess checks the shipped templates say who may use them:
+// every one has an [access] table, and the domains that belong to a user
+// name the field that holds them.
+func TestShippedAccess(t *testing.T) {
+	reg, err := template.Load(filepath.Join(testenv.Root(t), "templates"), stores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]string{"orders": "user", "profiles": "user"}
+	for _, name := range reg.Names() {
+		tpl := reg.Get(name)
+		if tpl.Access == nil {
+			t.Errorf("%s: no [access] table; the shipped templates say who may use them", name)
+			continue
+		}
+		owner := ""
+		if tpl.Access.Owner != nil {
+			owner = tpl.Access.Owner.Name
+		}
+		if owner != owners[name] {
+			t.Errorf("%s: owner %q, want %q", name, owner, owners[name])
+		}
 	}
 }
