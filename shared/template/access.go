@@ -93,7 +93,24 @@ func (p *parser) access(t *Template) error {
 		a.Roles[op] = roles
 	}
 	t.Access = a
+	p.openOwned(t)
 	return nil
+}
+
+// openOwned warns of an owned template that opens an op limited by owner
+// to "anyone": a caller without a session is nobody's, so the owner does
+// not limit them, and they reach every record. Fine for public records;
+// the warning makes sure it is meant.
+func (p *parser) openOwned(t *Template) {
+	if t.Access.Owner == nil {
+		return
+	}
+	for _, op := range []wire.Op{wire.OpRead, wire.OpCount, wire.OpUpdate, wire.OpDelete} {
+		if slices.Contains(t.Access.Roles[op], Anyone) {
+			t.warnings = append(t.warnings, &Error{File: p.file, Line: lineOf(p.lines, "access."+string(op)),
+				Reason: fmt.Sprintf("access.%s allows anyone on a template with an owner: a caller without a session is limited to no owner's records and reaches every one; fine for public records", op)})
+		}
+	}
 }
 
 // owner checks access.owner: an int field that is not the key, which a

@@ -140,3 +140,32 @@ func TestShippedAccess(t *testing.T) {
 		}
 	}
 }
+
+func TestAccessOpenOwnedWarns(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		warn  bool // a warning at the line read = ["anyone"]
+	}{
+		{"[access]\nread = [\"anyone\"]\nowner = \"age\"\n", true},
+		{"[access]\ncreate = [\"anyone\"]\nread = [\"*\"]\nowner = \"age\"\n", false}, // a create is the caller's own
+		{"[access]\nread = [\"anyone\"]\n", false},                                    // no owner: nothing to bypass
+	} {
+		src := usersTOML(t) + tc.extra
+		tpl, err := template.Parse("u.toml", []byte(src), stores)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []*template.Error
+		for _, w := range tpl.Warnings() {
+			if strings.Contains(w.Reason, "allows anyone") {
+				got = append(got, w)
+			}
+		}
+		switch {
+		case !tc.warn && len(got) > 0:
+			t.Errorf("%q: warned %v", tc.extra, got)
+		case tc.warn && (len(got) != 1 || got[0].Line != lineOf(t, src, `read = ["anyone"]`)):
+			t.Errorf("%q: warnings %v, want one at read", tc.extra, got)
+		}
+	}
+}
