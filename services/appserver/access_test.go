@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -53,7 +55,7 @@ func whoamiResponder(t *testing.T, url string) *atomic.Int64 {
 // tables let them do.
 func TestAccess(t *testing.T) {
 	s := newServers(t)
-	startNode(t, map[string]string{
+	n := startNode(t, map[string]string{
 		"BEDS_CONFIG_DIR":   configDir(t, "[access]\nresolve_timeout = \"500ms\"\n"),
 		"BEDS_TEMPLATE_DIR": filepath.Join(testenv.Root(t), "templates"),
 		"BEDS_AMQP_URL":     s.amqpURL, "BEDS_MARIADB_DSN": s.mariaDSN, "BEDS_MONGO_URI": s.mongoURI,
@@ -130,5 +132,17 @@ func TestAccess(t *testing.T) {
 		checkCode(t, r, err, wire.CodeUnauthenticated)
 		// A session op published where data requests go.
 		expectRaw(t, c, wire.RouteRead, []byte(`{"op":"whoami"}`), wire.CodeBadRequest)
+	})
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := http.Get("http://" + n.Addr() + "/metrics")
+		must(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		must(t, err)
+		for _, want := range []string{`beds_session_resolve_total{outcome="cached"}`, `beds_session_resolve_total{outcome="unavailable"} 1`, "beds_session_cache_entries"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 	})
 }

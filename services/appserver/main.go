@@ -71,6 +71,7 @@ func services(rt *ipl.Runtime) ([]ipl.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	rt.Metrics.MustRegister(resolver.Collectors()...)
 	dispatcher := dispatch.Chain(h, access.Authenticate(resolver, c.Access.Trusted))
 	svcs := []ipl.Service{rt.Broker("dispatcher", wire.EventsQueue, dispatcher), resolver}
 	if rt.Recorder != nil {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/beds-project/beds/shared/client"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -42,6 +44,7 @@ type TerceroResolver struct {
 	log    *slog.Logger
 	client atomic.Pointer[client.Client]
 	down   atomic.Bool // tercero's last answer was none, for logging a change once
+	stats  struct{ hits, asked, unauthenticated, unavailable atomic.Int64 }
 
 	mu    sync.Mutex
 	cache answers
@@ -122,6 +125,7 @@ func (r *TerceroResolver) Resolve(ctx context.Context, token string) (*wire.Iden
 	r.mu.Lock()
 	if a, ok := r.cache.get(key, r.now()); ok {
 		r.mu.Unlock()
+		r.stats.hits.Add(1)
 		return a.id, a.err
 	}
 	q, asking := r.calls[key], false
@@ -174,6 +178,7 @@ func (r *TerceroResolver) whoami(ctx context.Context, token string) (*wire.Ident
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 	defer cancel()
+	r.stats.asked.Add(1)
 	reply, err := c.Do(ctx, &wire.Request{Op: wire.OpWhoami}, client.WithSession(token))
 	var we *wire.Error
 	switch {
@@ -185,12 +190,16 @@ func (r *TerceroResolver) whoami(ctx context.Context, token string) (*wire.Ident
 		id.Token = "" // never kept, never passed on
 		return &id, nil
 	case errors.As(err, &we) && (we.Code == wire.CodeTimeout || we.Code == wire.CodeUnavailable):
+		r.stats.unavailable.Add(1)
 		if !r.down.Swap(true) {
 			r.log.Warn("tercero does not answer: requests with a session token not cached are answered unavailable", "timeout", r.cfg.Timeout, "err", err)
 		}
 		return nil, wire.Errorf(wire.CodeUnavailable, "the session cannot be resolved: tercero did not answer within %s; try again later", r.cfg.Timeout)
 	case errors.As(err, &we):
 		r.answered()
+		if we.Code == wire.CodeUnauthenticated {
+			r.stats.unauthenticated.Add(1)
+		}
 		return nil, we
 	}
 	return nil, err
@@ -258,10 +267,43 @@ func (c *answers) put(key [sha256.Size]byte, a answer, until time.Time) {
 	}
 }
 
-// Len returns how many answers the resolver keeps now (for metrics and
-// tests).
+// Len returns how many answers the resolver keeps now.
 func (r *TerceroResolver) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.cache.order.Len()
+}
+
+// ResolverStats counts what a TerceroResolver did since it was made.
+type ResolverStats struct {
+	Hits            int64 // tokens answered from the cache
+	Asked           int64 // whoamis sent to tercero
+	Unauthenticated int64 // whoamis tercero answered unauthenticated
+	Unavailable     int64 // whoamis that got no answer in time
+}
+
+// Stats returns the resolver's counts.
+func (r *TerceroResolver) Stats() ResolverStats {
+	return ResolverStats{Hits: r.stats.hits.Load(), Asked: r.stats.asked.Load(),
+		Unauthenticated: r.stats.unauthenticated.Load(), Unavailable: r.stats.unavailable.Load()}
+}
+
+// Collectors returns the resolver's metrics, for the node's registry:
+// beds_session_resolve_total by outcome (cached: answered from the cache;
+// asked: a whoami sent to tercero, of which unauthenticated and
+// unavailable count the refusals and the ones not answered in time) and
+// beds_session_cache_entries.
+func (r *TerceroResolver) Collectors() []prometheus.Collector {
+	counter := func(outcome string, n func(ResolverStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "beds_session_resolve_total", Help: "Session tokens resolved, by outcome.",
+			ConstLabels: prometheus.Labels{"outcome": outcome}}, func() float64 { return float64(n(r.Stats())) })
+	}
+	return []prometheus.Collector{
+		counter("cached", func(s ResolverStats) int64 { return s.Hits }),
+		counter("asked", func(s ResolverStats) int64 { return s.Asked }),
+		counter("unauthenticated", func(s ResolverStats) int64 { return s.Unauthenticated }),
+		counter("unavailable", func(s ResolverStats) int64 { return s.Unavailable }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "beds_session_cache_entries", Help: "Session answers an appserver keeps ([access] cache_size at most)."},
+			func() float64 { return float64(r.Len()) }),
+	}
 }

@@ -237,6 +237,12 @@ func TestTerceroResolver(t *testing.T) {
 			t.Fatalf("user-2 asked %d times, want 1: it was evicted", got)
 		}
 	})
+	t.Run("stats", func(t *testing.T) {
+		st := r.Stats()
+		if st.Asked != tercero.asked.Load() || st.Hits == 0 || st.Unauthenticated != 1 || st.Unavailable != 0 {
+			t.Fatalf("stats %+v; tercero asked %d times", st, tercero.asked.Load())
+		}
+	})
 	t.Run("cache keys are hashes", func(t *testing.T) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -290,6 +296,9 @@ func TestTerceroResolverNoTercero(t *testing.T) {
 	}
 	if n := r.Len(); n != 0 {
 		t.Fatalf("%d answers kept: unavailable must not be", n)
+	}
+	if st := r.Stats(); st.Unavailable != 2 || st.Asked != 2 {
+		t.Fatalf("stats %+v, want 2 asked, 2 unavailable", st)
 	}
 	// The whoamis nobody consumed expire in the queue instead of piling up
 	// for a tercero that starts later.
