@@ -62,28 +62,26 @@ func ownedData(req *wire.Request, owner *access.Owner) *wire.Request {
 	return &out
 }
 
-// restrict applies owner to the validated query q.
+// restrict applies owner to the validated query q: a create or update
+// may name no other owner, a create must name the owner (ownedData saw
+// to it), and every other op gets the owner's condition added to its
+// filter (an update too: it changes only the owner's records).
 func restrict(q *store.Query, owner *access.Owner) error {
 	if owner == nil {
 		return nil
 	}
 	f := owner.Field
-	switch q.Op {
-	case wire.OpCreate, wire.OpUpdate:
-		for _, a := range q.Data {
-			if a.Field == f && a.Value != owner.User {
-				return wire.FieldError(wire.CodeForbidden, f.Name, "template %s: field %s holds the owner of a record; you may %s only records you own (%s %d)",
-					q.Template.Name, f.Name, q.Op, f.Name, owner.User)
-			}
+	for _, a := range q.Data {
+		if a.Field == f && a.Value != owner.User {
+			return wire.FieldError(wire.CodeForbidden, f.Name, "template %s: field %s holds the owner of a record; you may %s only records you own (%s %d)",
+				q.Template.Name, f.Name, q.Op, f.Name, owner.User)
 		}
-		if q.Op == wire.OpCreate && !hasField(q.Data, f) {
-			// ownedData named the field; data that was not an object
-			// never got here.
-			return fmt.Errorf("template %s: create without its owner field %s after ownedData", q.Template.Name, f.Name)
+	}
+	if q.Op == wire.OpCreate {
+		if !hasField(q.Data, f) {
+			return fmt.Errorf("template %s: a create without its owner field %s got past ownedData", q.Template.Name, f.Name)
 		}
-		if q.Op == wire.OpCreate {
-			return nil
-		}
+		return nil
 	}
 	q.Filter = ownedFilter(q.Filter, owner)
 	return nil
