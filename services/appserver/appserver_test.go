@@ -39,17 +39,19 @@ func newServers(t *testing.T) servers {
 	return s
 }
 
-// configDir writes beds.toml from the repository plus an env file with the
-// test's extras.
+// configDir writes beds.toml from the repository plus an env file: the
+// repository's env_dev.toml (which trusts guest, the tests' RabbitMQ user,
+// as an admin) followed by the test's extras.
 func configDir(t *testing.T, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
-	base, err := os.ReadFile(filepath.Join(testenv.Root(t), "deploy", "config", "beds.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := filepath.Join(testenv.Root(t), "deploy", "config")
+	base, err := os.ReadFile(filepath.Join(root, "beds.toml"))
+	must(t, err)
+	dev, err := os.ReadFile(filepath.Join(root, "env_dev.toml"))
+	must(t, err)
 	must(t, os.WriteFile(filepath.Join(dir, "beds.toml"), base, 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "env_dev.toml"), []byte(extra), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "env_dev.toml"), []byte(string(dev)+"\n"+extra), 0o644))
 	return dir
 }
 
@@ -440,7 +442,20 @@ func rawCall(t *testing.T, url, key string, pub amqp.Publishing, wait time.Durat
 	return &r
 }
 
+// rawCallBody publishes pub with routing key key, as url's RabbitMQ user
+// (user_id, as shared/client does, so the node trusts it as
+// env_dev.toml says), and returns the reply's body.
 func rawCallBody(t *testing.T, url, key string, pub amqp.Publishing, wait time.Duration) []byte {
+	t.Helper()
+	if pub.UserId == "" {
+		pub.UserId = amqpUser(t, url)
+	}
+	return rawCallAs(t, url, key, pub, wait)
+}
+
+// rawCallAs is rawCallBody with pub's user_id as it is: none publishes as
+// nobody the node knows.
+func rawCallAs(t *testing.T, url, key string, pub amqp.Publishing, wait time.Duration) []byte {
 	t.Helper()
 	ch := testenv.Channel(t, url)
 	replies, err := ch.Consume(wire.DirectReplyTo, "", true, false, false, false, nil)
@@ -461,6 +476,14 @@ func rawCallBody(t *testing.T, url, key string, pub amqp.Publishing, wait time.D
 		t.Fatalf("no reply within %s", wait)
 	}
 	return nil
+}
+
+// amqpUser returns the RabbitMQ user of url.
+func amqpUser(t *testing.T, url string) string {
+	t.Helper()
+	u, err := amqp.ParseURI(url)
+	must(t, err)
+	return u.Username
 }
 
 // plainAMQP checks the reply bodies are exactly the documented shape.

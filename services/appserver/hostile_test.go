@@ -322,7 +322,7 @@ func (h *hostile) poisonRequest(t *testing.T) {
 	_, err := ch.QueueDeclare("hostile.full", true, false, false, false, amqp.Table{"x-max-length": int64(0), "x-overflow": "reject-publish"})
 	must(t, err)
 	must(t, ch.PublishWithContext(context.Background(), wire.Exchange, wire.RouteWrite, false, false, amqp.Publishing{
-		ContentType: wire.ContentType, MessageId: "poison-1", ReplyTo: "hostile.full", DeliveryMode: amqp.Persistent,
+		ContentType: wire.ContentType, MessageId: "poison-1", ReplyTo: "hostile.full", DeliveryMode: amqp.Persistent, UserId: amqpUser(t, h.s.amqpURL),
 		Body: []byte(`{"template":"users","op":"create","data":{"email":"poison@example.com"}}`),
 	}))
 	pings := make(chan error, 1)

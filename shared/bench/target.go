@@ -69,6 +69,7 @@ func (s *sessionTarget) Close() error { return nil }
 type RawClient struct {
 	conn    *amqp.Connection
 	queue   string
+	user    string // the URL's RabbitMQ user, sent as user_id as shared/client does
 	chans   []*mq.Replies
 	next    atomic.Uint64
 	ids     *lineage.Generator
@@ -83,6 +84,9 @@ func DialRaw(ctx context.Context, url, queue string, channels int, timeout time.
 		return nil, err
 	}
 	c := &RawClient{conn: conn, queue: queue, ids: lineage.NewGenerator(), timeout: timeout}
+	if u, err := amqp.ParseURI(url); err == nil {
+		c.user = u.Username
+	}
 	for i := 0; i < max(channels, 1); i++ {
 		ch, err := conn.Channel()
 		if err != nil {
@@ -126,7 +130,7 @@ func (c *RawClient) Do(ctx context.Context, key string, body []byte) (*wire.Repl
 		mode = amqp.Persistent
 	}
 	conf, err := rc.Channel().PublishWithDeferredConfirmWithContext(ctx, "", c.queue, false, false, amqp.Publishing{
-		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event,
+		ContentType: wire.ContentType, DeliveryMode: mode, CorrelationId: event, MessageId: event, UserId: c.user,
 		ReplyTo: wire.DirectReplyTo, Expiration: strconv.FormatInt(max(wait.Milliseconds(), 1), 10),
 		Timestamp: time.Now(), Body: body,
 	})

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beds-project/beds/shared/access"
 	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
@@ -38,6 +39,7 @@ type item struct {
 	t     *template.Template
 	q     *store.Query
 	plan  []*inclusion
+	owner *access.Owner // the owner restriction q runs under, if any
 	start time.Time
 }
 
@@ -104,18 +106,25 @@ func (r *request) batch(ctx context.Context) *wire.Reply {
 	return reply
 }
 
-// prepare validates one item.
+// prepare validates one item and checks its caller may run it.
 func (r *request) prepare(it *item) error {
-	switch it.req.Op {
-	case wire.OpPing, wire.OpLineage:
-		return nil
+	op := it.req.Op
+	switch {
+	case op.Tercero():
+		return notHere(op)
+	case op == wire.OpPing || op == wire.OpLineage:
+		_, err := r.allow(nil, op)
+		return err
 	}
 	it.t = r.h.templates.Get(it.req.Template)
 	if it.t == nil {
 		return wire.Errorf(wire.CodeUnknownTemplate, "no template named %q", it.req.Template)
 	}
 	var err error
-	it.q, it.plan, err = r.h.build(it.t, it.event, it.req)
+	if it.owner, err = r.allow(it.t, op); err != nil {
+		return err
+	}
+	it.q, it.plan, err = r.h.build(it.t, it.event, it.req, r.m.Caller, it.owner)
 	return err
 }
 

@@ -22,6 +22,9 @@
 //     a request that only reads is recorded when it says record: true or
 //     when Config.ReadSample picks it. Recording never delays or fails a
 //     request (lineage.Recorder).
+//   - Access (Config.Policy): every template operation a request fans out
+//     to is checked against the caller, and runs limited to the caller's
+//     own records where the template has an owner field (access.go).
 package crud
 
 import (
@@ -32,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beds-project/beds/shared/access"
 	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
@@ -57,6 +61,10 @@ type Config struct {
 	MaxLineage int
 	// ReadSample is the fraction of plain reads recorded (0 to 1).
 	ReadSample float64
+	// Policy decides what each request's caller (dispatch.Message.Caller)
+	// may do (access.go); nil enforces nothing, for tests and tools that
+	// run the handler in-process.
+	Policy *access.Policy
 }
 
 // Fanout bounds how many database operations run at once for the
@@ -251,17 +259,21 @@ func result(event string, t *template.Template, q *store.Query, res *store.Resul
 	}
 }
 
-// build validates req against t: its query and, for a read with include,
-// the plan of relations to fetch.
-func (h *Handler) build(t *template.Template, event string, req *wire.Request) (*store.Query, []*inclusion, error) {
-	q, err := store.Build(t, event, req, h.limits)
+// build validates req against t: its query, limited to owner's records
+// when owner is set, and, for a read with include, the plan of relations
+// to fetch, each allowed to caller.
+func (h *Handler) build(t *template.Template, event string, req *wire.Request, caller *wire.Identity, owner *access.Owner) (*store.Query, []*inclusion, error) {
+	q, err := store.Build(t, event, ownedData(req, owner), h.limits)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := restrict(q, owner); err != nil {
 		return nil, nil, err
 	}
 	if len(req.Include) == 0 {
 		return q, nil, nil
 	}
-	plan, err := h.plan(t, event, req.Include)
+	plan, err := h.plan(t, event, req.Include, caller)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/beds-project/beds/shared/access"
 	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
@@ -18,16 +19,18 @@ import (
 // included below it: one node of the plan a read's include paths make.
 type inclusion struct {
 	rel   *template.Relation
-	path  string // "orders.items", for messages
-	event string // its child event ID
+	path  string        // "orders.items", for messages
+	event string        // its child event ID
+	owner *access.Owner // the child query's owner restriction, if any
 	next  []*inclusion
 }
 
 // plan resolves a read's include paths against t's relations: a tree of
 // inclusions, each a child event of the read (event.1, event.2, ... in
 // the order the paths first name them; event.1.1 below event.1). A path
-// implies its prefixes: "orders.items" fetches orders too.
-func (h *Handler) plan(t *template.Template, event string, paths []string) ([]*inclusion, error) {
+// implies its prefixes: "orders.items" fetches orders too. Each relation
+// needs caller to be allowed to read its child template.
+func (h *Handler) plan(t *template.Template, event string, paths []string, caller *wire.Identity) ([]*inclusion, error) {
 	lim := h.limits
 	if len(paths) > lim.MaxInclude {
 		return nil, wire.FieldError(wire.CodeTooLarge, "include", "%d include paths: at most %d", len(paths), lim.MaxInclude)
@@ -47,7 +50,14 @@ func (h *Handler) plan(t *template.Template, event string, paths []string) ([]*i
 				if rel == nil {
 					return nil, wire.FieldError(wire.CodeBadField, "include", "include %q: template %s has no relation %q (relations: %s)", p, at.Name, name, relationList(h.templates, at))
 				}
-				*level = append(*level, &inclusion{rel: rel, path: path, event: lineage.Child(parentEvent, len(*level)+1)})
+				var owner *access.Owner
+				if h.cfg.Policy != nil {
+					var err error
+					if owner, err = h.cfg.Policy.Allow(rel.Child, wire.OpRead, caller); err != nil {
+						return nil, includeError(path, err)
+					}
+				}
+				*level = append(*level, &inclusion{rel: rel, path: path, event: lineage.Child(parentEvent, len(*level)+1), owner: owner})
 				j = len(*level) - 1
 			}
 			inc := (*level)[j]
@@ -128,6 +138,9 @@ func (r *request) fetch(ctx context.Context, rows []wire.Row, keys []any, inc *i
 			Event: inc.event, Template: child, Op: wire.OpRead,
 			Filter: &store.Expr{Cond: &store.Cond{Field: rel.ChildField, Op: store.OpIn, Value: keys}},
 			Fields: child.Fields, Sort: []store.Sort{{Field: child.Key}}, Limit: h.limits.MaxIncludeRows + 1,
+		}
+		if inc.owner != nil {
+			q.Filter = ownedFilter(q.Filter, inc.owner)
 		}
 		res, err := r.child(ctx, inc.event, q, h.stores[child.Store])
 		if err != nil {

@@ -60,7 +60,7 @@ func TestPlan(t *testing.T) {
 		{"too many", []string{"orders", "orders", "orders", "orders", "orders"}, "too_large: 5 include paths: at most 4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			plan, err := h.plan(users, "E", tc.paths)
+			plan, err := h.plan(users, "E", tc.paths, nil)
 			got := shape(plan)
 			if err != nil {
 				we, _ := wire.AsError(err)

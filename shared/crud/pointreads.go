@@ -2,6 +2,7 @@ package crud
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -12,9 +13,10 @@ import (
 
 // A batch's point reads of one template (a read whose filter names only
 // the key, equal to one value, with nothing else: no sort, offset or
-// include) that ask for the same fields are answered by one query, an in
-// on their keys, and each gets the row of its key: one database round
-// trip for all of them instead of one each. Their replies are what each
+// include) that ask for the same fields, under the same owner restriction
+// if any, are answered by one query, an in on their keys, and each gets
+// the row of its key: one database round trip for all of them instead of
+// one each. Their replies are what each
 // would have got alone; each is still its own child event.
 
 // pointGroup is the point reads of a batch that one query answers.
@@ -26,12 +28,18 @@ type pointGroup struct {
 // pointKey returns the key value of a point read, and whether it is one.
 func pointKey(it *item) (any, bool) {
 	q := it.q
-	if q == nil || q.Op != wire.OpRead || len(it.plan) > 0 || len(q.Sort) > 0 || q.Offset > 0 || q.Limit < 1 ||
-		q.Filter == nil || q.Filter.Cond == nil {
+	if q == nil || q.Op != wire.OpRead || len(it.plan) > 0 || len(q.Sort) > 0 || q.Offset > 0 || q.Limit < 1 || q.Filter == nil {
 		return nil, false
 	}
-	c := q.Filter.Cond
-	if c.Field != q.Template.Key || c.Op != store.OpEq || c.Value == nil {
+	f := q.Filter
+	if it.owner != nil { // the request's filter, and the owner's (restrict)
+		if len(f.And) != 2 {
+			return nil, false
+		}
+		f = f.And[0]
+	}
+	c := f.Cond
+	if c == nil || c.Field != q.Template.Key || c.Op != store.OpEq || c.Value == nil {
 		return nil, false
 	}
 	return joinKey(c.Value)
@@ -49,6 +57,9 @@ func groupPoints(items []item, idx []int, most int) ([]*pointGroup, []int) {
 			continue
 		}
 		sig := fieldsSignature(it.q)
+		if it.owner != nil {
+			sig += fmt.Sprintf(";owner=%d", it.owner.User)
+		}
 		g := open[sig]
 		if g == nil || len(g.items) == most {
 			g = &pointGroup{}
@@ -99,6 +110,9 @@ func (r *request) points(ctx context.Context, g *pointGroup, replies []wire.Repl
 	q := &store.Query{
 		Event: first.event, Template: first.t, Op: wire.OpRead, Fields: first.q.Fields, Limit: len(keys),
 		Filter: &store.Expr{Cond: &store.Cond{Field: key, Op: store.OpIn, Value: keys}},
+	}
+	if first.owner != nil {
+		q.Filter = ownedFilter(q.Filter, first.owner)
 	}
 	// The key tells whose each row is; reads that did not ask for it do
 	// not get it.

@@ -20,7 +20,7 @@ func TestGroupPoints(t *testing.T) {
 				t.Fatal(err)
 			}
 			items[i] = item{at: i, req: req, event: fmt.Sprintf("E.%d", i+1), t: reg.Get(req.Template)}
-			if items[i].q, items[i].plan, err = h.build(items[i].t, items[i].event, req); err != nil {
+			if items[i].q, items[i].plan, err = h.build(items[i].t, items[i].event, req, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -15,7 +15,8 @@ import (
 // its stored name, type or attributes, the objects, the parameter lists,
 // the allowed operations, the fields relations join on) changes it. The
 // store's config name is not part of it: moving a domain to another
-// MariaDB store needs the same objects there.
+// MariaDB store needs the same objects there. Nor is the [access] table:
+// who may run an op is enforced by the nodes, and changes no object.
 //
 // A generated file carries the fingerprint of the template it came from,
 // so a template changed since shows.

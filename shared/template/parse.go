@@ -29,6 +29,7 @@ type fileFormat struct {
 	Ops     struct {
 		Allow []string `toml:"allow"`
 	} `toml:"ops"`
+	Access map[string]any `toml:"access"` // checked key by key in access.go
 
 	// REL templates.
 	Parent      string `toml:"parent"`
@@ -44,7 +45,7 @@ type fileFormat struct {
 // The top-level keys that belong to one kind only, in the order a file
 // using the wrong ones is reported.
 var (
-	recKeys = []string{"tla", "store", "fields", "objects", "params", "ops"}
+	recKeys = []string{"tla", "store", "fields", "objects", "params", "ops", "access"}
 	relKeys = []string{"parent", "child", "as", "cardinality", "on"}
 )
 
@@ -132,6 +133,9 @@ func parseFile(file string, src []byte, stores map[string]string) (parsedFile, e
 	if err := p.params(t); err != nil {
 		return out, err
 	}
+	if err := p.access(t); err != nil {
+		return out, err
+	}
 	if err := p.lint(t); err != nil {
 		return out, err
 	}
@@ -191,7 +195,7 @@ func (p *parser) identity() (Kind, error) {
 	case KindRel:
 		for _, k := range recKeys {
 			if p.md.IsDefined(k) {
-				return "", p.fail(k, "%s does not belong in a rel template: it relates two rec templates, whose files hold the store, fields, objects and ops", k)
+				return "", p.fail(k, "%s does not belong in a rel template: it relates two rec templates, whose files hold the store, fields, objects, ops and access", k)
 			}
 		}
 	case "":

@@ -15,6 +15,10 @@
 // the registry serves REC templates by name and relations by parent and
 // name (Registry.Relation).
 //
+// A REC template may also say who may run its ops, and name the field that
+// holds a record's owner, in an [access] table (access.go); package access
+// enforces it.
+//
 // Everything a store adapter puts into a statement or a query document as a
 // name comes from a validated template: names are checked against a strict
 // pattern here, so no request text can ever become an identifier.
@@ -117,6 +121,10 @@ type Template struct {
 	Fields    []*Field
 	Key       *Field
 	Objects   Objects
+	// Access is the template's [access] table: which roles may run which
+	// ops, and the owner field; nil when the file has none, and then the
+	// config's [access] unlisted decides (package access).
+	Access *Access
 
 	byName   map[string]*Field
 	names    []string // plain field names in declaration order

@@ -16,11 +16,27 @@ import (
 // stores is what a node with the default config passes to Parse and Load.
 var stores = map[string]string{"mariadb": template.StoreMariaDB, "mongo": template.StoreMongo}
 
-// usersTOML is the shipped users template, valid; the cases below change
-// one line each.
+// usersTOML is the shipped users template without its [access] table
+// (access_test.go tests those), valid; the cases below change one line
+// each.
 func usersTOML(t *testing.T) string {
 	t.Helper()
-	return testenv.TemplateFile(t, "users_rec.toml")
+	return withoutAccess(testenv.TemplateFile(t, "users_rec.toml"))
+}
+
+// withoutAccess cuts a template's source before its [access] table and
+// the comment lines right above it; the table must come last.
+func withoutAccess(src string) string {
+	i := strings.Index(src, "\n[access]")
+	if i < 0 {
+		return src
+	}
+	lines := strings.Split(src[:i+1], "\n")
+	lines = lines[:len(lines)-1] // the empty string after the last newline
+	for len(lines) > 0 && (strings.HasPrefix(lines[len(lines)-1], "#") || lines[len(lines)-1] == "") {
+		lines = lines[:len(lines)-1]
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // usersFields is the [fields] body of the shipped users template.
