@@ -117,7 +117,7 @@ func mariaAccounts(t *testing.T, rootDSN string) (appDSN, terceroDSN string) {
 }
 
 // refused reports whether err is RabbitMQ's ACCESS_REFUSED (403).
-func refused(err error) bool {
+func accessRefused(err error) bool {
 	var ae *amqp.Error
 	return errors.As(err, &ae) && ae.Code == amqp.AccessRefused
 }
@@ -228,7 +228,7 @@ func TestLeastPrivilege(t *testing.T) {
 			{"publish to beds.dlx", func(ch *amqp.Channel) error { return publishConfirmed(ctx, ch, wire.DeadExchange, "") }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				if err := tc.do(testenv.Channel(t, appURL)); !refused(err) {
+				if err := tc.do(testenv.Channel(t, appURL)); !accessRefused(err) {
 					t.Errorf("%v, want ACCESS_REFUSED", err)
 				}
 			})
@@ -251,7 +251,7 @@ func TestLeastPrivilege(t *testing.T) {
 			{"publish to amq.topic", func(ch *amqp.Channel) error { return publishConfirmed(ctx, ch, "amq.topic", "x") }},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				if err := tc.do(testenv.Channel(t, nodeURL)); !refused(err) {
+				if err := tc.do(testenv.Channel(t, nodeURL)); !accessRefused(err) {
 					t.Errorf("%v, want ACCESS_REFUSED", err)
 				}
 			})
