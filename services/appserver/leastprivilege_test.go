@@ -116,7 +116,7 @@ func mariaAccounts(t *testing.T, rootDSN string) (appDSN, terceroDSN string) {
 	return as(app), as(tercero)
 }
 
-// refused reports whether err is RabbitMQ's ACCESS_REFUSED (403).
+// accessRefused reports whether err is RabbitMQ's ACCESS_REFUSED (403).
 func accessRefused(err error) bool {
 	var ae *amqp.Error
 	return errors.As(err, &ae) && ae.Code == amqp.AccessRefused
