@@ -309,7 +309,7 @@ func Default() *Config {
 				Kind: KindMariaDB, DSN: "root@tcp(127.0.0.1:3306)/beds", MaxConns: 16,
 				ReplicaMaxLag: Duration(DefaultReplicaMaxLag), ReplicaCheck: Duration(DefaultReplicaCheck),
 			},
-			KindMongo:   {Kind: KindMongo, URI: "mongodb://127.0.0.1:27017/beds", MaxConns: 16},
+			KindMongo: {Kind: KindMongo, URI: "mongodb://127.0.0.1:27017/beds", MaxConns: 16},
 		},
 		Brokers: map[string]Broker{"dispatcher": {Instances: 16, Prefetch: 64}},
 		Limits: Limits{
