@@ -15,7 +15,8 @@ func TestAdapterAddrs(t *testing.T) {
 		want []string
 	}{
 		{"primary", config.Store{DSN: "u:secret@tcp(db1:3306)/beds"}, []string{"db1:3306"}},
-		{"primary and secondary", config.Store{DSN: "u@tcp(db1:3306)/beds", SecondaryDSN: "u@tcp(db2:3307)/beds"}, []string{"db1:3306", "db2:3307"}},
+		// A node starts without its replicas: the IPL must not wait for them.
+		{"primary and replicas", config.Store{DSN: "u@tcp(db1:3306)/beds", Replicas: []string{"u@tcp(db2:3307)/beds"}}, []string{"db1:3306"}},
 		{"default port", config.Store{DSN: "u@tcp(db1)/beds"}, []string{"db1:3306"}},
 		{"unix socket", config.Store{DSN: "u@unix(/run/mysqld/mysqld.sock)/beds"}, nil},
 		{"unparseable", config.Store{DSN: "not a dsn"}, nil},
