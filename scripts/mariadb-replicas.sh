@@ -5,7 +5,8 @@
 # file, error log and port, bound to 127.0.0.1. The machine's own MariaDB
 # (3306) is never touched.
 #
-# Usage: scripts/mariadb-replicas.sh start|stop|status|env|stop-replica N|start-replica N
+# Usage: scripts/mariadb-replicas.sh start|stop|status|env|reset
+#        scripts/mariadb-replicas.sh stop-replica|kill-replica|start-replica N
 #
 #   start            initialise what has no datadir yet (mariadb-install-db),
 #                    start every node that does not run, and make every
@@ -21,8 +22,9 @@
 #   env              the test environment variables for these nodes, as
 #                    export lines (eval "$(scripts/mariadb-replicas.sh env)").
 #   stop-replica N   shut replica N (1..BEDS_REPLICAS_COUNT) down: what a lost
-#                    replica looks like to BEDS. start-replica N starts it
-#                    again; it resumes replicating where it stopped.
+#                    replica looks like to BEDS. kill-replica N kills it
+#                    (SIGKILL): a crash. start-replica N starts it again; it
+#                    recovers and resumes replicating where it stopped.
 #   reset            stop, then delete the state folder (every datadir).
 #
 # Nodes: the primary on BEDS_REPLICAS_PRIMARY_PORT (server_id 1, binary log,
@@ -87,18 +89,21 @@ sql() {
 	mariadb --no-defaults -uroot --socket="$(sock "$1")" -N -B -e "$2"
 }
 
-# pid NODE: the node's pid if its process runs (and is a mariadbd), else
-# nothing; a stale pid file is removed.
+# pid NODE: the node's pid if its process runs, else nothing; a stale pid
+# file is removed. The process must be a mariadbd on this node's datadir,
+# so a pid reused by another process (the machine's own MariaDB, say) is
+# never taken for the node's.
 pid() {
 	local f p
 	f=$(pidfile "$1")
 	[[ -s $f ]] || return 0
 	p=$(<"$f")
-	if [[ $p =~ ^[0-9]+$ ]] && [[ -r /proc/$p/comm ]] && [[ $(</proc/"$p"/comm) == mariadbd ]]; then
+	if [[ $p =~ ^[0-9]+$ ]] && [[ -r /proc/$p/cmdline ]] &&
+		tr '\0' '\n' <"/proc/$p/cmdline" | grep -qxF -- "--datadir=$(dir "$1")/data"; then
 		echo "$p"
 		return 0
 	fi
-	say "$1: removing stale pid file $f (pid $p is not running)"
+	say "$1: removing stale pid file $f (pid $p is not this node's mariadbd)" >&2
 	rm -f "$f"
 }
 
@@ -313,6 +318,17 @@ stop-replica)
 	replica_arg "${2:-}"
 	shutdown_node "replica$2"
 	;;
+kill-replica)
+	replica_arg "${2:-}"
+	p=$(pid "replica$2")
+	[[ -n $p ]] || die "replica$2: not running"
+	say "replica$2: SIGKILL (pid $p)"
+	kill -KILL "$p"
+	for ((i = 0; i < stop_timeout * 5; i++)); do
+		[[ -d /proc/$p ]] || break
+		sleep 0.2
+	done
+	;;
 start-replica)
 	replica_arg "${2:-}"
 	[[ $(id -u) == 0 ]] || die "run as root: mariadbd is started as the user mysql"
@@ -330,7 +346,7 @@ reset)
 	rm -rf "$state"
 	;;
 *)
-	echo "usage: $0 start|stop|status|env|stop-replica N|start-replica N|reset" >&2
+	echo "usage: $0 start|stop|status|env|reset|stop-replica N|kill-replica N|start-replica N" >&2
 	exit 2
 	;;
 esac

@@ -387,40 +387,112 @@ func until(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestReplicaStoppedUnderLoad stops the replica's server while several
-// goroutines read: no read fails (the primary answers them), and reads go
-// back to the replica once it runs again.
+// TestReplicaStoppedUnderLoad stops the replica's server, shut down or
+// killed, while several goroutines read: no read fails (the primary
+// answers them), and reads go back to the replica once it runs again.
 func TestReplicaStoppedUnderLoad(t *testing.T) {
 	c := replicaEnv(t)
 	if len(c.replicas) != 1 {
 		t.Skip("stops replica 1 of the script; run with one replica")
 	}
-	s, rs, logs := openReplicated(t, c, 200*time.Millisecond, 5*time.Second)
-	rs.await(t, 1)
-	l := startLoad(s, servedTpl(t), 6)
-	defer func() { l.stop(); l.wg.Wait() }()
+	srv := servedTpl(t)
 	primary, replica := c.ids[0], c.ids[1]
+	for _, stop := range []string{"stop-replica", "kill-replica"} {
+		t.Run(stop, func(t *testing.T) {
+			s, rs, logs := openReplicated(t, c, 200*time.Millisecond, 5*time.Second)
+			rs.await(t, 1)
+			l := startLoad(s, srv, 6)
+			defer func() { l.stop(); l.wg.Wait() }()
 
-	until(t, "reads answered by the replica", func() bool { return l.count(replica) >= 50 })
-	t.Cleanup(func() { replicaScript(t, "start-replica", "1") }) // whatever happens below
-	replicaScript(t, "stop-replica", "1")
-	p0 := l.count(primary)
-	until(t, "reads answered by the primary while the replica is down", func() bool { return l.count(primary) >= p0+200 })
-	replicaScript(t, "start-replica", "1")
-	r0 := l.count(replica)
-	until(t, "reads back on the replica", func() bool { return l.count(replica) >= r0+50 })
-	l.stop()
-	l.wg.Wait()
-	if n := l.errs.Load(); n > 0 {
-		t.Errorf("%d reads failed, the first: %v", n, l.firstErr.Load())
+			until(t, "reads answered by the replica", func() bool { return l.count(replica) >= 50 })
+			t.Cleanup(func() { replicaScript(t, "start-replica", "1") }) // whatever happens below
+			replicaScript(t, stop, "1")
+			p0 := l.count(primary)
+			until(t, "reads answered by the primary while the replica is down", func() bool { return l.count(primary) >= p0+200 })
+			replicaScript(t, "start-replica", "1")
+			r0 := l.count(replica)
+			until(t, "reads back on the replica", func() bool { return l.count(replica) >= r0+50 })
+			l.stop()
+			l.wg.Wait()
+			if n := l.errs.Load(); n > 0 {
+				t.Errorf("%d reads failed, the first: %v", n, l.firstErr.Load())
+			}
+			out := logs.String()
+			t.Logf("answered: primary %d, replica %d; the store's log:\n%s", l.count(primary), l.count(replica), out)
+			if !strings.Contains(out, "replica lost") && !strings.Contains(out, "replica skipped") {
+				t.Errorf("no log line says the replica went out of use:\n%s", out)
+			}
+			if strings.Count(out, "replica in use") < 2 {
+				t.Errorf("no log line says the replica is back:\n%s", out)
+			}
+		})
 	}
-	t.Logf("answered: primary %d, replica %d", l.count(primary), l.count(replica))
-	out := logs.String()
-	if !strings.Contains(out, "replica lost") && !strings.Contains(out, "replica skipped") {
-		t.Errorf("no log line says the replica went out of use:\n%s", out)
-	}
-	if !strings.Contains(out, "replica in use") {
-		t.Errorf("no log line says the replica is back:\n%s", out)
+}
+
+// TestReplicaPrivilege: the replica's account needs REPLICA MONITOR to be
+// checked, as the docs say; REPLICATION CLIENT is not enough, and the log
+// says what to grant.
+func TestReplicaPrivilege(t *testing.T) {
+	c := replicaEnv(t)
+	r := c.radmin[0]
+	db := dbName(t, c.replicas[0])
+	for _, tc := range []struct {
+		grant string
+		fit   bool
+	}{
+		{"REPLICA MONITOR", true},
+		{"REPLICATION CLIENT", false},
+	} {
+		t.Run(tc.grant, func(t *testing.T) {
+			user := testenv.Name("beds_rd_")
+			conn, err := r.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// Accounts of the replica alone: not in its binary log.
+			for _, stmt := range []string{
+				"SET SESSION sql_log_bin = 0",
+				"CREATE USER '" + user + "'@'127.0.0.1' IDENTIFIED BY 'pw-" + user + "'",
+				"GRANT SELECT, EXECUTE ON `" + db + "`.* TO '" + user + "'@'127.0.0.1'",
+				"GRANT " + tc.grant + " ON *.* TO '" + user + "'@'127.0.0.1'",
+			} {
+				if _, err := conn.ExecContext(context.Background(), stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			t.Cleanup(func() {
+				if _, err := r.Exec("DROP USER IF EXISTS '" + user + "'@'127.0.0.1'"); err != nil {
+					t.Log(err)
+				}
+			})
+			cfg, err := mysql.ParseDSN(c.replicas[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.User, cfg.Passwd = user, "pw-"+user
+			rs, logs := newRounds(), &logBuf{}
+			s, err := Open(Config{DSN: c.primary, Replicas: []string{cfg.FormatDSN()}, Check: time.Hour,
+				Log: slog.New(slog.NewTextHandler(logs, nil)), onCheck: rs.done})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			rs.await(t, 1)
+			want := c.ids[0]
+			if tc.fit {
+				want = c.ids[1]
+			}
+			if got := mustServe(t, s, servedTpl(t)); got != want {
+				t.Errorf("answered by %d, want %d\n%s", got, want, logs.String())
+			}
+			if out := logs.String(); !tc.fit && !strings.Contains(out, "GRANT REPLICA MONITOR") {
+				t.Errorf("the log does not say what to grant:\n%s", out)
+			}
+			if strings.Contains(logs.String(), "pw-") {
+				t.Errorf("the log shows the password:\n%s", logs.String())
+			}
+		})
 	}
 }
 
