@@ -454,7 +454,7 @@ func TestReplicaPrivilege(t *testing.T) {
 			for _, stmt := range []string{
 				"SET SESSION sql_log_bin = 0",
 				"CREATE USER '" + user + "'@'127.0.0.1' IDENTIFIED BY 'pw-" + user + "'",
-				"GRANT SELECT, EXECUTE ON `" + db + "`.* TO '" + user + "'@'127.0.0.1'",
+				"GRANT SELECT ON `" + db + "`.* TO '" + user + "'@'127.0.0.1'",
 				"GRANT " + tc.grant + " ON *.* TO '" + user + "'@'127.0.0.1'",
 			} {
 				if _, err := conn.ExecContext(context.Background(), stmt); err != nil {
