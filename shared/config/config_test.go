@@ -424,7 +424,7 @@ func TestRedactedOutput(t *testing.T) {
 	}
 	for key, want := range map[string]string{
 		"amqp":          "amqps://beds:xxxxx@mq.example.com:5671/prod",
-		"store.mariadb": "mariadb app:xxxxx@tcp(db:3306)/beds?parseTime=true",
+		"store.mariadb": "mariadb app:xxxxx@tcp(db:3306)/beds?parseTime=true replicas reader:xxxxx@tcp(replica:3306)/beds",
 		"store.mongo":   "mongo mongodb://root:xxxxx@mongo:27017/beds",
 		"env":           "dev",
 		"queue_type":    "classic",

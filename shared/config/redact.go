@@ -60,6 +60,9 @@ func (c *Config) LogValue() slog.Value {
 		if s.Kind == KindMongo {
 			target = s.URI
 		}
+		if len(s.Replicas) > 0 {
+			target += " replicas " + strings.Join(s.Replicas, ",")
+		}
 		attrs = append(attrs, slog.String("store."+n, s.Kind+" "+target))
 	}
 	return slog.GroupValue(attrs...)
