@@ -50,7 +50,8 @@ sizes:
 		printf '%-10s %s\n' $$r $$(stat -c %s /tmp/beds-size-$$r); rm -f /tmp/beds-size-$$r; done
 
 ## servers: install (from Debian's packages) and start what is missing: RabbitMQ,
-## MariaDB, and the FerretDB stand-in for MongoDB
+## MariaDB, the FerretDB stand-in for MongoDB, and the MariaDB primary and
+## replica of the replica tests (scripts/mariadb-replicas.sh)
 servers:
 	bash scripts/servers.sh
 

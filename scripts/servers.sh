@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the servers the tests talk to are up on this machine: installs
 # from Debian's packages what is missing (RabbitMQ, MariaDB and its client),
-# starts what is stopped (RabbitMQ on 5672, MariaDB on 3306), and builds and
-# starts the FerretDB stand-in for MongoDB (27017, from deploy/ferretdb).
+# starts what is stopped (RabbitMQ on 5672, MariaDB on 3306), builds and
+# starts the FerretDB stand-in for MongoDB (27017, from deploy/ferretdb), and
+# starts the MariaDB primary and replica of the replica tests (3310, 3311:
+# scripts/mariadb-replicas.sh).
 # Idempotent; exits non-zero, saying which, if one cannot be brought up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,4 +44,7 @@ wait_port MariaDB 3306 60
 for _ in $(seq 30); do mariadb-admin -uroot -h127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
 
 bash deploy/ferretdb/run.sh start
-echo "servers: RabbitMQ :5672, MariaDB :3306, MongoDB wire (FerretDB) :27017 are up"
+bash scripts/mariadb-replicas.sh start
+echo "servers: RabbitMQ :5672, MariaDB :3306, MongoDB wire (FerretDB) :27017 are up," \
+  "and a MariaDB primary :${BEDS_REPLICAS_PRIMARY_PORT:-3310} with replicas from :${BEDS_REPLICAS_PORT:-3311}" \
+  "(scripts/mariadb-replicas.sh status)"

@@ -107,12 +107,32 @@ type AMQP struct {
 
 // Store configures one named store.
 type Store struct {
-	Kind         string `toml:"kind"`          // mariadb or mongo
-	DSN          string `toml:"dsn"`           // mariadb
-	SecondaryDSN string `toml:"secondary_dsn"` // mariadb, optional: serves reads
-	URI          string `toml:"uri"`           // mongo
+	Kind string `toml:"kind"` // mariadb or mongo
+	DSN  string `toml:"dsn"`  // mariadb: the primary
+	// Replicas (mariadb, optional) are DSNs of servers replicating from
+	// the primary. Reads and counts go to them in turn, skipping one that
+	// does not answer or lags; writes, their transactions and lineage
+	// stay on the primary, which also serves the reads no replica can.
+	Replicas []string `toml:"replicas"`
+	// ReplicaMaxLag is how far (Seconds_Behind_Master) a replica may be
+	// behind and still serve reads; one that is not replicating at all is
+	// skipped too. 0 means DefaultReplicaMaxLag.
+	ReplicaMaxLag Duration `toml:"replica_max_lag"`
+	// ReplicaCheck is how often each replica's health and lag are
+	// checked; 0 means DefaultReplicaCheck.
+	ReplicaCheck Duration `toml:"replica_check"`
+	// SecondaryDSN is the key replicas replaced; Validate refuses it and
+	// says what to write instead.
+	SecondaryDSN string `toml:"secondary_dsn"`
+	URI          string `toml:"uri"` // mongo
 	MaxConns     int    `toml:"max_conns"`
 }
+
+// Replica defaults of a mariadb store that sets none.
+const (
+	DefaultReplicaMaxLag = 5 * time.Second
+	DefaultReplicaCheck  = time.Second
+)
 
 // Broker configures one broker type: how many worker goroutines and how
 // many unacknowledged deliveries it may hold.
@@ -288,8 +308,11 @@ func Default() *Config {
 			ConnectTimeout: Duration(5 * time.Second), Heartbeat: Duration(10 * time.Second),
 		},
 		Stores: map[string]Store{
-			KindMariaDB: {Kind: KindMariaDB, DSN: "root@tcp(127.0.0.1:3306)/beds", MaxConns: 16},
-			KindMongo:   {Kind: KindMongo, URI: "mongodb://127.0.0.1:27017/beds", MaxConns: 16},
+			KindMariaDB: {
+				Kind: KindMariaDB, DSN: "root@tcp(127.0.0.1:3306)/beds", MaxConns: 16,
+				ReplicaMaxLag: Duration(DefaultReplicaMaxLag), ReplicaCheck: Duration(DefaultReplicaCheck),
+			},
+			KindMongo: {Kind: KindMongo, URI: "mongodb://127.0.0.1:27017/beds", MaxConns: 16},
 		},
 		Brokers: map[string]Broker{"dispatcher": {Instances: 16, Prefetch: 64}, "tercero": {Instances: 4, Prefetch: 16}},
 		Limits: Limits{
@@ -449,11 +472,22 @@ func (c *Config) Validate() error {
 				bad(key+".dsn", "%v", err)
 			}
 			if s.SecondaryDSN != "" {
-				if _, err := mysql.ParseDSN(s.SecondaryDSN); err != nil {
-					bad(key+".secondary_dsn", "%v", err)
+				bad(key+".secondary_dsn", "replaced by replicas, a list: write replicas = [\"%s\"] instead "+
+					"(reads then skip the replica when it lags more than replica_max_lag or is down)", RedactDSN(s.SecondaryDSN))
+			}
+			for i, r := range s.Replicas {
+				if _, err := mysql.ParseDSN(r); err != nil {
+					bad(fmt.Sprintf("%s.replicas[%d]", key, i), "%v", err)
 				}
 			}
+			if s.ReplicaMaxLag < 0 || s.ReplicaCheck < 0 {
+				bad(key, "replica_max_lag and replica_check must not be negative (0 means their defaults, %v and %v)",
+					DefaultReplicaMaxLag, DefaultReplicaCheck)
+			}
 		case KindMongo:
+			if len(s.Replicas) > 0 || s.SecondaryDSN != "" {
+				bad(key+".replicas", "mariadb stores only: a MongoDB replica set is named in the uri (replicaSet=, readPreference=)")
+			}
 			if u, err := url.Parse(s.URI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
 				bad(key+".uri", "not a mongodb:// URI")
 			}

@@ -110,7 +110,8 @@ heartbeat = "3s"
 [stores.mariadb]
 kind = "mariadb"
 dsn = "root@tcp(db:3306)/beds"
-secondary_dsn = "reader@tcp(replica:3306)/beds"
+replicas = ["reader@tcp(replica1:3306)/beds", "reader@tcp(replica2:3306)/beds"]
+replica_max_lag = "2s"
 max_conns = 8
 
 [brokers.dispatcher]
@@ -124,8 +125,8 @@ max_limit = 500
 func TestLayers(t *testing.T) {
 	d := dir(t, map[string]string{
 		"beds.toml": base,
-		// A partial table: only dsn. kind, secondary_dsn and max_conns
-		// stay from beds.toml.
+		// A partial table: only dsn. kind, replicas, replica_max_lag and
+		// max_conns stay from beds.toml, replica_check from the defaults.
 		"env_dev.toml": `
 [stores.mariadb]
 dsn = "app:devpass@tcp(devdb:3306)/beds"
@@ -148,7 +149,9 @@ uri = "mongodb://archive:27017/old"
 	})
 	c := mustLoad(t, d, nil)
 	want := map[string]config.Store{
-		"mariadb": {Kind: "mariadb", DSN: "app:devpass@tcp(devdb:3306)/beds", SecondaryDSN: "reader@tcp(replica:3306)/beds", MaxConns: 8},
+		"mariadb": {Kind: "mariadb", DSN: "app:devpass@tcp(devdb:3306)/beds",
+			Replicas:      []string{"reader@tcp(replica1:3306)/beds", "reader@tcp(replica2:3306)/beds"},
+			ReplicaMaxLag: config.Duration(2 * time.Second), ReplicaCheck: config.Duration(config.DefaultReplicaCheck), MaxConns: 8},
 		// beds.toml has no stores.mongo: the env file's uri over the default.
 		"mongo":   {Kind: "mongo", URI: "mongodb://devmongo:27017/beds", MaxConns: 16},
 		"archive": {Kind: "mongo", URI: "mongodb://archive:27017/old"},
@@ -209,7 +212,7 @@ func TestPartialStoreOverDefaults(t *testing.T) {
 	if got := c.Brokers["dispatcher"]; got.Instances != 16 || got.Prefetch != 8 {
 		t.Errorf("dispatcher %+v", got)
 	}
-	if got := c.Stores["mongo"]; got != config.Default().Stores["mongo"] {
+	if got := c.Stores["mongo"]; !equal(got, config.Default().Stores["mongo"]) {
 		t.Errorf("mongo %+v", got)
 	}
 }
@@ -241,7 +244,7 @@ func TestEnvironmentVariables(t *testing.T) {
 		}
 	}
 	// Variables replace one key; the rest of the store stays.
-	if m := c.Stores["mariadb"]; m.MaxConns != 8 || m.SecondaryDSN != "reader@tcp(replica:3306)/beds" || m.Kind != "mariadb" {
+	if m := c.Stores["mariadb"]; m.MaxConns != 8 || len(m.Replicas) != 2 || m.Kind != "mariadb" {
 		t.Errorf("mariadb %+v", m)
 	}
 	// Empty variables count as unset.
@@ -274,7 +277,11 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", map[string]string{"beds.toml": "[shutdown]\ntimeout = \"30 seconds\"\n"}, nil, []string{"beds.toml"}},
 		{"bad dsn", map[string]string{"beds.toml": "[stores.mariadb]\ndsn = \"root@tcp(db:3306\"\n"}, nil, []string{"config stores.mariadb.dsn", "invalid DSN"}},
 		{"bad dsn from env", map[string]string{"beds.toml": ""}, map[string]string{"BEDS_MARIADB_DSN": "root@db:3306/beds"}, []string{"config stores.mariadb.dsn"}},
-		{"bad secondary dsn", map[string]string{"beds.toml": "[stores.mariadb]\nsecondary_dsn = \"nope(\"\n"}, nil, []string{"stores.mariadb.secondary_dsn"}},
+		{"secondary_dsn replaced", map[string]string{"beds.toml": "[stores.mariadb]\nsecondary_dsn = \"r:pw@tcp(replica:3306)/beds\"\n"}, nil,
+			[]string{"stores.mariadb.secondary_dsn", `replicas = ["r:xxxxx@tcp(replica:3306)/beds"]`}},
+		{"bad replica dsn", map[string]string{"beds.toml": "[stores.mariadb]\nreplicas = [\"root@tcp(r1:3306)/b\", \"nope(\"]\n"}, nil, []string{"stores.mariadb.replicas[1]", "invalid DSN"}},
+		{"negative replica lag", map[string]string{"beds.toml": "[stores.mariadb]\nreplica_max_lag = \"-1s\"\n"}, nil, []string{"stores.mariadb", "replica_max_lag"}},
+		{"replicas on mongo", map[string]string{"beds.toml": "[stores.mongo]\nreplicas = [\"root@tcp(r1:3306)/b\"]\n"}, nil, []string{"stores.mongo.replicas", "mariadb stores only"}},
 		{"bad mongo uri", map[string]string{"beds.toml": "[stores.mongo]\nuri = \"http://mongo/\"\n"}, nil, []string{"stores.mongo.uri", "mongodb://"}},
 		{"bad mongo uri from env", map[string]string{"beds.toml": ""}, map[string]string{"BEDS_MONGO_URI": "mongo:27017"}, []string{"stores.mongo.uri"}},
 		{"unknown store kind", map[string]string{"beds.toml": "[stores.pg]\nkind = \"postgres\"\n"}, nil, []string{"stores.pg.kind", `"postgres"`}},
@@ -371,7 +378,7 @@ func secretConfig(t *testing.T) *config.Config {
 		"beds.toml": `
 [stores.mariadb]
 dsn = "app:` + secret + `@tcp(db:3306)/beds?parseTime=true"
-secondary_dsn = "reader:` + secret + `@tcp(replica:3306)/beds"
+replicas = ["reader:` + secret + `@tcp(replica:3306)/beds"]
 
 [stores.logs]
 kind = "mongo"
@@ -432,7 +439,7 @@ func TestRedactedOutput(t *testing.T) {
 	}
 	for key, want := range map[string]string{
 		"amqp":          "amqps://beds:xxxxx@mq.example.com:5671/prod",
-		"store.mariadb": "mariadb app:xxxxx@tcp(db:3306)/beds?parseTime=true",
+		"store.mariadb": "mariadb app:xxxxx@tcp(db:3306)/beds?parseTime=true replicas reader:xxxxx@tcp(replica:3306)/beds",
 		"store.mongo":   "mongo mongodb://root:xxxxx@mongo:27017/beds",
 		"env":           "dev",
 		"queue_type":    "classic",

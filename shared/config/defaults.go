@@ -94,10 +94,11 @@ func (c *Config) CheckStoreCredentials(stores []string) error {
 		key := "stores." + name
 		switch s.Kind {
 		case KindMariaDB:
-			for _, d := range []struct{ key, dsn string }{{key + ".dsn", s.DSN}, {key + ".secondary_dsn", s.SecondaryDSN}} {
-				if d.dsn == "" && d.key != key+".dsn" {
-					continue
-				}
+			dsns := []struct{ key, dsn string }{{key + ".dsn", s.DSN}}
+			for i, r := range s.Replicas {
+				dsns = append(dsns, struct{ key, dsn string }{fmt.Sprintf("%s.replicas[%d]", key, i), r})
+			}
+			for _, d := range dsns {
 				if err := mariaDBCredentials(d.dsn); err != nil {
 					errs = append(errs, fmt.Errorf("config %s: %w", d.key, err))
 				}

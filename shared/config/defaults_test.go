@@ -118,9 +118,9 @@ func TestCheckStoreCredentials(t *testing.T) {
 		{"shipped mariadb password", map[string]config.Store{
 			"mariadb": {Kind: "mariadb", DSN: "beds-app:beds-app@tcp(db:3306)/beds"}}, []string{"mariadb"},
 			[]string{"stores.mariadb.dsn", "known default password", "MARIADB_APP_PASSWORD"}},
-		{"shipped secondary password", map[string]config.Store{
-			"mariadb": {Kind: "mariadb", DSN: "app:Xq7-own@tcp(db:3306)/beds", SecondaryDSN: "app:beds@tcp(replica:3306)/beds"}},
-			[]string{"mariadb"}, []string{"stores.mariadb.secondary_dsn", "known default password"}},
+		{"shipped replica password", map[string]config.Store{
+			"mariadb": {Kind: "mariadb", DSN: "app:Xq7-own@tcp(db:3306)/beds", Replicas: []string{"app:Xq7-own@tcp(r1:3306)/beds", "app:beds@tcp(r2:3306)/beds"}}},
+			[]string{"mariadb"}, []string{"stores.mariadb.replicas[1]", "known default password"}},
 		{"own mariadb password", map[string]config.Store{
 			"mariadb": {Kind: "mariadb", DSN: "app:Xq7-own@tcp(db:3306)/beds"}}, []string{"mariadb"}, nil},
 		{"mongo user without password", map[string]config.Store{
@@ -157,7 +157,9 @@ func TestCheckStoreCredentials(t *testing.T) {
 				for _, s := range tc.stores {
 					noPassword(t, err.Error(), s.URI)
 					noPassword(t, err.Error(), s.DSN)
-					noPassword(t, err.Error(), s.SecondaryDSN)
+					for _, r := range s.Replicas {
+						noPassword(t, err.Error(), r)
+					}
 				}
 			}
 		})

@@ -20,6 +20,12 @@ func (c *Config) Redacted() *Config {
 	for n, s := range c.Stores {
 		s.DSN = RedactDSN(s.DSN)
 		s.SecondaryDSN = RedactDSN(s.SecondaryDSN)
+		if s.Replicas != nil {
+			s.Replicas = make([]string, len(c.Stores[n].Replicas))
+			for i, dsn := range c.Stores[n].Replicas {
+				s.Replicas[i] = RedactDSN(dsn)
+			}
+		}
 		s.URI = RedactURL(s.URI)
 		r.Stores[n] = s
 	}
@@ -53,6 +59,9 @@ func (c *Config) LogValue() slog.Value {
 		target := s.DSN
 		if s.Kind == KindMongo {
 			target = s.URI
+		}
+		if len(s.Replicas) > 0 {
+			target += " replicas " + strings.Join(s.Replicas, ",")
 		}
 		attrs = append(attrs, slog.String("store."+n, s.Kind+" "+target))
 	}

@@ -16,24 +16,21 @@ type adapter struct{}
 
 func (adapter) Kind() string { return config.KindMariaDB }
 
-// Addrs lists the TCP addresses of the primary and the secondary DSN; a
-// DSN over a Unix socket, or one that does not parse, has none (Open
-// reports the parse error).
+// Addrs lists the TCP address of the primary; a DSN over a Unix socket,
+// or one that does not parse, has none (Open reports the parse error).
+// Replicas are left out: the IPL waits for every address it is given,
+// and a node starts without its replicas (the store checks them itself).
 func (adapter) Addrs(c config.Store) []string {
-	var out []string
-	for _, dsn := range []string{c.DSN, c.SecondaryDSN} {
-		if dsn == "" {
-			continue
-		}
-		if dc, err := mysql.ParseDSN(dsn); err == nil && dc.Net == "tcp" {
-			out = append(out, dc.Addr)
-		}
+	if dc, err := mysql.ParseDSN(c.DSN); err == nil && dc.Net == "tcp" {
+		return []string{dc.Addr}
 	}
-	return out
+	return nil
 }
 
 func (adapter) Open(_ context.Context, c config.Store) (store.Store, error) {
-	s, err := Open(Config{DSN: c.DSN, SecondaryDSN: c.SecondaryDSN, MaxConns: c.MaxConns})
+	s, err := Open(Config{
+		DSN: c.DSN, Replicas: c.Replicas, MaxLag: c.ReplicaMaxLag.D(), Check: c.ReplicaCheck.D(), MaxConns: c.MaxConns,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 // Lineage records live in beds_lineage (deploy/mariadb/000_beds.sql), one
 // row per event, keyed by the event ID; a tree is followed down the
 // lin_parent index. Both statements run on the primary: a record must be
-// readable as soon as it is written, and a secondary may lag.
+// readable as soon as it is written, and a replica may lag.
 
 // lineageTable holds lineage records.
 const lineageTable = "beds_lineage"

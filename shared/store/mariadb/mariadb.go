@@ -29,6 +29,11 @@
 // templates through information_schema (CheckSchema, schemacheck.go),
 // which bedsctl schema check and a node's start-up run.
 //
+// Reads and counts go to replicas when the store has them and one is fit
+// (answers, replicates, lags no more than the bound); everything else,
+// and every read no replica can serve, goes to the primary: see
+// replicas.go.
+//
 // Lineage records (package lineage) go to BEDS's own table beds_lineage
 // (deploy/mariadb/000_beds.sql), upserted so the latest record of an event
 // wins; trees are read from the primary with a recursive query on the
@@ -40,11 +45,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/beds-project/beds/shared/config"
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/store/mariadb/pool"
 	"github.com/beds-project/beds/shared/template"
@@ -55,24 +64,45 @@ import (
 type Config struct {
 	// DSN is the primary, in go-sql-driver form: user:pass@tcp(host:3306)/db.
 	DSN string
-	// SecondaryDSN, if set, serves reads and counts.
-	SecondaryDSN string
+	// Replicas, if any, serve reads and counts (replicas.go).
+	Replicas []string
+	// MaxLag is how far behind its primary a replica may be and still
+	// serve reads (default config.DefaultReplicaMaxLag).
+	MaxLag time.Duration
+	// Check is how often each replica's health and lag are checked
+	// (default config.DefaultReplicaCheck).
+	Check time.Duration
 	// MaxConns caps open connections per server (default 16).
 	MaxConns int
+	// Log receives a line when a replica is skipped and when it is back
+	// (default slog.Default()).
+	Log *slog.Logger
+
+	onCheck func() // tests: called after each round of replica checks
 }
 
 // Store is a MariaDB store. It is safe for concurrent use.
 type Store struct {
-	primary   *sql.DB
-	multi     bool       // primary sends several statements in one round trip
-	secondary *sql.DB    // nil: reads go to primary
-	reads     *stmtCache // prepared reads and counts, on the reading server
-	bufs      sync.Pool  // *readBuf
+	primary  *sql.DB
+	multi    bool       // primary sends several statements in one round trip
+	reads    *stmtCache // prepared reads and counts on the primary
+	replicas []*replica // serve reads and counts while they qualify
+	next     atomic.Uint64
+	maxLag   time.Duration
+	log      *slog.Logger
+	bufs     sync.Pool // *readBuf
+
+	stopWatch context.CancelFunc // ends watchReplicas; nil without replicas
+	watchDone chan struct{}      // closed when watchReplicas returns
+	onCheck   func()             // tests: called after each round of checks
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open prepares connection pools; it does not dial (Ping does).
+// Open prepares connection pools. It does not dial the primary (Ping
+// does); with replicas it starts the goroutine that checks them, which
+// Close stops, and reads go to the primary until a check finds a replica
+// fit.
 func Open(cfg Config) (*Store, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 16
@@ -82,21 +112,39 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mariadb primary: %w", err)
 	}
-	var sec *sql.DB
-	if cfg.SecondaryDSN != "" {
-		if sec, err = pool.Open(cfg.SecondaryDSN, cfg.MaxConns, options(cfg.SecondaryDSN)); err != nil {
-			p.Close()
-			return nil, fmt.Errorf("mariadb secondary: %w", err)
+	s := newStore(p, pool.Interpolating(cfg.DSN, opts))
+	for i, dsn := range cfg.Replicas {
+		db, err := pool.Open(dsn, cfg.MaxConns, options(dsn))
+		if err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("mariadb replica %d: %w", i+1, err)
 		}
+		s.replicas = append(s.replicas, newReplica(dsnAddr(dsn, i), db))
 	}
-	return newStore(p, sec, pool.Interpolating(cfg.DSN, opts)), nil
+	s.maxLag, s.log, s.onCheck = cfg.MaxLag, cfg.Log, cfg.onCheck
+	if s.maxLag <= 0 {
+		s.maxLag = config.DefaultReplicaMaxLag
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if len(s.replicas) > 0 {
+		check := cfg.Check
+		if check <= 0 {
+			check = config.DefaultReplicaCheck
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatch, s.watchDone = cancel, make(chan struct{})
+		go s.watchReplicas(ctx, check)
+	}
+	return s, nil
 }
 
-// newStore returns a store on open pools; secondary may be nil. multi
-// says the primary sends several statements in one round trip.
-func newStore(primary, secondary *sql.DB, multi bool) *Store {
-	s := &Store{primary: primary, secondary: secondary, multi: multi}
-	s.reads = newStmtCache(s.reader())
+// newStore returns a store on an open pool, without replicas. multi says
+// the primary sends several statements in one round trip.
+func newStore(primary *sql.DB, multi bool) *Store {
+	s := &Store{primary: primary, multi: multi, maxLag: config.DefaultReplicaMaxLag, log: slog.Default()}
+	s.reads = newStmtCache(primary)
 	return s
 }
 
@@ -108,7 +156,9 @@ func options(dsn string) pool.Options {
 	return pool.Options{Interpolate: !strings.Contains(dsn, "interpolateParams="), MultiStatements: true}
 }
 
-// Ping checks every configured server answers.
+// Ping checks the primary answers and has BEDS's event table. Replicas
+// are not pinged: one that does not answer is skipped (replicas.go), and
+// a node starts and stays ready without its replicas.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.primary.PingContext(ctx); err != nil {
 		return classify(fmt.Errorf("primary: %w", err), nil)
@@ -122,20 +172,20 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 		return classify(fmt.Errorf("primary: %w", err), nil)
 	}
-	if s.secondary != nil {
-		if err := s.secondary.PingContext(ctx); err != nil {
-			return classify(fmt.Errorf("secondary: %w", err), nil)
-		}
-	}
 	return nil
 }
 
-// Close closes the pools.
+// Close stops the replica checks and closes the pools.
 func (s *Store) Close() error {
+	if s.stopWatch != nil {
+		s.stopWatch()
+		<-s.watchDone
+	}
 	s.reads.close()
 	err := s.primary.Close()
-	if s.secondary != nil {
-		err = errors.Join(err, s.secondary.Close())
+	for _, r := range s.replicas {
+		r.reads.close()
+		err = errors.Join(err, r.db.Close())
 	}
 	return err
 }
@@ -158,13 +208,6 @@ func (s *Store) Exec(ctx context.Context, q *store.Query) (*store.Result, error)
 		return nil, classify(err, q.Template)
 	}
 	return res, nil
-}
-
-func (s *Store) reader() *sql.DB {
-	if s.secondary != nil {
-		return s.secondary
-	}
-	return s.primary
 }
 
 // readBuf is the scratch of one read or count: its statement, its values
@@ -193,11 +236,15 @@ func (s *Store) read(ctx context.Context, q *store.Query) (*store.Result, error)
 	defer s.putBuf(rb)
 	rb.text = appendReadLimit(rb.text, ctx)
 	rb.text, rb.args = appendSelect(rb.text, rb.args, q, q.Fields, false)
-	rows, err := s.reads.query(ctx, rb.text, rb.args...)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", q.Template.Objects.Read, err)
-	}
-	out, err := scanRows(rows, q.Fields, &rb.scan)
+	var out []wire.Row
+	err := s.onReader(ctx, func(c *stmtCache) error {
+		rows, err := c.query(ctx, rb.text, rb.args...)
+		if err != nil {
+			return err
+		}
+		out, err = scanRows(rows, q.Fields, &rb.scan)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", q.Template.Objects.Read, err)
 	}
@@ -209,18 +256,20 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	defer s.putBuf(rb)
 	rb.text = appendReadLimit(rb.text, ctx)
 	rb.text, rb.args = appendCount(rb.text, rb.args, q)
-	rows, err := s.reads.query(ctx, rb.text, rb.args...)
-	if err != nil {
-		return nil, fmt.Errorf("count %s: %w", q.Template.Objects.Read, err)
-	}
-	defer rows.Close()
 	var n int64
-	if rows.Next() {
-		err = rows.Scan(&n)
-	}
-	if err == nil {
-		err = rows.Err()
-	}
+	err := s.onReader(ctx, func(c *stmtCache) error {
+		rows, err := c.query(ctx, rb.text, rb.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if rows.Next() {
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("count %s: %w", q.Template.Objects.Read, err)
 	}

@@ -46,44 +46,6 @@ func run(t *testing.T, s *Store, tpl *template.Template, body string) (*store.Re
 	return s.Exec(ctx, q)
 }
 
-// TestSecondaryServesReads points the secondary at another database with
-// the same objects: reads and counts see its rows, writes go to the primary.
-func TestSecondaryServesReads(t *testing.T) {
-	primary, secondary := testenv.MariaDB(t), testenv.MariaDB(t)
-	tpl := repoUsers(t)
-	sec, err := Open(Config{DSN: secondary})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sec.Close()
-	if _, err := run(t, sec, tpl, `{"template":"users","op":"create","data":{"email":"replica@example.com"}}`); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := Open(Config{DSN: primary, SecondaryDSN: secondary, MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	res, err := run(t, s, tpl, `{"template":"users","op":"create","data":{"email":"primary@example.com"}}`)
-	if err != nil || res.Key != int64(1) {
-		t.Fatalf("create: %+v %v", res, err)
-	}
-	res, err = run(t, s, tpl, `{"template":"users","op":"read"}`)
-	if err != nil || len(res.Rows) != 1 || res.Rows[0]["email"] != "replica@example.com" {
-		t.Fatalf("read went to the primary: %+v %v", res, err)
-	}
-	// Update and delete read their rows on the primary, inside their
-	// transaction, never on a lagging secondary.
-	res, err = run(t, s, tpl, `{"template":"users","op":"update","filter":{"email":"primary@example.com"},"data":{"age":3}}`)
-	if err != nil || res.Affected != 1 {
-		t.Fatalf("update: %+v %v", res, err)
-	}
-}
-
 // TestConnectionLoss cuts the network between adapter and server.
 func TestConnectionLoss(t *testing.T) {
 	dsn := testenv.MariaDB(t)

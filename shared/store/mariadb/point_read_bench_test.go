@@ -103,7 +103,7 @@ func (r *memRows) Next(dest []driver.Value) error {
 func BenchmarkPointRead(b *testing.B) {
 	tpl := benchUsers(b)
 	db := sql.OpenDB(memConnector{})
-	s := newStore(db, nil, false)
+	s := newStore(db, false)
 	defer s.Close()
 	body := []byte(pointReadBody)
 	ctx := context.Background()

@@ -342,7 +342,7 @@ func sessionStmts(t *testing.T, s *Store, conns int) (prepared, closed []int64) 
 	t.Helper()
 	ctx := context.Background()
 	for i := 0; i < conns; i++ {
-		c, err := s.reader().Conn(ctx) // held: the next one is another connection
+		c, err := s.primary.Conn(ctx) // held: the next one is another connection
 		if err != nil {
 			t.Fatal(err)
 		}
