@@ -6,7 +6,8 @@
 // a password) and the cause:
 //
 //	config      layered TOML and BEDS_* variables
-//	logging     slog, text in dev and JSON elsewhere
+//	logging     slog, text in dev and JSON elsewhere; also slog's default
+//	            logger, so packages logging through it carry the node
 //	templates   parse and validate every template file (of templates.dir,
 //	            or the role's own TemplateFS)
 //	amqp        TCP reachability of RabbitMQ

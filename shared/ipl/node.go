@@ -71,6 +71,9 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 			h = slog.NewTextHandler(os.Stderr, opts)
 		}
 		rt.Log = slog.New(h).With("node", cfg.Node.Name, "role", role.Name)
+		// What logs through slog's default (a store's replica checker)
+		// then carries the node's fields and format too.
+		slog.SetDefault(rt.Log)
 		return nil
 	}); err != nil {
 		return nil, err
