@@ -15,6 +15,16 @@
 #
 # BENCH_NODE_CONFIG, when set, is TOML added to the node's config (its
 # env_dev.toml), e.g. BENCH_NODE_CONFIG=$'[lineage]\nstore = ""'.
+#
+# BENCH_ACCESS=1 measures what enforcing [access] costs instead of running
+# the baseline: it starts a tercero node too, registers and logs in a
+# member, and compares point reads of users by that member (a session the
+# appserver resolves once and then finds in its cache; users' [access]
+# lets members read) with the same reads of users_open, a template
+# without [access] over the same rows (view vw_uso on tbl_usr), by the
+# trusted guest, alternating on the same node:
+#
+#   BENCH_ACCESS=1 scripts/bench.sh --op point-read --clients 64 --rounds 3 --duration 8s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -27,6 +37,7 @@ url="amqp://guest:guest@127.0.0.1:5672/$vhost"
 
 cleanup() {
   [[ -n ${node:-} ]] && kill "$node" 2>/dev/null && wait "$node" 2>/dev/null
+  [[ -n ${tercero:-} ]] && kill "$tercero" 2>/dev/null && wait "$tercero" 2>/dev/null
   mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db" || true
   rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -35,6 +46,7 @@ trap cleanup EXIT
 
 go build -o "$work/appserver" ./services/appserver
 go build -o "$work/bedsctl" ./shared/cmd/bedsctl
+[[ -n ${BENCH_ACCESS:-} ]] && go build -o "$work/tercero" ./services/tercero
 
 mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db"
 for f in deploy/mariadb/*.sql; do mariadb -uroot -h127.0.0.1 "$db" <"$f"; done
@@ -50,12 +62,24 @@ for f in templates/*.toml; do
   esac
 done
 
+if [[ -n ${BENCH_ACCESS:-} ]]; then
+  # users_open: users' rows through a view of its own, without [access].
+  sed -e '0,/^name *=/s/^name *=.*/name = "users_open"/' -e 's/^tla *=.*/tla = "uso"/' -e 's/"vw_usr"/"vw_uso"/' \
+    -e '/^\[access\]/,$d' -e '/^create *=\|^update *=\|^delete *=/d' \
+    -e 's/^allow *=.*/allow = ["read", "count"]/' templates/users_rec.toml >"$work/templates/users_open_rec.toml"
+  mariadb -uroot -h127.0.0.1 "$db" -e "CREATE VIEW vw_uso AS SELECT usr_id AS uso_id, usr_email AS uso_email,
+    usr_name AS uso_name, usr_age AS uso_age, usr_score AS uso_score, usr_active AS uso_active,
+    usr_prefs AS uso_prefs, usr_created AS uso_created FROM tbl_usr"
+  BENCH_NODE_CONFIG=$'[templates]\ncheck = "warn"\n'"${BENCH_NODE_CONFIG:-}"
+fi
+
 confdir="$root/deploy/config"
 if [[ -n ${BENCH_NODE_CONFIG:-} ]]; then
   confdir="$work/config"
   mkdir "$confdir"
   cp deploy/config/beds.toml "$confdir/"
-  printf '%s\n' "$BENCH_NODE_CONFIG" >"$confdir/env_dev.toml"
+  # After the development layer, which trusts guest, the bench's own.
+  { cat deploy/config/env_dev.toml; printf '\n%s\n' "$BENCH_NODE_CONFIG"; } >"$confdir/env_dev.toml"
 fi
 (cd "$work" && BEDS_CONFIG_DIR="$confdir" BEDS_TEMPLATE_DIR="$work/templates" \
   BEDS_AMQP_URL="$url" BEDS_MARIADB_DSN="$dsn" BEDS_HTTP_ADDR="$http" BEDS_LOG_LEVEL=warn \
@@ -69,5 +93,21 @@ curl -fs "http://$http/readyz" >/dev/null || { echo "bench: the appserver did no
 
 args=("$@")
 [[ ${#args[@]} -eq 0 ]] && args=(--op point-read --clients 64 --rounds 3 --duration 8s)
-"$work/bedsctl" bench --url "$url" --baseline --dsn "$dsn" \
+compare=(--baseline --dsn "$dsn")
+if [[ -n ${BENCH_ACCESS:-} ]]; then
+  (cd "$work" && BEDS_CONFIG_DIR="$confdir" BEDS_AMQP_URL="$url" BEDS_MARIADB_DSN="$dsn" \
+    BEDS_HTTP_ADDR=127.0.0.1:18082 BEDS_LOG_LEVEL=warn BEDS_NODE_NAME=bench-tercero exec ./tercero) &
+  tercero=$!
+  for _ in $(seq 100); do
+    curl -fs http://127.0.0.1:18082/readyz >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fs http://127.0.0.1:18082/readyz >/dev/null || { echo "bench: tercero did not get ready" >&2; exit 1; }
+  export BEDS_SESSION_FILE="$work/session"
+  password=$(head -c 24 /dev/urandom | base64)
+  "$work/bedsctl" user add bench-member --roles member --password-stdin --url "$url" <<<"$password" >/dev/null
+  "$work/bedsctl" login bench-member --password-stdin --url "$url" <<<"$password"
+  compare=(--session --against users_open)
+fi
+"$work/bedsctl" bench --url "$url" "${compare[@]}" \
   --node-metrics "http://$http/metrics" "${args[@]}"
