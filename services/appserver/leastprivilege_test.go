@@ -140,7 +140,7 @@ func TestLeastPrivilege(t *testing.T) {
 		// The application's RabbitMQ user is trusted as a service with the
 		// admin role, so access rules let it do everything: what is shown
 		// here is what RabbitMQ and MariaDB allow.
-		"BEDS_CONFIG_DIR":   configDir(t, fmt.Sprintf("[access.trusted]\n%q = [\"admin\"]\n", app.user)),
+		"BEDS_CONFIG_DIR":   trustingConfigDir(t, app.user),
 		"BEDS_TEMPLATE_DIR": filepath.Join(testenv.Root(t), "templates"),
 		"BEDS_AMQP_URL":     nodeURL,
 		"BEDS_MARIADB_DSN":  appDSN,
@@ -366,4 +366,22 @@ func publishConfirmed(ctx context.Context, ch *amqp.Channel, exchange, key strin
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// trustingConfigDir is configDir whose development layer also trusts
+// RabbitMQ user as an admin service: TOML takes the [access.trusted]
+// table once, so the entry goes into the repository's own.
+func trustingConfigDir(t *testing.T, user string) string {
+	t.Helper()
+	dir := configDir(t, "")
+	path := filepath.Join(dir, "env_dev.toml")
+	dev, err := os.ReadFile(path)
+	must(t, err)
+	const header = "[access.trusted]\n"
+	if !strings.Contains(string(dev), header) {
+		t.Fatalf("%s has no %q table to add %s to", path, strings.TrimSpace(header), user)
+	}
+	entry := fmt.Sprintf("%q = [\"admin\"]\n", user)
+	must(t, os.WriteFile(path, []byte(strings.Replace(string(dev), header, header+entry, 1)), 0o644))
+	return dir
 }
