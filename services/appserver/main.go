@@ -21,7 +21,7 @@ import (
 	"os"
 
 	"github.com/beds-project/beds/shared/access"
-	"github.com/beds-project/beds/shared/crud"
+	"github.com/beds-project/beds/services/appserver/crud"
 	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/ipl"
 	"github.com/beds-project/beds/shared/store"

@@ -16,7 +16,7 @@ import (
 // shipped loads the repository's templates and relations.
 func shipped(t *testing.T) *template.Registry {
 	t.Helper()
-	reg, err := template.Load(filepath.Join("..", "..", "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
+	reg, err := template.Load(filepath.Join("..", "..", "..", "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/beds-project/beds/shared/crud"
+	"github.com/beds-project/beds/services/appserver/crud"
 	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/ipl"
 	"github.com/beds-project/beds/shared/lineage"

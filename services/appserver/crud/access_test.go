@@ -15,7 +15,7 @@ import (
 
 	"github.com/beds-project/beds/shared/access"
 	"github.com/beds-project/beds/shared/config"
-	"github.com/beds-project/beds/shared/crud"
+	"github.com/beds-project/beds/services/appserver/crud"
 	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/store"
