@@ -25,6 +25,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/schema"
 )
 
@@ -88,7 +89,12 @@ type HTTP struct {
 
 // AMQP configures the connection to RabbitMQ and the topology.
 type AMQP struct {
-	URL       string `toml:"url"`
+	URL string `toml:"url"`
+	// Addresses are the other nodes of URL's RabbitMQ cluster, each
+	// host:port, reached with URL's credentials, virtual host and
+	// parameters: every connection goes to one of URL's node and these,
+	// and moves on to another when that one does not answer (package mq).
+	Addresses []string `toml:"addresses"`
 	QueueType string `toml:"queue_type"` // classic or quorum
 	// DeliveryLimit dead-letters a request delivered more often than this
 	// (a poison message), on classic and quorum queues alike.
@@ -323,6 +329,8 @@ type Overrides struct {
 	ConfigDir   string `env:"BEDS_CONFIG_DIR"`
 	TemplateDir string `env:"BEDS_TEMPLATE_DIR"`
 	AMQPURL     string `env:"BEDS_AMQP_URL"`
+	// AMQPAddresses is amqp.addresses, comma-separated host:port.
+	AMQPAddresses []string `env:"BEDS_AMQP_ADDRESSES" envSeparator:","`
 	MariaDBDSN  string `env:"BEDS_MARIADB_DSN"`
 	MongoURI    string `env:"BEDS_MONGO_URI"`
 	NodeName    string `env:"BEDS_NODE_NAME"`
@@ -367,6 +375,14 @@ func LoadEnv(role string, environ map[string]string) (*Config, error) {
 	}
 	apply(&c.Templates.Dir, ov.TemplateDir)
 	apply(&c.AMQP.URL, ov.AMQPURL)
+	if len(ov.AMQPAddresses) > 0 {
+		c.AMQP.Addresses = nil
+		for _, a := range ov.AMQPAddresses {
+			if a = strings.TrimSpace(a); a != "" {
+				c.AMQP.Addresses = append(c.AMQP.Addresses, a)
+			}
+		}
+	}
 	apply(&c.Node.Name, ov.NodeName)
 	apply(&c.HTTP.Addr, ov.HTTPAddr)
 	apply(&c.Log.Level, ov.LogLevel)
@@ -416,6 +432,13 @@ func (c *Config) Validate() error {
 	}
 	if _, err := amqp.ParseURI(c.AMQP.URL); err != nil {
 		bad("amqp.url", "%v", redactErr(err, c.AMQP.URL))
+	}
+	for i, a := range c.AMQP.Addresses {
+		// The error never quotes a: a URL put there by mistake may
+		// hold a password.
+		if err := mq.CheckAddress(a); err != nil {
+			bad(fmt.Sprintf("amqp.addresses[%d]", i), "%v", err)
+		}
 	}
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "%q: classic or quorum", c.AMQP.QueueType)
