@@ -95,7 +95,7 @@ type AMQP struct {
 	// parameters: every connection goes to one of URL's node and these,
 	// and moves on to another when that one does not answer (package mq).
 	Addresses []string `toml:"addresses"`
-	QueueType string `toml:"queue_type"` // classic or quorum
+	QueueType string   `toml:"queue_type"` // classic or quorum
 	// DeliveryLimit dead-letters a request delivered more often than this
 	// (a poison message), on classic and quorum queues alike.
 	DeliveryLimit int `toml:"delivery_limit"`
@@ -331,11 +331,11 @@ type Overrides struct {
 	AMQPURL     string `env:"BEDS_AMQP_URL"`
 	// AMQPAddresses is amqp.addresses, comma-separated host:port.
 	AMQPAddresses []string `env:"BEDS_AMQP_ADDRESSES" envSeparator:","`
-	MariaDBDSN  string `env:"BEDS_MARIADB_DSN"`
-	MongoURI    string `env:"BEDS_MONGO_URI"`
-	NodeName    string `env:"BEDS_NODE_NAME"`
-	HTTPAddr    string `env:"BEDS_HTTP_ADDR"`
-	LogLevel    string `env:"BEDS_LOG_LEVEL"`
+	MariaDBDSN    string   `env:"BEDS_MARIADB_DSN"`
+	MongoURI      string   `env:"BEDS_MONGO_URI"`
+	NodeName      string   `env:"BEDS_NODE_NAME"`
+	HTTPAddr      string   `env:"BEDS_HTTP_ADDR"`
+	LogLevel      string   `env:"BEDS_LOG_LEVEL"`
 }
 
 // Load reads the configuration for role from the process environment.
