@@ -5,7 +5,7 @@
 # one cluster. BEDS runs against it with amqp.addresses and queue_type
 # "quorum" (docs/cluster.md); the cluster fault test starts it with this.
 #
-# Usage: scripts/rabbitmq-cluster.sh start|stop|status|addresses|stop-node N|start-node N
+# Usage: scripts/rabbitmq-cluster.sh start|stop|status|addresses|nodes|stop-node N|start-node N
 #
 #   start         start the nodes that are not running (all at once: a node
 #                 that stopped before another waits for it at boot), join
@@ -21,6 +21,7 @@
 #                 are clustered.
 #   addresses     print BEDS_AMQP_URL and BEDS_AMQP_ADDRESSES lines for the
 #                 cluster (to eval, or paste in a config).
+#   nodes         print one line per node: its number, name and AMQP port.
 #   stop-node N   stop node N (1-based) alone, for a fault test.
 #   start-node N  start node N again and wait until it is back in the
 #                 cluster.
@@ -312,7 +313,7 @@ node_arg() { # N: check a node number
 	[[ ${1:-} =~ ^[1-9][0-9]*$ ]] && (($1 <= nodes)) || die "node number from 1 to $nodes, not '${1:-}'"
 }
 
-usage="usage: $0 start|stop|status|addresses|stop-node N|start-node N"
+usage="usage: $0 start|stop|status|addresses|nodes|stop-node N|start-node N"
 [[ $# -ge 1 ]] || die "$usage"
 mkdir -p "$state"
 ((EUID != 0)) || chown rabbitmq: "$state"
@@ -325,6 +326,9 @@ start) start ;;
 stop) stop ;;
 status) status ;;
 addresses) addresses ;;
+nodes)
+	for ((i = 1; i <= nodes; i++)); do echo "$i $(name "$i") $(port "$i")"; done
+	;;
 stop-node)
 	node_arg "${2:-}"
 	stop_node "$2"

@@ -48,17 +48,29 @@ type proc struct {
 }
 
 type fixture struct {
-	s     servers
-	bin   string
-	cfg   string // the config folder
-	tpl   string
-	db    *sql.DB
-	procs []*proc
+	s servers
+	// amqpAddrs are the other nodes of amqpURL's RabbitMQ cluster
+	// (BEDS_AMQP_ADDRESSES, client.Options.Addresses); none for the
+	// machine's single RabbitMQ.
+	amqpAddrs []string
+	bin       string
+	cfg       string // the config folder
+	tpl       string
+	db        *sql.DB
+	procs     []*proc
 }
 
 func newFixture(t *testing.T, nodes int) *fixture {
 	t.Helper()
-	f := &fixture{s: servers{amqpURL: testenv.AMQP(t), mariaDSN: testenv.MariaDB(t), mongoURI: testenv.Mongo(t)}}
+	return newFixtureOn(t, nodes, testenv.AMQP(t), nil, "")
+}
+
+// newFixtureOn is newFixture with the appservers and the load's clients
+// on the RabbitMQ at amqpURL and addrs (a cluster's other nodes), and
+// extra added to the nodes' env file.
+func newFixtureOn(t *testing.T, nodes int, amqpURL string, addrs []string, extra string) *fixture {
+	t.Helper()
+	f := &fixture{s: servers{amqpURL: amqpURL, mariaDSN: testenv.MariaDB(t), mongoURI: testenv.Mongo(t)}, amqpAddrs: addrs}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	must(t, testenv.ApplySQL(ctx, f.s.mariaDSN, filepath.Join("testdata", "ledger.sql"), filepath.Join("testdata", "counter.sql")))
@@ -69,7 +81,7 @@ func newFixture(t *testing.T, nodes int) *fixture {
 	// The tally template's key has no unique index on purpose (see
 	// testdata/faults/tally_rec.toml), which the strict schema check would
 	// refuse.
-	f.cfg = configDir(t, "[templates]\ncheck = \"warn\"\n")
+	f.cfg = configDir(t, "[templates]\ncheck = \"warn\"\n"+extra)
 	f.tpl = t.TempDir()
 	files, _ := filepath.Glob(filepath.Join(testenv.Root(t), "templates", "*.toml"))
 	faults, _ := filepath.Glob(filepath.Join("testdata", "faults", "*.toml"))
@@ -93,7 +105,8 @@ func (f *fixture) start(t *testing.T, name string) *proc {
 	p.cmd.Env = append(os.Environ(),
 		"BEDS_CONFIG_DIR="+f.cfg,
 		"BEDS_TEMPLATE_DIR="+f.tpl, "BEDS_AMQP_URL="+f.s.amqpURL, "BEDS_MARIADB_DSN="+f.s.mariaDSN,
-		"BEDS_MONGO_URI="+f.s.mongoURI, "BEDS_HTTP_ADDR="+p.http, "BEDS_NODE_NAME="+name, "BEDS_LOG_LEVEL=info")
+		"BEDS_MONGO_URI="+f.s.mongoURI, "BEDS_HTTP_ADDR="+p.http, "BEDS_NODE_NAME="+name, "BEDS_LOG_LEVEL=info",
+		"BEDS_AMQP_ADDRESSES="+strings.Join(f.amqpAddrs, ","))
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	must(t, p.cmd.Start())
 	go func() { p.exited <- p.cmd.Wait() }()
@@ -385,7 +398,7 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 	}()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
-		cl, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-client-%d", run, c)})
+		cl, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-client-%d", run, c), Addresses: f.amqpAddrs})
 		must(t, err)
 		defer cl.Close()
 		for range workers {

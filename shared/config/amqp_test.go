@@ -68,3 +68,17 @@ func TestAMQPAddressesLogged(t *testing.T) {
 		t.Fatalf("logged config %s: want the address, not the password", out)
 	}
 }
+
+func TestAMQPQuorumSize(t *testing.T) {
+	c := mustLoad(t, dir(t, map[string]string{"beds.toml": "[amqp]\nqueue_type = \"quorum\"\nquorum_size = 3\n"}), nil)
+	if c.AMQP.QuorumSize != 3 {
+		t.Fatalf("quorum_size %d, want 3", c.AMQP.QuorumSize)
+	}
+	if c := mustLoad(t, dir(t, map[string]string{"beds.toml": ""}), nil); c.AMQP.QuorumSize != 0 {
+		t.Fatalf("default quorum_size %d, want 0 (RabbitMQ's default)", c.AMQP.QuorumSize)
+	}
+	_, err := load(t, dir(t, map[string]string{"beds.toml": "[amqp]\nquorum_size = -1\n"}), nil)
+	if err == nil || !strings.Contains(err.Error(), "amqp.quorum_size") {
+		t.Fatalf("quorum_size -1: %v, want an error naming it", err)
+	}
+}

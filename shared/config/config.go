@@ -99,6 +99,10 @@ type AMQP struct {
 	// DeliveryLimit dead-letters a request delivered more often than this
 	// (a poison message), on classic and quorum queues alike.
 	DeliveryLimit int `toml:"delivery_limit"`
+	// QuorumSize is how many nodes hold a replica of each quorum queue
+	// (x-quorum-initial-group-size), fixed when the queue is declared;
+	// 0 is RabbitMQ's default, every node of the cluster then.
+	QuorumSize int `toml:"quorum_size"`
 	// ReplyPrefix, when set, also admits reply_to queues whose names start
 	// with it; direct reply-to (amq.rabbitmq.reply-to...) is always admitted.
 	ReplyPrefix    string   `toml:"reply_prefix"`
@@ -442,6 +446,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "%q: classic or quorum", c.AMQP.QueueType)
+	}
+	if c.AMQP.QuorumSize < 0 {
+		bad("amqp.quorum_size", "must not be negative (0 is RabbitMQ's default: every node of the cluster)")
 	}
 	if c.AMQP.DeliveryLimit < 1 {
 		bad("amqp.delivery_limit", "must be at least 1")

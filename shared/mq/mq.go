@@ -8,7 +8,8 @@
 //	exchange beds       topic, durable, alternate-exchange beds.dlx
 //	exchange beds.dlx   fanout, durable
 //	queue beds.events   durable, dead-letter-exchange beds.dlx, type from config
-//	                    (quorum: x-delivery-limit from config), bound to beds
+//	                    (quorum: x-delivery-limit and, when set,
+//	                    x-quorum-initial-group-size from config), bound to beds
 //	                    with rec.read and rec.write
 //	queue beds.tercero  as beds.events, bound to beds with usr.* and ses.*
 //	                    (user and session requests, served by tercero)
@@ -310,6 +311,11 @@ type Topology struct {
 	// many failed deliveries (a poison message that kills every node that
 	// takes it). 0 leaves RabbitMQ's default.
 	DeliveryLimit int
+	// QuorumSize, for quorum queues, is how many nodes of the cluster
+	// hold a replica of each queue (x-quorum-initial-group-size), chosen
+	// by RabbitMQ when the queue is declared. 0 leaves RabbitMQ's default:
+	// every node of the cluster at that time.
+	QuorumSize int
 	// DeadMaxLength and DeadTTL bound beds.dead: at most this many
 	// messages (the oldest dropped first), each kept at most this long.
 	// 0 leaves it unbounded.
@@ -360,7 +366,7 @@ func Declare(conn *amqp.Connection, t Topology, log *slog.Logger) error {
 		return fmt.Errorf("declare exchange %s: %w", wire.Exchange, err)
 	}
 	if _, err := ch.QueueDeclare(wire.EventsQueue, true, false, false, false, queueArgs(t, true)); err != nil {
-		return declareErr(wire.EventsQueue, err, "amqp.queue_type and delivery_limit (quorum)")
+		return declareErr(wire.EventsQueue, err, "amqp.queue_type, delivery_limit and quorum_size (quorum)")
 	}
 	for _, q := range []struct {
 		name string
@@ -371,7 +377,7 @@ func Declare(conn *amqp.Connection, t Topology, log *slog.Logger) error {
 	} {
 		if q.name != wire.EventsQueue {
 			if _, err := ch.QueueDeclare(q.name, true, false, false, false, queueArgs(t, true)); err != nil {
-				return declareErr(q.name, err, "amqp.queue_type and delivery_limit (quorum)")
+				return declareErr(q.name, err, "amqp.queue_type, delivery_limit and quorum_size (quorum)")
 			}
 		}
 		for _, key := range q.keys {
@@ -469,6 +475,9 @@ func queueArgs(t Topology, events bool) amqp.Table {
 	args := amqp.Table{"x-queue-type": t.QueueType}
 	if t.QueueType == "" {
 		args["x-queue-type"] = "classic"
+	}
+	if t.QueueType == "quorum" && t.QuorumSize > 0 {
+		args["x-quorum-initial-group-size"] = int64(t.QuorumSize)
 	}
 	if events {
 		args["x-dead-letter-exchange"] = wire.DeadExchange
