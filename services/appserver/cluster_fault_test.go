@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -140,23 +141,32 @@ func (c *rmqCluster) queue(t *testing.T, name string) (leader string, members []
 	return "", nil
 }
 
-// connectedTo returns the node the connection named name is on.
+// connectedTo returns the node the connection named name (its
+// connection_name client property) is on.
 func (c *rmqCluster) connectedTo(t *testing.T, name string) rmqNode {
 	t.Helper()
-	out := c.ctl(t, "list_connections", "--no-table-headers", "vhost", "port", "name")
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.SplitN(line, "\t", 3)
-		if len(f) == 3 && f[0] == c.vhost && f[2] == name {
-			port, err := strconv.Atoi(f[1])
-			if err != nil {
-				t.Fatalf("list_connections: port %q", f[1])
-			}
-			for _, nd := range c.nodes {
-				if nd.port == port {
-					return nd
+	out := c.ctl(t, "list_connections", "vhost", "port", "client_properties", "--formatter", "json")
+	var conns []struct {
+		VHost string  `json:"vhost"`
+		Port  int     `json:"port"`
+		Props [][]any `json:"client_properties"` // [key, type, value]
+	}
+	if err := json.Unmarshal([]byte(out), &conns); err != nil {
+		t.Fatalf("list_connections: %v:\n%s", err, out)
+	}
+	for _, cn := range conns {
+		if cn.VHost != c.vhost {
+			continue
+		}
+		for _, p := range cn.Props {
+			if len(p) == 3 && p[0] == "connection_name" && p[2] == name {
+				for _, nd := range c.nodes {
+					if nd.port == cn.Port {
+						return nd
+					}
 				}
+				t.Fatalf("connection %s is on port %d, no node of the cluster", name, cn.Port)
 			}
-			t.Fatalf("connection %s is on port %d, no node of the cluster", name, port)
 		}
 	}
 	t.Fatalf("no connection %s in virtual host %s:\n%s", name, c.vhost, out)
