@@ -155,6 +155,10 @@ type figures struct {
 	// applied and others not: by the workload's watch while the load
 	// ran, or in the count after it.
 	partial int64
+	// stall is the longest time without an ok reply from the start of
+	// the fault to the end of the load: how long service stopped, as the
+	// clients saw it.
+	stall time.Duration
 }
 
 func (fg figures) String() string {
@@ -166,8 +170,9 @@ func (fg figures) String() string {
 		sort.Strings(out)
 		return strings.Join(out, " ")
 	}
-	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], final errors [%s], applied %d, duplicates %d, lost %d, partial batches %d, recovery %s",
-		fg.sent, fg.replied, fg.attempts, codes(fg.codes), codes(fg.final), fg.applied, fg.duplicates, fg.lost, fg.partial, fg.recovery.Round(time.Millisecond))
+	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], final errors [%s], applied %d, duplicates %d, lost %d, partial batches %d, recovery %s, longest stall %s",
+		fg.sent, fg.replied, fg.attempts, codes(fg.codes), codes(fg.final), fg.applied, fg.duplicates, fg.lost, fg.partial,
+		fg.recovery.Round(time.Millisecond), fg.stall.Round(time.Millisecond))
 }
 
 // record writes *fg as this test's result (faulttable_test.go) when the
@@ -291,7 +296,8 @@ const unanswered wire.Code = "(no reply)"
 // until it is answered ok; any other error reply is a failure and ends its
 // unit. fault runs once a third of total are answered; it returns when the
 // fault is over, and the time from then to the next ok reply is the
-// recovery time. Meanwhile w's watch, if any, looks for batches partly
+// recovery time, and the longest time without an ok reply from the
+// fault's start on is the stall. Meanwhile w's watch, if any, looks for batches partly
 // applied. Then w counts in the database how often each write was applied.
 // The figures count writes: a batch's items one by one.
 func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w workload, fault func()) figures {
@@ -302,11 +308,15 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 	var next, done atomic.Int64
 	var healed atomic.Int64 // unix nanos when the fault ended
 	var recovered atomic.Int64
+	var lastOK int64 // unix nanos of the last ok reply since the fault began, under mu
 	units := (int64(total) + int64(w.steps) - 1) / int64(w.steps)
 	faultStarted := make(chan struct{})
 	faultOver := make(chan struct{})
 	go func() {
 		<-faultStarted
+		mu.Lock()
+		lastOK = time.Now().UnixNano()
+		mu.Unlock()
 		fault()
 		healed.Store(time.Now().UnixNano())
 		close(faultOver)
@@ -337,6 +347,11 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 					t.Errorf("batch %s: answered ok, atomic %t with %d items; want atomic %t with %d", event, r.Atomic, len(r.Items), w.atomic, w.items)
 				}
 				mu.Lock()
+				if lastOK != 0 {
+					now := time.Now().UnixNano()
+					fg.stall = max(fg.stall, time.Duration(now-lastOK))
+					lastOK = now
+				}
 				fg.replied += writes
 				sent[event] = ""
 				fg.ok = append(fg.ok, event)
