@@ -11,8 +11,13 @@
 #
 # Two appservers (built here) serve the same database (beds_qbench, from
 # deploy/mariadb/*.sql) through two virtual hosts of the cluster,
-# beds-qbench-classic and beds-qbench-quorum, each knowing all three nodes;
-# each bedsctl bench run loads one of them while the other idles. The
+# beds-qbench-classic and beds-qbench-quorum; each bedsctl bench run loads
+# one of them while the other idles. Every connection, the appservers' and
+# the bench's, goes to node 1 (no amqp.addresses), so both queues are
+# placed there (a classic queue on the declaring connection's node, a
+# quorum queue's leader likewise) and the difference measured is the
+# quorum queue's replication to the other two nodes, not where queues and
+# connections happened to land. The
 # cluster is started if it does not run (and stopped again at the end);
 # everything else made here is removed on exit. It holds
 # /tmp/beds-bench.lock, as every bench on this machine does, so no two
@@ -92,7 +97,7 @@ for k in "${kinds[@]}"; do
 	cp deploy/config/beds.toml "$work/config-$k/"
 	printf '[amqp]\nqueue_type = "%s"\n' "$k" >"$work/config-$k/env_dev.toml"
 	(cd "$work" && BEDS_CONFIG_DIR="$work/config-$k" BEDS_TEMPLATE_DIR="$work/templates" \
-		BEDS_AMQP_URL="$base_url/$vhost" BEDS_AMQP_ADDRESSES="$BEDS_AMQP_ADDRESSES" BEDS_NODE_NAME="qbench-$k" \
+		BEDS_AMQP_URL="$base_url/$vhost" BEDS_NODE_NAME="qbench-$k" \
 		BEDS_MARIADB_DSN="$dsn" BEDS_HTTP_ADDR="${http[$k]}" BEDS_LOG_LEVEL=warn \
 		exec ./appserver >"$work/appserver-$k.log" 2>&1) &
 	node[$k]=$!
@@ -109,8 +114,8 @@ for k in "${kinds[@]}"; do
 done
 # What each virtual host's beds.events is, as RabbitMQ reports it.
 for k in "${kinds[@]}"; do
-	rabbitmqctl -n "$node1" -q list_queues -p "beds-qbench-$k" --no-table-headers name type members |
-		awk -v k="$k" '$1 == "beds.events" { $1 = ""; print "beds.events in beds-qbench-" k ":" $0 }'
+	rabbitmqctl -n "$node1" -q list_queues -p "beds-qbench-$k" --no-table-headers name type pid leader members |
+		awk -v k="$k" '$1 == "beds.events" { $1 = ""; print "beds.events in beds-qbench-" k " (type, pid, leader, members):" $0 }'
 done
 
 # One bedsctl bench run per (op, round, queue type), alternating which
@@ -134,7 +139,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 echo
 echo "BEDS on a 3-node RabbitMQ cluster, $clients clients, $rounds alternating rounds of $duration per op and queue type, medians"
-echo "($(nproc) cores, $(rabbitmqctl -n "$node1" -q eval 'rabbit_misc:version().' | tr -d '"'), beds.events classic on one node vs quorum on 3)"
+echo "($(nproc) cores, RabbitMQ $(rabbitmqctl -n "$node1" -q eval 'rabbit_misc:version().' | tr -d '"'); every connection to node 1; beds.events classic on node 1 vs quorum led by node 1, replicated on all 3)"
 echo
 echo "| op | classic tp/s | quorum tp/s | quorum / classic | classic p50 ms | quorum p50 ms | classic p99 ms | quorum p99 ms | errors |"
 echo "|---|---|---|---|---|---|---|---|---|"
