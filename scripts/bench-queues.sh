@@ -48,8 +48,10 @@ die() {
 command -v jq >/dev/null || die "jq is needed to read bedsctl bench --json"
 
 exec 8>/tmp/beds-bench.lock
-say "waiting for /tmp/beds-bench.lock (another bench may be running)"
-flock 8
+if ! flock -n 8; then
+	say "waiting for /tmp/beds-bench.lock: another bench is running"
+	flock 8
+fi
 
 work=$(mktemp -d)
 started_cluster=
