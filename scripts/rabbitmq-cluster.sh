@@ -5,7 +5,7 @@
 # one cluster. BEDS runs against it with amqp.addresses and queue_type
 # "quorum" (docs/cluster.md); the cluster fault test starts it with this.
 #
-# Usage: scripts/rabbitmq-cluster.sh start|stop|status|addresses|nodes|stop-node N|start-node N
+# Usage: scripts/rabbitmq-cluster.sh start|stop|status|addresses|nodes|stop-node N|kill-node N|start-node N
 #
 #   start         start the nodes that are not running (all at once: a node
 #                 that stopped before another waits for it at boot), join
@@ -23,6 +23,8 @@
 #                 cluster (to eval, or paste in a config).
 #   nodes         print one line per node: its number, name and AMQP port.
 #   stop-node N   stop node N (1-based) alone, for a fault test.
+#   kill-node N   SIGKILL node N's Erlang VM (a crash: no connection is
+#                 closed, no leader handed over), for a fault test.
 #   start-node N  start node N again and wait until it is back in the
 #                 cluster.
 #
@@ -283,6 +285,20 @@ stop_node() { # N
 	say "$(name "$n") stopped"
 }
 
+kill_node() { # N
+	local n=$1 pid
+	pid=$(cat "$(dir "$n")/pid" 2>/dev/null) || pid=
+	# Only the VM this script started for node N: a recycled pid is not it.
+	if [[ ! $pid =~ ^[0-9]+$ ]] || [[ $(readlink "/proc/$pid/exe" 2>/dev/null) != */beam.smp ]] ||
+		! tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "RABBITMQ_NODENAME=$(name "$n")"; then
+		say "$(name "$n") was not running"
+		return 0
+	fi
+	kill -KILL "$pid"
+	while [[ -e /proc/$pid ]] && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; do sleep 0.05; done
+	say "$(name "$n") killed (pid $pid)"
+}
+
 stop() {
 	local i
 	# The last first: node 1, which start joins the others to, stops last
@@ -313,7 +329,7 @@ node_arg() { # N: check a node number
 	[[ ${1:-} =~ ^[1-9][0-9]*$ ]] && (($1 <= nodes)) || die "node number from 1 to $nodes, not '${1:-}'"
 }
 
-usage="usage: $0 start|stop|status|addresses|nodes|stop-node N|start-node N"
+usage="usage: $0 start|stop|status|addresses|nodes|stop-node N|kill-node N|start-node N"
 [[ $# -ge 1 ]] || die "$usage"
 mkdir -p "$state"
 ((EUID != 0)) || chown rabbitmq: "$state"
@@ -332,6 +348,10 @@ nodes)
 stop-node)
 	node_arg "${2:-}"
 	stop_node "$2"
+	;;
+kill-node)
+	node_arg "${2:-}"
+	kill_node "$2"
 	;;
 start-node)
 	node_arg "${2:-}"

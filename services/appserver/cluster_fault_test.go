@@ -176,13 +176,15 @@ func (c *rmqCluster) connectedTo(t *testing.T, name string) rmqNode {
 // TestFaultClusterNodeStop runs an appserver against a three-node
 // RabbitMQ cluster (scripts/rabbitmq-cluster.sh) with quorum queues,
 // knowing all three addresses, under a steady load of ledger creates from
-// clients that know them too. It stops the node that leads beds.events'
-// replicas, then (that node back) the node the appserver consumes
-// through; each time no write answered ok may be lost and none applied
-// twice, counted in the database. The recovery recorded is the longest
-// time without an ok reply from the stop on (the node's graceful stop
-// takes about a second, while the other nodes serve). Stopped nodes are
-// started again.
+// clients that know them too. In turn, each node started again and back
+// in the cluster before the next fault, it stops (rabbitmqctl stop) the
+// node that leads beds.events' replicas, kills (SIGKILL) the node that
+// leads them then, and stops the node the appserver consumes through.
+// Each time no write answered ok may be lost and none applied twice,
+// counted in the database, and the leader or the appserver's connection
+// must have moved. The recovery recorded is the longest time without an
+// ok reply from the fault on: the other nodes serve while one goes, so
+// that is how long service stopped as the clients saw it.
 func TestFaultClusterNodeStop(t *testing.T) {
 	c := startCluster(t)
 	f := newFixtureOn(t, 1, c.url(), c.addrs(), "[amqp]\nqueue_type = \"quorum\"\nquorum_size = 3\n")
@@ -196,15 +198,15 @@ func TestFaultClusterNodeStop(t *testing.T) {
 		}
 	}
 
-	// stop stops nd, and returns when it has stopped; the load measures
-	// its recovery from then.
-	stop := func(t *testing.T, nd rmqNode) func() {
+	// fault runs the script's how ("stop-node", "kill-node") on nd and
+	// returns when the node is gone.
+	fault := func(t *testing.T, how string, nd rmqNode) func() {
 		return func() { // on the load's goroutine: no t.Fatal
 			start := time.Now()
-			if out, err := exec.Command(c.script, "stop-node", strconv.Itoa(nd.n)).CombinedOutput(); err != nil {
-				t.Errorf("rabbitmq-cluster.sh stop-node %d: %v\n%s", nd.n, err, out)
+			if out, err := exec.Command(c.script, how, strconv.Itoa(nd.n)).CombinedOutput(); err != nil {
+				t.Errorf("rabbitmq-cluster.sh %s %d: %v\n%s", how, nd.n, err, out)
 			}
-			t.Logf("stopped %s in %s", nd.name, time.Since(start).Round(time.Millisecond))
+			t.Logf("%s %s: done in %s", how, nd.name, time.Since(start).Round(time.Millisecond))
 		}
 	}
 	restart := func(t *testing.T, nd rmqNode) {
@@ -220,7 +222,7 @@ func TestFaultClusterNodeStop(t *testing.T) {
 		t.Logf("beds.events is led by %s; the appserver consumes through %s", leader, c.connectedTo(t, node.name+"/dispatcher").name)
 		var fg figures
 		record(t, "RabbitMQ cluster of 3, quorum queues: stop the node leading `beds.events`, MariaDB creates", "longest time without an ok reply, from the stop on", &fg)
-		fg = f.load(t, "mqleader", 1500, 4, 8, f.ledger(), stop(t, victim))
+		fg = f.load(t, "mqleader", 1500, 4, 8, f.ledger(), fault(t, "stop-node", victim))
 		// The other nodes serve on while the stop runs: full service is
 		// back when replies flow again, which the longest stall shows.
 		fg.recovery = fg.stall
@@ -232,13 +234,29 @@ func TestFaultClusterNodeStop(t *testing.T) {
 		restart(t, victim)
 	})
 
+	t.Run("leader killed", func(t *testing.T) {
+		leader, _ := c.queue(t, wire.EventsQueue)
+		victim := c.byName(t, leader)
+		t.Logf("beds.events is led by %s; the appserver consumes through %s", leader, c.connectedTo(t, node.name+"/dispatcher").name)
+		var fg figures
+		record(t, "RabbitMQ cluster of 3, quorum queues: `kill -9` of the node leading `beds.events`, MariaDB creates", "longest time without an ok reply, from the kill on", &fg)
+		fg = f.load(t, "mqkill", 1500, 4, 8, f.ledger(), fault(t, "kill-node", victim))
+		fg.recovery = fg.stall
+		now, _ := c.queue(t, wire.EventsQueue)
+		t.Logf("beds.events is now led by %s", now)
+		if now == leader {
+			t.Errorf("beds.events still led by %s, which was killed", now)
+		}
+		restart(t, victim)
+	})
+
 	t.Run("connected", func(t *testing.T) {
 		victim := c.connectedTo(t, node.name+"/dispatcher")
 		leader, _ := c.queue(t, wire.EventsQueue)
 		t.Logf("the appserver consumes through %s; beds.events is led by %s", victim.name, leader)
 		var fg figures
 		record(t, "RabbitMQ cluster of 3, quorum queues: stop the node the appserver consumes through, MariaDB creates", "longest time without an ok reply, from the stop on", &fg)
-		fg = f.load(t, "mqconnected", 1500, 4, 8, f.ledger(), stop(t, victim))
+		fg = f.load(t, "mqconnected", 1500, 4, 8, f.ledger(), fault(t, "stop-node", victim))
 		fg.recovery = fg.stall
 		if now := c.connectedTo(t, node.name+"/dispatcher"); now.name == victim.name {
 			t.Errorf("the appserver still consumes through %s, which was stopped", now.name)
