@@ -20,6 +20,10 @@
 //     before it was answered is sent again, with the same event ID, until
 //     its deadline: the node applies a write once per event ID, so a resent
 //     write is answered with the first result instead of applying twice.
+//     A write RabbitMQ refuses (a negative confirm) is answered unavailable
+//     and the connection is made anew, since the channel may refuse all
+//     that follows. With Options.Addresses, each new connection goes to
+//     the next node of the cluster that answers.
 //   - Do returns the reply. For a reply that is not ok it also returns the
 //     reply's *wire.Error; when no answer came it returns a *wire.Error
 //     with code timeout or unavailable. errors.As(err, &werr) and
@@ -521,7 +525,12 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 			return nil, errLost
 		case !acked:
 			forget()
-			return nil, wire.Errorf(wire.CodeUnavailable, "RabbitMQ refused event %s (nack)", event)
+			// A quorum queue whose leader went away mid-publish can leave
+			// the channel nacking every later publish (seen on RabbitMQ
+			// 3.10): start again on a new connection, which the
+			// supervisor makes; the caller retries, as for unavailable.
+			_ = s.conn.Close()
+			return nil, wire.Errorf(wire.CodeUnavailable, "RabbitMQ refused event %s (nack); reconnecting", event)
 		}
 	}
 

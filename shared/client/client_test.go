@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,60 @@ func TestDialFirstAddressClosed(t *testing.T) {
 			t.Fatalf("beds.events holds %d messages and beds.dead %d, want the one write", q.Messages, d.Messages)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A write RabbitMQ refuses (a negative confirm: here beds.events is full
+// and rejects publishes) is answered unavailable, and the client starts
+// again on a new connection, since a channel that was nacked may nack
+// everything after (RabbitMQ 3.10's quorum queues after a leader loss).
+func TestNackReconnects(t *testing.T) {
+	url := testenv.AMQP(t)
+	ch := testenv.Channel(t, url)
+	// beds.events made before the topology, full from the start.
+	if _, err := ch.QueueDeclare(wire.EventsQueue, true, false, false, false,
+		amqp.Table{"x-max-length": int64(0), "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(wire.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(wire.EventsQueue, wire.RouteWrite, wire.Exchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, client.Options{Name: "nacked", Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	vhost := url[strings.LastIndex(url, "/")+1:]
+	port := func() string { // the client's connection, as RabbitMQ sees it
+		for ctx.Err() == nil {
+			out, err := exec.Command("rabbitmqctl", "-q", "list_connections", "-p", vhost, "--no-table-headers", "peer_port", "client_properties").CombinedOutput()
+			if err != nil {
+				t.Fatalf("rabbitmqctl list_connections: %v: %s", err, out)
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, `"nacked"`) {
+					return strings.Fields(line)[0]
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatal("no connection of the client")
+		return ""
+	}
+	before := port()
+	_, err = c.Do(ctx, &wire.Request{Template: "users", Op: wire.OpCreate, Data: []byte(`{}`)})
+	if code(err) != wire.CodeUnavailable || !strings.Contains(err.Error(), "nack") {
+		t.Fatalf("write to a full queue: %v, want unavailable (nack)", err)
+	}
+	for port() == before {
+		if ctx.Err() != nil {
+			t.Fatal("the client kept the connection its write was nacked on")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
