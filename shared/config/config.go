@@ -89,13 +89,13 @@ type HTTP struct {
 
 // AMQP configures the connection to RabbitMQ and the topology.
 type AMQP struct {
-	URL string `toml:"url"`
+	URL       string `toml:"url"`
+	QueueType string `toml:"queue_type"` // classic or quorum
 	// Addresses are the other nodes of URL's RabbitMQ cluster, each
 	// host:port, reached with URL's credentials, virtual host and
 	// parameters: every connection goes to one of URL's node and these,
 	// and moves on to another when that one does not answer (package mq).
 	Addresses []string `toml:"addresses"`
-	QueueType string   `toml:"queue_type"` // classic or quorum
 	// DeliveryLimit dead-letters a request delivered more often than this
 	// (a poison message), on classic and quorum queues alike.
 	DeliveryLimit int `toml:"delivery_limit"`
@@ -333,13 +333,13 @@ type Overrides struct {
 	ConfigDir   string `env:"BEDS_CONFIG_DIR"`
 	TemplateDir string `env:"BEDS_TEMPLATE_DIR"`
 	AMQPURL     string `env:"BEDS_AMQP_URL"`
+	MariaDBDSN  string `env:"BEDS_MARIADB_DSN"`
+	MongoURI    string `env:"BEDS_MONGO_URI"`
+	NodeName    string `env:"BEDS_NODE_NAME"`
+	HTTPAddr    string `env:"BEDS_HTTP_ADDR"`
+	LogLevel    string `env:"BEDS_LOG_LEVEL"`
 	// AMQPAddresses is amqp.addresses, comma-separated host:port.
 	AMQPAddresses []string `env:"BEDS_AMQP_ADDRESSES" envSeparator:","`
-	MariaDBDSN    string   `env:"BEDS_MARIADB_DSN"`
-	MongoURI      string   `env:"BEDS_MONGO_URI"`
-	NodeName      string   `env:"BEDS_NODE_NAME"`
-	HTTPAddr      string   `env:"BEDS_HTTP_ADDR"`
-	LogLevel      string   `env:"BEDS_LOG_LEVEL"`
 }
 
 // Load reads the configuration for role from the process environment.
