@@ -48,17 +48,29 @@ type proc struct {
 }
 
 type fixture struct {
-	s     servers
-	bin   string
-	cfg   string // the config folder
-	tpl   string
-	db    *sql.DB
-	procs []*proc
+	s servers
+	// amqpAddrs are the other nodes of amqpURL's RabbitMQ cluster
+	// (BEDS_AMQP_ADDRESSES, client.Options.Addresses); none for the
+	// machine's single RabbitMQ.
+	amqpAddrs []string
+	bin       string
+	cfg       string // the config folder
+	tpl       string
+	db        *sql.DB
+	procs     []*proc
 }
 
 func newFixture(t *testing.T, nodes int) *fixture {
 	t.Helper()
-	f := &fixture{s: servers{amqpURL: testenv.AMQP(t), mariaDSN: testenv.MariaDB(t), mongoURI: testenv.Mongo(t)}}
+	return newFixtureOn(t, nodes, testenv.AMQP(t), nil, "")
+}
+
+// newFixtureOn is newFixture with the appservers and the load's clients
+// on the RabbitMQ at amqpURL and addrs (a cluster's other nodes), and
+// extra added to the nodes' env file.
+func newFixtureOn(t *testing.T, nodes int, amqpURL string, addrs []string, extra string) *fixture {
+	t.Helper()
+	f := &fixture{s: servers{amqpURL: amqpURL, mariaDSN: testenv.MariaDB(t), mongoURI: testenv.Mongo(t)}, amqpAddrs: addrs}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	must(t, testenv.ApplySQL(ctx, f.s.mariaDSN, filepath.Join("testdata", "ledger.sql"), filepath.Join("testdata", "counter.sql")))
@@ -69,7 +81,7 @@ func newFixture(t *testing.T, nodes int) *fixture {
 	// The tally template's key has no unique index on purpose (see
 	// testdata/faults/tally_rec.toml), which the strict schema check would
 	// refuse.
-	f.cfg = configDir(t, "[templates]\ncheck = \"warn\"\n")
+	f.cfg = configDir(t, "[templates]\ncheck = \"warn\"\n"+extra)
 	f.tpl = t.TempDir()
 	files, _ := filepath.Glob(filepath.Join(testenv.Root(t), "templates", "*.toml"))
 	faults, _ := filepath.Glob(filepath.Join("testdata", "faults", "*.toml"))
@@ -93,7 +105,8 @@ func (f *fixture) start(t *testing.T, name string) *proc {
 	p.cmd.Env = append(os.Environ(),
 		"BEDS_CONFIG_DIR="+f.cfg,
 		"BEDS_TEMPLATE_DIR="+f.tpl, "BEDS_AMQP_URL="+f.s.amqpURL, "BEDS_MARIADB_DSN="+f.s.mariaDSN,
-		"BEDS_MONGO_URI="+f.s.mongoURI, "BEDS_HTTP_ADDR="+p.http, "BEDS_NODE_NAME="+name, "BEDS_LOG_LEVEL=info")
+		"BEDS_MONGO_URI="+f.s.mongoURI, "BEDS_HTTP_ADDR="+p.http, "BEDS_NODE_NAME="+name, "BEDS_LOG_LEVEL=info",
+		"BEDS_AMQP_ADDRESSES="+strings.Join(f.amqpAddrs, ","))
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	must(t, p.cmd.Start())
 	go func() { p.exited <- p.cmd.Wait() }()
@@ -142,6 +155,10 @@ type figures struct {
 	// applied and others not: by the workload's watch while the load
 	// ran, or in the count after it.
 	partial int64
+	// stall is the longest time without an ok reply from the start of
+	// the fault to the end of the load: how long service stopped, as the
+	// clients saw it.
+	stall time.Duration
 }
 
 func (fg figures) String() string {
@@ -153,8 +170,9 @@ func (fg figures) String() string {
 		sort.Strings(out)
 		return strings.Join(out, " ")
 	}
-	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], final errors [%s], applied %d, duplicates %d, lost %d, partial batches %d, recovery %s",
-		fg.sent, fg.replied, fg.attempts, codes(fg.codes), codes(fg.final), fg.applied, fg.duplicates, fg.lost, fg.partial, fg.recovery.Round(time.Millisecond))
+	return fmt.Sprintf("writes sent %d, replied ok %d, attempts %d, error replies [%s], final errors [%s], applied %d, duplicates %d, lost %d, partial batches %d, recovery %s, longest stall %s",
+		fg.sent, fg.replied, fg.attempts, codes(fg.codes), codes(fg.final), fg.applied, fg.duplicates, fg.lost, fg.partial,
+		fg.recovery.Round(time.Millisecond), fg.stall.Round(time.Millisecond))
 }
 
 // record writes *fg as this test's result (faulttable_test.go) when the
@@ -278,7 +296,8 @@ const unanswered wire.Code = "(no reply)"
 // until it is answered ok; any other error reply is a failure and ends its
 // unit. fault runs once a third of total are answered; it returns when the
 // fault is over, and the time from then to the next ok reply is the
-// recovery time. Meanwhile w's watch, if any, looks for batches partly
+// recovery time, and the longest time without an ok reply from the
+// fault's start on is the stall. Meanwhile w's watch, if any, looks for batches partly
 // applied. Then w counts in the database how often each write was applied.
 // The figures count writes: a batch's items one by one.
 func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w workload, fault func()) figures {
@@ -289,11 +308,15 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 	var next, done atomic.Int64
 	var healed atomic.Int64 // unix nanos when the fault ended
 	var recovered atomic.Int64
+	var lastOK int64 // unix nanos of the last ok reply since the fault began, under mu
 	units := (int64(total) + int64(w.steps) - 1) / int64(w.steps)
 	faultStarted := make(chan struct{})
 	faultOver := make(chan struct{})
 	go func() {
 		<-faultStarted
+		mu.Lock()
+		lastOK = time.Now().UnixNano()
+		mu.Unlock()
 		fault()
 		healed.Store(time.Now().UnixNano())
 		close(faultOver)
@@ -324,6 +347,11 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 					t.Errorf("batch %s: answered ok, atomic %t with %d items; want atomic %t with %d", event, r.Atomic, len(r.Items), w.atomic, w.items)
 				}
 				mu.Lock()
+				if lastOK != 0 {
+					now := time.Now().UnixNano()
+					fg.stall = max(fg.stall, time.Duration(now-lastOK))
+					lastOK = now
+				}
 				fg.replied += writes
 				sent[event] = ""
 				fg.ok = append(fg.ok, event)
@@ -385,7 +413,7 @@ func (f *fixture) load(t *testing.T, run string, total, clients, workers int, w 
 	}()
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
-		cl, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-client-%d", run, c)})
+		cl, err := client.Dial(ctx, f.s.amqpURL, client.Options{Name: fmt.Sprintf("%s-client-%d", run, c), Addresses: f.amqpAddrs})
 		must(t, err)
 		defer cl.Close()
 		for range workers {

@@ -20,6 +20,10 @@
 //     before it was answered is sent again, with the same event ID, until
 //     its deadline: the node applies a write once per event ID, so a resent
 //     write is answered with the first result instead of applying twice.
+//     A write RabbitMQ refuses (a negative confirm) is answered unavailable
+//     and the connection is made anew, since the channel may refuse all
+//     that follows. With Options.Addresses, each new connection goes to
+//     the next node of the cluster that answers.
 //   - Do returns the reply. For a reply that is not ok it also returns the
 //     reply's *wire.Error; when no answer came it returns a *wire.Error
 //     with code timeout or unavailable. errors.As(err, &werr) and
@@ -65,8 +69,16 @@ type Options struct {
 	Channels int
 	// Timeout bounds a request whose context has no deadline (default 30s).
 	Timeout time.Duration
-	// DialTimeout bounds one connection attempt (default 5s).
+	// DialTimeout bounds one connection attempt to one address (default
+	// 5s).
 	DialTimeout time.Duration
+	// Addresses are the other nodes of the URL's RabbitMQ cluster, each
+	// host:port, reached with the URL's credentials, virtual host and
+	// parameters. The client connects to one of the URL's node and these
+	// (a different one first for each connection, in rotation), and when
+	// its connection is lost it reconnects to whichever answers: a node
+	// going away moves the client to another (package mq, Dial).
+	Addresses []string
 	// Log receives reconnect events (default: discarded).
 	Log *slog.Logger
 	// Session is a session token (Identity.Token, as Login answered it)
@@ -102,8 +114,9 @@ type session struct {
 	blocked atomic.Bool   // RabbitMQ blocked publishing (memory or disk alarm)
 }
 
-// Dial connects to RabbitMQ at url. It fails if the first connection
-// cannot be made; later losses are recovered in the background.
+// Dial connects to RabbitMQ at url, or at one of opts.Addresses. It fails
+// if the first connection cannot be made; later losses are recovered in
+// the background.
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.Channels <= 0 {
 		opts.Channels = 4
@@ -113,6 +126,12 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	}
 	if opts.Name == "" {
 		opts.Name = "beds-client"
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if _, err := mq.URLs(url, opts.Addresses); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -139,7 +158,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 }
 
 func (c *Client) connect(ctx context.Context) (*session, error) {
-	conn, err := mq.Dial(ctx, mq.DialConfig{URL: c.url, Name: c.opts.Name, Timeout: c.opts.DialTimeout})
+	conn, err := mq.Dial(ctx, mq.DialConfig{URL: c.url, Addresses: c.opts.Addresses, Name: c.opts.Name, Timeout: c.opts.DialTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +223,10 @@ func (c *Client) install(s *session) {
 // reconnect dials with backoff until it succeeds or the client closes.
 func (c *Client) reconnect() {
 	backoff := 100 * time.Millisecond
+	// Time for every address once.
+	within := time.Duration(1+len(c.opts.Addresses))*c.opts.DialTimeout + time.Second
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.DialTimeout+time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), within)
 		s, err := c.connect(ctx)
 		cancel()
 		if err == nil {
@@ -504,7 +525,12 @@ func (c *Client) attempt(ctx context.Context, deadline time.Time, event, routing
 			return nil, errLost
 		case !acked:
 			forget()
-			return nil, wire.Errorf(wire.CodeUnavailable, "RabbitMQ refused event %s (nack)", event)
+			// A quorum queue whose leader went away mid-publish can leave
+			// the channel nacking every later publish (seen on RabbitMQ
+			// 3.10): start again on a new connection, which the
+			// supervisor makes; the caller retries, as for unavailable.
+			_ = s.conn.Close()
+			return nil, wire.Errorf(wire.CodeUnavailable, "RabbitMQ refused event %s (nack); reconnecting", event)
 		}
 	}
 

@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +121,118 @@ func TestDialMalformedURLHidesThePassword(t *testing.T) {
 		if msg := err.Error(); strings.Contains(msg, "s3cr") || !strings.Contains(msg, "guest:xxxxx@") {
 			t.Errorf("error %q must hide the password and show the masked URL", msg)
 		}
+	}
+}
+
+// A client whose URL names a node that is gone connects through the next
+// of its addresses, and its requests reach the queue there.
+func TestDialFirstAddressClosed(t *testing.T) {
+	live := testenv.AMQP(t)
+	conn, err := amqp.Dial(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := mq.Declare(conn, mq.Topology{QueueType: "classic"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	url := strings.Replace(live, mq.Addr(live), dead, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := client.Dial(ctx, url, client.Options{DialTimeout: time.Second, Addresses: []string{"no-port"}}); err == nil ||
+		!strings.Contains(err.Error(), "amqp address 1 of 1") {
+		t.Fatalf("dial with a malformed address: %v, want an error naming it", err)
+	}
+	c, err := client.Dial(ctx, url, client.Options{Name: "failover", DialTimeout: time.Second, Addresses: []string{mq.Addr(live)}})
+	if err != nil {
+		t.Fatalf("dial with the first address closed: %v", err)
+	}
+	defer c.Close()
+	// Nobody consumes: the write times out in beds.events, which
+	// dead-letters it when it expires.
+	rctx, rcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer rcancel()
+	if _, err := c.Do(rctx, &wire.Request{Template: "users", Op: wire.OpCreate, Data: []byte(`{}`)}); code(err) != wire.CodeTimeout {
+		t.Fatalf("write with nobody consuming: %v, want timeout", err)
+	}
+	ch := testenv.Channel(t, live)
+	for {
+		q, err := ch.QueueDeclarePassive(wire.EventsQueue, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ch.QueueDeclarePassive(wire.DeadQueue, true, false, false, false, amqp.Table{"x-queue-type": "classic"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages+d.Messages == 1 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("beds.events holds %d messages and beds.dead %d, want the one write", q.Messages, d.Messages)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A write RabbitMQ refuses (a negative confirm: here beds.events is full
+// and rejects publishes) is answered unavailable, and the client starts
+// again on a new connection, since a channel that was nacked may nack
+// everything after (RabbitMQ 3.10's quorum queues after a leader loss).
+func TestNackReconnects(t *testing.T) {
+	url := testenv.AMQP(t)
+	ch := testenv.Channel(t, url)
+	// beds.events made before the topology, full from the start.
+	if _, err := ch.QueueDeclare(wire.EventsQueue, true, false, false, false,
+		amqp.Table{"x-max-length": int64(0), "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(wire.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(wire.EventsQueue, wire.RouteWrite, wire.Exchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, client.Options{Name: "nacked", Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	vhost := url[strings.LastIndex(url, "/")+1:]
+	port := func() string { // the client's connection, as RabbitMQ sees it
+		for ctx.Err() == nil {
+			out, err := exec.Command("rabbitmqctl", "-q", "list_connections", "-p", vhost, "--no-table-headers", "peer_port", "client_properties").CombinedOutput()
+			if err != nil {
+				t.Fatalf("rabbitmqctl list_connections: %v: %s", err, out)
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, `"nacked"`) {
+					return strings.Fields(line)[0]
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatal("no connection of the client")
+		return ""
+	}
+	before := port()
+	_, err = c.Do(ctx, &wire.Request{Template: "users", Op: wire.OpCreate, Data: []byte(`{}`)})
+	if code(err) != wire.CodeUnavailable || !strings.Contains(err.Error(), "nack") {
+		t.Fatalf("write to a full queue: %v, want unavailable (nack)", err)
+	}
+	for port() == before {
+		if ctx.Err() != nil {
+			t.Fatal("the client kept the connection its write was nacked on")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/schema"
 )
 
@@ -93,9 +94,18 @@ type HTTP struct {
 type AMQP struct {
 	URL       string `toml:"url"`
 	QueueType string `toml:"queue_type"` // classic or quorum
+	// Addresses are the other nodes of URL's RabbitMQ cluster, each
+	// host:port, reached with URL's credentials, virtual host and
+	// parameters: every connection goes to one of URL's node and these,
+	// and moves on to another when that one does not answer (package mq).
+	Addresses []string `toml:"addresses"`
 	// DeliveryLimit dead-letters a request delivered more often than this
 	// (a poison message), on classic and quorum queues alike.
 	DeliveryLimit int `toml:"delivery_limit"`
+	// QuorumSize is how many nodes hold a replica of each quorum queue
+	// (x-quorum-initial-group-size), fixed when the queue is declared;
+	// 0 is RabbitMQ's default, every node of the cluster then.
+	QuorumSize int `toml:"quorum_size"`
 	// ReplyPrefix, when set, also admits reply_to queues whose names start
 	// with it; direct reply-to (amq.rabbitmq.reply-to...) is always admitted.
 	ReplyPrefix    string   `toml:"reply_prefix"`
@@ -354,6 +364,8 @@ type Overrides struct {
 	NodeName    string `env:"BEDS_NODE_NAME"`
 	HTTPAddr    string `env:"BEDS_HTTP_ADDR"`
 	LogLevel    string `env:"BEDS_LOG_LEVEL"`
+	// AMQPAddresses is amqp.addresses, comma-separated host:port.
+	AMQPAddresses []string `env:"BEDS_AMQP_ADDRESSES" envSeparator:","`
 }
 
 // Load reads the configuration for role from the process environment.
@@ -393,6 +405,14 @@ func LoadEnv(role string, environ map[string]string) (*Config, error) {
 	}
 	apply(&c.Templates.Dir, ov.TemplateDir)
 	apply(&c.AMQP.URL, ov.AMQPURL)
+	if len(ov.AMQPAddresses) > 0 {
+		c.AMQP.Addresses = nil
+		for _, a := range ov.AMQPAddresses {
+			if a = strings.TrimSpace(a); a != "" {
+				c.AMQP.Addresses = append(c.AMQP.Addresses, a)
+			}
+		}
+	}
 	apply(&c.Node.Name, ov.NodeName)
 	apply(&c.HTTP.Addr, ov.HTTPAddr)
 	apply(&c.Log.Level, ov.LogLevel)
@@ -447,8 +467,18 @@ func (c *Config) Validate() error {
 	if _, err := amqp.ParseURI(c.AMQP.URL); err != nil {
 		bad("amqp.url", "%v", redactErr(err, c.AMQP.URL))
 	}
+	for i, a := range c.AMQP.Addresses {
+		// The error never quotes a: a URL put there by mistake may
+		// hold a password.
+		if err := mq.CheckAddress(a); err != nil {
+			bad(fmt.Sprintf("amqp.addresses[%d]", i), "%v", err)
+		}
+	}
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "%q: classic or quorum", c.AMQP.QueueType)
+	}
+	if c.AMQP.QuorumSize < 0 {
+		bad("amqp.quorum_size", "must not be negative (0 is RabbitMQ's default: every node of the cluster)")
 	}
 	if c.AMQP.DeliveryLimit < 1 {
 		bad("amqp.delivery_limit", "must be at least 1")

@@ -50,6 +50,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("node", r.Node.Name),
 		slog.String("templates", r.Templates.Dir),
 		slog.String("amqp", r.AMQP.URL),
+		slog.Any("amqp_addresses", r.AMQP.Addresses),
 		slog.String("queue_type", r.AMQP.QueueType),
 		slog.String("http", r.HTTP.Addr),
 		slog.String("lineage", r.Lineage.Store),

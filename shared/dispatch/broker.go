@@ -472,7 +472,11 @@ func (b *Broker) confirm(ctx context.Context, ch *amqp.Channel, exchange, key st
 	}
 	if !acked {
 		// A channel that closes before confirming resolves its pending
-		// confirms as nacks too.
+		// confirms as nacks too. One RabbitMQ nacked may go on nacking
+		// all that follows (a dead letter to a quorum beds.dead whose
+		// leader went away, on RabbitMQ 3.10): close it, so that the
+		// reply side starts a new connection.
+		_ = ch.Close()
 		return errors.New("refused by RabbitMQ (nack, or the channel closed)")
 	}
 	return nil

@@ -139,5 +139,5 @@ func step(ctx context.Context, log *slog.Logger, name, target string, fn func(co
 // Topology returns the queue topology the config asks for.
 func (rt *Runtime) Topology() mq.Topology {
 	a := rt.Config.AMQP
-	return mq.Topology{QueueType: a.QueueType, DeliveryLimit: a.DeliveryLimit, DeadMaxLength: a.DeadMaxLength, DeadTTL: a.DeadTTL.D()}
+	return mq.Topology{QueueType: a.QueueType, DeliveryLimit: a.DeliveryLimit, QuorumSize: a.QuorumSize, DeadMaxLength: a.DeadMaxLength, DeadTTL: a.DeadTTL.D()}
 }

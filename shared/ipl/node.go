@@ -136,12 +136,12 @@ func Boot(ctx context.Context, role Role, environ map[string]string) (_ *Node, e
 		return nil, &StepError{Step: "stores", Err: err}
 	}
 
-	amqpAddr := mq.Addr(cfg.AMQP.URL)
 	dial := n.DialConfig("ipl")
+	// Every node of the cluster, the URL's first: any one that answers
+	// will do (Dial goes on to the next when one does not).
+	amqpAddr := strings.Join(dial.Addrs(), ",")
 	if err := step(ctx, log, "amqp", amqpAddr, func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, cfg.AMQP.ConnectTimeout.D())
-		defer cancel()
-		return mq.Reachable(ctx, amqpAddr)
+		return mq.ReachableAny(ctx, dial.Addrs(), cfg.AMQP.ConnectTimeout.D())
 	}); err != nil {
 		return nil, err
 	}
@@ -294,7 +294,7 @@ func (n *Node) DialConfig(purpose string) mq.DialConfig {
 func DialConfig(rt *Runtime, purpose string) mq.DialConfig {
 	cfg := rt.Config
 	return mq.DialConfig{
-		URL: cfg.AMQP.URL, Name: cfg.Node.Name + "/" + purpose,
+		URL: cfg.AMQP.URL, Addresses: cfg.AMQP.Addresses, Name: cfg.Node.Name + "/" + purpose,
 		Timeout: cfg.AMQP.ConnectTimeout.D(), Heartbeat: cfg.AMQP.Heartbeat.D(),
 	}
 }

@@ -8,7 +8,8 @@
 //	exchange beds       topic, durable, alternate-exchange beds.dlx
 //	exchange beds.dlx   fanout, durable
 //	queue beds.events   durable, dead-letter-exchange beds.dlx, type from config
-//	                    (quorum: x-delivery-limit from config), bound to beds
+//	                    (quorum: x-delivery-limit and, when set,
+//	                    x-quorum-initial-group-size from config), bound to beds
 //	                    with rec.read and rec.write
 //	queue beds.tercero  as beds.events, bound to beds with usr.* and ses.*
 //	                    (user and session requests, served by tercero)
@@ -31,6 +32,11 @@
 // node: Declare keeps the queue as it is and warns with the fix (see
 // Declare).
 //
+// A RabbitMQ cluster is reached through one URL and the host:port of its
+// other nodes (DialConfig.Addresses): Dial connects to one of them,
+// starting from the next in rotation and moving on to the next when one
+// does not answer, so a reconnect after a node went away finds another.
+//
 // Dial and Addr never print an AMQP URL's password, even for a URL that
 // does not parse.
 package mq
@@ -41,9 +47,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -73,16 +83,151 @@ func Reachable(ctx context.Context, addr string) error {
 	return c.Close()
 }
 
+// ReachableAny checks that something accepts TCP connections at one of
+// addrs at least, each tried for at most timeout in the order given. Its
+// error names every address with its failure.
+func ReachableAny(ctx context.Context, addrs []string, timeout time.Duration) error {
+	var errs []error
+	for _, a := range addrs {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := Reachable(actx, a)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return fmt.Errorf("no address answered: %w", errors.Join(errs...))
+}
+
 // DialConfig says how to connect.
 type DialConfig struct {
-	URL       string
-	Name      string // connection name shown by RabbitMQ's tools
-	Timeout   time.Duration
+	URL string
+	// Addresses are more nodes of the same RabbitMQ cluster, each
+	// host:port, reached with URL's credentials, virtual host and
+	// parameters (see URLs).
+	Addresses []string
+	Name      string        // connection name shown by RabbitMQ's tools
+	Timeout   time.Duration // per address tried
 	Heartbeat time.Duration
 }
 
-// Dial opens a connection, giving up after cfg.Timeout or when ctx ends.
+// CheckAddress reports whether addr is a host:port that Addresses may
+// hold: a host name or IP address (IPv6 in brackets) and a port from 1
+// to 65535, no user, scheme or path. Its error never quotes addr, which
+// may be a URL holding a password put there by mistake.
+func CheckAddress(addr string) error {
+	if strings.ContainsAny(addr, "@/?") {
+		return errors.New("not host:port but a URL or part of one (credentials, virtual host and parameters come from the URL)")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not host:port (an IPv6 address goes in brackets: [::1]:5672)")
+	}
+	if host == "" || strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:%") != "" {
+		return errors.New("its host is not a host name or IP address (credentials, virtual host and parameters come from the URL)")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("its port is not a number from 1 to 65535")
+	}
+	return nil
+}
+
+// URLs returns the URL of every node to try: rawURL itself first, then
+// rawURL with its host and port replaced by each of addrs in turn, an
+// address equal to rawURL's own or listed before left out. Credentials,
+// virtual host and query parameters (TLS files, heartbeat...) are
+// rawURL's for all; with amqps each URL keeps its own host, which TLS
+// then verifies. Errors never hold the password.
+func URLs(rawURL string, addrs []string) ([]string, error) {
+	if err := CheckURL(rawURL); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil { // amqp.ParseURI took it: not expected
+		return nil, fmt.Errorf("%w %q: it does not parse", ErrBadURL, RedactURL(rawURL))
+	}
+	out := []string{rawURL}
+	seen := map[string]bool{Addr(rawURL): true}
+	for i, a := range addrs {
+		if err := CheckAddress(a); err != nil {
+			return nil, fmt.Errorf("amqp address %d of %d: %w", i+1, len(addrs), err)
+		}
+		host, port, _ := net.SplitHostPort(a)
+		key := net.JoinHostPort(strings.ToLower(host), port)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		v := *u
+		v.Host = net.JoinHostPort(host, port)
+		out = append(out, v.String())
+	}
+	return out, nil
+}
+
+// Addrs returns host:port of every node of cfg, in URLs' order, for
+// messages and reachability checks; the malformed are left out.
+func (cfg DialConfig) Addrs() []string {
+	urls, err := URLs(cfg.URL, cfg.Addresses)
+	if err != nil {
+		return []string{Addr(cfg.URL)}
+	}
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = Addr(u)
+	}
+	return out
+}
+
+// rotation spreads connections over a cluster's nodes: each Dial starts
+// at the next address, from a random one for the first, so that the
+// connections of one process and of many processes spread over the
+// nodes.
+var rotation atomic.Uint32
+
+func init() { rotation.Store(rand.Uint32()) }
+
+// Dial opens a connection to one of cfg's nodes (URLs), giving up on an
+// address after cfg.Timeout and on all when ctx ends. It starts at the
+// next address in rotation and tries each once, in turn, until one
+// connects; if none does, its error names every address with its failure
+// (wrapped: errors.Is sees amqp091's errors), never a password.
 func Dial(ctx context.Context, cfg DialConfig) (*amqp.Connection, error) {
+	urls, err := URLs(cfg.URL, cfg.Addresses)
+	if err != nil {
+		return nil, err
+	}
+	first := 0
+	if len(urls) > 1 {
+		first = int(rotation.Add(1) % uint32(len(urls)))
+	}
+	var errs []error
+	for i := range urls {
+		u := urls[(first+i)%len(urls)]
+		conn, err := dialOne(ctx, u, cfg)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("amqp %s: %w", Addr(u), err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, fmt.Errorf("no RabbitMQ node of %d took the connection: %w", len(urls), errors.Join(errs...))
+}
+
+// dialOne opens a connection to rawURL, a URL CheckURL took.
+func dialOne(ctx context.Context, rawURL string, cfg DialConfig) (*amqp.Connection, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -111,16 +256,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*amqp.Connection, error) {
 			return c, nil
 		},
 	}
-	// amqp091 would report a malformed URL with the URL, password and
-	// all, in its error: check it here first.
-	if err := CheckURL(cfg.URL); err != nil {
-		return nil, err
-	}
-	conn, err := amqp.DialConfig(cfg.URL, ac)
-	if err != nil {
-		return nil, fmt.Errorf("amqp %s: %w", Addr(cfg.URL), err)
-	}
-	return conn, nil
+	return amqp.DialConfig(rawURL, ac)
 }
 
 // ErrBadURL is the error of an AMQP URL that does not parse.
@@ -175,6 +311,11 @@ type Topology struct {
 	// many failed deliveries (a poison message that kills every node that
 	// takes it). 0 leaves RabbitMQ's default.
 	DeliveryLimit int
+	// QuorumSize, for quorum queues, is how many nodes of the cluster
+	// hold a replica of each queue (x-quorum-initial-group-size), chosen
+	// by RabbitMQ when the queue is declared. 0 leaves RabbitMQ's default:
+	// every node of the cluster at that time.
+	QuorumSize int
 	// DeadMaxLength and DeadTTL bound beds.dead: at most this many
 	// messages (the oldest dropped first), each kept at most this long.
 	// 0 leaves it unbounded.
@@ -225,7 +366,7 @@ func Declare(conn *amqp.Connection, t Topology, log *slog.Logger) error {
 		return fmt.Errorf("declare exchange %s: %w", wire.Exchange, err)
 	}
 	if _, err := ch.QueueDeclare(wire.EventsQueue, true, false, false, false, queueArgs(t, true)); err != nil {
-		return declareErr(wire.EventsQueue, err, "amqp.queue_type and delivery_limit (quorum)")
+		return declareErr(wire.EventsQueue, err, "amqp.queue_type, delivery_limit and quorum_size (quorum)")
 	}
 	for _, q := range []struct {
 		name string
@@ -236,7 +377,7 @@ func Declare(conn *amqp.Connection, t Topology, log *slog.Logger) error {
 	} {
 		if q.name != wire.EventsQueue {
 			if _, err := ch.QueueDeclare(q.name, true, false, false, false, queueArgs(t, true)); err != nil {
-				return declareErr(q.name, err, "amqp.queue_type and delivery_limit (quorum)")
+				return declareErr(q.name, err, "amqp.queue_type, delivery_limit and quorum_size (quorum)")
 			}
 		}
 		for _, key := range q.keys {
@@ -334,6 +475,9 @@ func queueArgs(t Topology, events bool) amqp.Table {
 	args := amqp.Table{"x-queue-type": t.QueueType}
 	if t.QueueType == "" {
 		args["x-queue-type"] = "classic"
+	}
+	if t.QueueType == "quorum" && t.QuorumSize > 0 {
+		args["x-quorum-initial-group-size"] = int64(t.QuorumSize)
 	}
 	if events {
 		args["x-dead-letter-exchange"] = wire.DeadExchange

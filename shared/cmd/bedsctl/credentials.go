@@ -137,7 +137,7 @@ func dial(ctx context.Context, url string, session bool, stderr io.Writer) (*cli
 			return nil, s, err
 		}
 	}
-	c, err := client.Dial(ctx, url, client.Options{Name: "bedsctl", Channels: 1, Session: s.token})
+	c, err := client.Dial(ctx, url, client.Options{Name: "bedsctl", Channels: 1, Session: s.token, Addresses: defaultAddresses()})
 	if err != nil {
 		return nil, s, err
 	}

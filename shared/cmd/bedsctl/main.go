@@ -27,7 +27,9 @@
 // the cluster. login, logout, whoami, sessions, revoke and user send
 // tercero's session and user ops (users.go).
 //
-// RabbitMQ is found at BEDS_AMQP_URL, or --url. call, batch, lineage and
+// RabbitMQ is found at BEDS_AMQP_URL, or --url, and the other nodes of
+// its cluster at BEDS_AMQP_ADDRESSES (host:port, comma-separated), which
+// every command but bench tries in turn. call, batch, lineage and
 // the session and user commands send the stored session (login keeps it
 // in the session file, $BEDS_SESSION_FILE or <config dir>/beds/session;
 // $BEDS_SESSION overrides it) in header x-beds-session; without one they
@@ -173,6 +175,12 @@ func defaultURL() string {
 		return u
 	}
 	return config.Default().AMQP.URL
+}
+
+// defaultAddresses returns the other nodes of the URL's RabbitMQ cluster
+// named by BEDS_AMQP_ADDRESSES, as the nodes read it.
+func defaultAddresses() []string {
+	return splitList(os.Getenv("BEDS_AMQP_ADDRESSES"))
 }
 
 func splitList(s string) []string {
@@ -431,7 +439,7 @@ func cmdPing(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	dctx, cancel := context.WithTimeout(ctx, *timeout)
-	c, err := client.Dial(dctx, *url, client.Options{Name: "bedsctl", Channels: 1})
+	c, err := client.Dial(dctx, *url, client.Options{Name: "bedsctl", Channels: 1, Addresses: defaultAddresses()})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(stderr, "bedsctl:", err)
