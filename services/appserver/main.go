@@ -20,8 +20,8 @@ package main
 import (
 	"os"
 
-	"github.com/beds-project/beds/shared/access"
 	"github.com/beds-project/beds/services/appserver/crud"
+	"github.com/beds-project/beds/shared/access"
 	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/ipl"
 	"github.com/beds-project/beds/shared/store"

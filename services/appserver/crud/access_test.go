@@ -13,9 +13,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/beds-project/beds/services/appserver/crud"
 	"github.com/beds-project/beds/shared/access"
 	"github.com/beds-project/beds/shared/config"
-	"github.com/beds-project/beds/services/appserver/crud"
 	"github.com/beds-project/beds/shared/dispatch"
 	"github.com/beds-project/beds/shared/lineage"
 	"github.com/beds-project/beds/shared/store"
