@@ -24,29 +24,16 @@ import (
 // unauthenticated. It returns the count of whoamis it answered.
 func whoamiResponder(t *testing.T, url string) *atomic.Int64 {
 	t.Helper()
-	ch := testenv.Channel(t, url)
-	deliveries, err := ch.Consume(wire.TerceroQueue, "", true, false, false, false, nil)
-	must(t, err)
 	var asked atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for d := range deliveries {
-			asked.Add(1)
-			token, _ := d.Headers[wire.HeaderSession].(string)
-			reply := &wire.Reply{OK: true, Event: d.MessageId}
-			var n int64
-			if _, err := fmt.Sscanf(token, "user-%d", &n); err == nil {
-				reply.Identity = &wire.Identity{User: n, Name: token, Roles: []string{"member"}}
-			} else {
-				reply = wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeUnauthenticated, "no session holds this token"))
-			}
-			body, _ := json.Marshal(reply)
-			_ = ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false,
-				amqp.Publishing{ContentType: wire.ContentType, CorrelationId: d.CorrelationId, Body: body})
+	testenv.Responder{Queue: wire.TerceroQueue, Answer: func(d amqp.Delivery) *wire.Reply {
+		asked.Add(1)
+		token, _ := d.Headers[wire.HeaderSession].(string)
+		var n int64
+		if _, err := fmt.Sscanf(token, "user-%d", &n); err != nil {
+			return wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeUnauthenticated, "no session holds this token"))
 		}
-	}()
-	t.Cleanup(func() { _ = ch.Close(); <-done })
+		return &wire.Reply{OK: true, Event: d.MessageId, Identity: &wire.Identity{User: n, Name: token, Roles: []string{"member"}}}
+	}}.Start(t, url)
 	return &asked
 }
 

@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,42 +55,10 @@ func declare(t *testing.T) string {
 // respond starts a responder on url until the test ends.
 func respond(t *testing.T, url string) *responder {
 	t.Helper()
-	ch := testenv.Channel(t, url)
-	deliveries, err := ch.Consume(wire.TerceroQueue, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := &responder{expires: map[string]time.Time{}}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for d := range deliveries {
-			token, _ := d.Headers[wire.HeaderSession].(string)
-			r.asked.Add(1)
-			if h := r.hold.Load(); h != nil {
-				<-*h
-			}
-			reply := wire.Reply{OK: true, Event: d.MessageId}
-			req, err := wire.DecodeRequest(d.Body)
-			var n int64
-			switch {
-			case err != nil || req.Op != wire.OpWhoami:
-				reply = *wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeBadRequest, "not whoami"))
-			case strings.HasPrefix(token, "user-"):
-				fmt.Sscan(strings.TrimPrefix(token, "user-"), &n)
-				r.mu.Lock()
-				reply.Identity = &wire.Identity{User: n, Name: token, Roles: []string{"member"}, Session: "hash", Token: token, Expires: r.expires[token]}
-				r.mu.Unlock()
-			default:
-				reply = *wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeUnauthenticated, "no session holds this token"))
-			}
-			body, _ := json.Marshal(reply)
-			if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false,
-				amqp.Publishing{ContentType: wire.ContentType, CorrelationId: d.CorrelationId, Body: body}); err != nil {
-				t.Errorf("responder: %v", err)
-			}
-		}
-	}()
+	testenv.Responder{Queue: wire.TerceroQueue, Answer: r.answer}.Start(t, url)
+	// Registered after Start's, this cleanup runs first: it releases an
+	// answer held, which Start's waits for.
 	t.Cleanup(func() {
 		if h := r.hold.Load(); h != nil {
 			select {
@@ -100,10 +67,32 @@ func respond(t *testing.T, url string) *responder {
 				close(*h)
 			}
 		}
-		_ = ch.Close()
-		<-done
 	})
 	return r
+}
+
+// answer is the reply to d, kept while hold is set.
+func (r *responder) answer(d amqp.Delivery) *wire.Reply {
+	token, _ := d.Headers[wire.HeaderSession].(string)
+	r.asked.Add(1)
+	if h := r.hold.Load(); h != nil {
+		<-*h
+	}
+	reply := &wire.Reply{OK: true, Event: d.MessageId}
+	req, err := wire.DecodeRequest(d.Body)
+	var n int64
+	switch {
+	case err != nil || req.Op != wire.OpWhoami:
+		reply = wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeBadRequest, "not whoami"))
+	case strings.HasPrefix(token, "user-"):
+		fmt.Sscan(strings.TrimPrefix(token, "user-"), &n)
+		r.mu.Lock()
+		reply.Identity = &wire.Identity{User: n, Name: token, Roles: []string{"member"}, Session: "hash", Token: token, Expires: r.expires[token]}
+		r.mu.Unlock()
+	default:
+		reply = wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeUnauthenticated, "no session holds this token"))
+	}
+	return reply
 }
 
 // start runs a resolver against url until the test ends, with a clock the

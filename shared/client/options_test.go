@@ -11,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/beds-project/beds/shared/client"
-	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -24,55 +23,23 @@ func traceOut(in string) string { return in[:36] + "b7ad6b7169203331" + in[52:] 
 // test ends.
 func fakeNode(t *testing.T, url string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
+	return testenv.Responder{Queue: wire.EventsQueue, Keep: 64, Answer: answer, Headers: traceHeaders}.Start(t, url)
+}
+
+// traceHeaders gives the reply to d a traceparent of the same trace as
+// d's valid one, with the parent ID of the fake node's span (traceOut).
+func traceHeaders(d amqp.Delivery) amqp.Table {
+	if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok && wire.CheckTraceparent(tp) == nil {
+		return amqp.Table{wire.HeaderTraceParent: traceOut(tp)}
 	}
-	if err := mq.Declare(conn, mq.Topology{QueueType: "classic"}, nil); err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(wire.EventsQueue, "", true, false, false, false, nil)
-	if err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	got := make(chan amqp.Delivery, 64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for d := range deliveries {
-			select {
-			case got <- d:
-			default:
-				t.Errorf("fake node: more than %d requests unread by the test", cap(got))
-			}
-			msg := amqp.Publishing{ContentType: wire.ContentType, CorrelationId: d.CorrelationId, Body: answer(d)}
-			if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok && wire.CheckTraceparent(tp) == nil {
-				msg.Headers = amqp.Table{wire.HeaderTraceParent: traceOut(tp)}
-			}
-			if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, msg); err != nil {
-				t.Errorf("fake node: reply: %v", err)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		conn.Close()
-		<-done
-	})
-	return got
+	return nil
 }
 
 // answer is the fake node's reply to d: a batch's items succeed unless
 // their template is "refuse" (then the batch fails whole, conflict); a
 // lineage request gets a tree of two children, or not_found for event
 // "unknown"; anything else gets one row.
-func answer(d amqp.Delivery) []byte {
+func answer(d amqp.Delivery) *wire.Reply {
 	event := d.MessageId
 	reply := wire.Reply{OK: true, Event: event, Node: "fake"}
 	req, err := wire.DecodeRequest(d.Body)
@@ -103,11 +70,7 @@ func answer(d amqp.Delivery) []byte {
 	default:
 		reply.Rows, reply.Count = []wire.Row{{"id": 1}}, 1
 	}
-	b, err := json.Marshal(reply)
-	if err != nil {
-		panic(err) // the replies above are all encodable
-	}
-	return b
+	return &reply
 }
 
 // TestCallOptionsAndHelpers sends through a fake node and checks what

@@ -11,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/beds-project/beds/shared/client"
-	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -28,49 +27,7 @@ var (
 // before it is answered. It stops when the test ends.
 func fakeTercero(t *testing.T, url string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mq.Declare(conn, mq.Topology{QueueType: "classic"}, nil); err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(wire.TerceroQueue, "", true, false, false, false, nil)
-	if err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	got := make(chan amqp.Delivery, 64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for d := range deliveries {
-			select {
-			case got <- d:
-			default:
-				t.Errorf("fake tercero: more than %d requests unread by the test", cap(got))
-			}
-			body, err := json.Marshal(terceroAnswer(d))
-			if err != nil {
-				panic(err) // the replies of terceroAnswer all encode
-			}
-			msg := amqp.Publishing{ContentType: wire.ContentType, CorrelationId: d.CorrelationId, Body: body}
-			if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, msg); err != nil {
-				t.Errorf("fake tercero: reply: %v", err)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		conn.Close()
-		<-done
-	})
-	return got
+	return testenv.Responder{Queue: wire.TerceroQueue, Keep: 64, Answer: terceroAnswer}.Start(t, url)
 }
 
 // terceroAnswer is the fake tercero's reply to d. Login accepts ann with

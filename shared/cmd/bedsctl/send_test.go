@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -22,70 +20,43 @@ import (
 // and sends every request it took on the returned channel first.
 func fakeNode(t *testing.T, url string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := mq.Declare(conn, mq.Topology{QueueType: "classic"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(wire.EventsQueue, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan amqp.Delivery, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for d := range deliveries {
-			select {
-			case got <- d:
-			default:
-				t.Errorf("fake node: more than %d requests unread by the test", cap(got))
+	return testenv.Responder{Queue: wire.EventsQueue, Keep: 16, Answer: nodeReply, Headers: echoTrace}.Start(t, url)
+}
+
+// nodeReply is the fake node's reply to d.
+func nodeReply(d amqp.Delivery) *wire.Reply {
+	reply := wire.Reply{OK: true, Event: d.MessageId, Node: "fake"}
+	req, err := wire.DecodeRequest(d.Body)
+	switch {
+	case err != nil:
+		we, _ := wire.AsError(err)
+		reply = *wire.ErrorReply(d.MessageId, we)
+	case req.Op == wire.OpBatch:
+		for _, item := range req.Batch {
+			r := wire.Reply{OK: true, Event: d.MessageId + ".x"}
+			if item.Template == "refuse" {
+				r = *wire.ErrorReply(r.Event, wire.Errorf(wire.CodeConflict, "refused"))
+				reply.OK, reply.Error = false, wire.Errorf(wire.CodeConflict, "refused")
 			}
-			reply := wire.Reply{OK: true, Event: d.MessageId, Node: "fake"}
-			req, err := wire.DecodeRequest(d.Body)
-			switch {
-			case err != nil:
-				we, _ := wire.AsError(err)
-				reply = *wire.ErrorReply(d.MessageId, we)
-			case req.Op == wire.OpBatch:
-				for _, item := range req.Batch {
-					r := wire.Reply{OK: true, Event: d.MessageId + ".x"}
-					if item.Template == "refuse" {
-						r = *wire.ErrorReply(r.Event, wire.Errorf(wire.CodeConflict, "refused"))
-						reply.OK, reply.Error = false, wire.Errorf(wire.CodeConflict, "refused")
-					}
-					reply.Items = append(reply.Items, r)
-				}
-			case req.Op == wire.OpLineage && req.Event == "unknown":
-				reply = *wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeNotFound, "no lineage recorded for unknown"))
-			case req.Op == wire.OpLineage:
-				reply.Lineage = &wire.Lineage{Event: req.Event, Op: wire.OpRead, Template: "users", Outcome: "ok", DurationUS: 1240, Node: "fake", Children: []*wire.Lineage{
-					{Event: req.Event + ".1", Op: wire.OpRead, Template: "orders", Outcome: "ok", DurationUS: 810}}}
-			default:
-				reply.Rows, reply.Count = []wire.Row{{"id": 1}}, 1
-			}
-			body, _ := json.Marshal(reply)
-			msg := amqp.Publishing{ContentType: wire.ContentType, CorrelationId: d.CorrelationId, Body: body}
-			if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok {
-				msg.Headers = amqp.Table{wire.HeaderTraceParent: tp}
-			}
-			if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, msg); err != nil {
-				t.Errorf("fake node: reply: %v", err)
-			}
+			reply.Items = append(reply.Items, r)
 		}
-	}()
-	t.Cleanup(func() {
-		conn.Close()
-		<-done
-	})
-	return got
+	case req.Op == wire.OpLineage && req.Event == "unknown":
+		reply = *wire.ErrorReply(d.MessageId, wire.Errorf(wire.CodeNotFound, "no lineage recorded for unknown"))
+	case req.Op == wire.OpLineage:
+		reply.Lineage = &wire.Lineage{Event: req.Event, Op: wire.OpRead, Template: "users", Outcome: "ok", DurationUS: 1240, Node: "fake", Children: []*wire.Lineage{
+			{Event: req.Event + ".1", Op: wire.OpRead, Template: "orders", Outcome: "ok", DurationUS: 810}}}
+	default:
+		reply.Rows, reply.Count = []wire.Row{{"id": 1}}, 1
+	}
+	return &reply
+}
+
+// echoTrace gives the reply to d the traceparent d came with.
+func echoTrace(d amqp.Delivery) amqp.Table {
+	if tp, ok := d.Headers[wire.HeaderTraceParent].(string); ok {
+		return amqp.Table{wire.HeaderTraceParent: tp}
+	}
+	return nil
 }
 
 // TestSendCommands runs call, batch and lineage against a fake node: what

@@ -15,7 +15,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/beds-project/beds/shared/mq"
 	"github.com/beds-project/beds/shared/testenv"
 	"github.com/beds-project/beds/shared/wire"
 )
@@ -46,44 +45,7 @@ func sessionID(token string) string {
 // It sends every request it took on the returned channel first.
 func fakeTercero(t *testing.T, url string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := mq.Declare(conn, mq.Topology{QueueType: "classic"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(wire.TerceroQueue, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan amqp.Delivery, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for d := range deliveries {
-			select {
-			case got <- d:
-			default:
-				t.Errorf("fake tercero: more than %d requests unread by the test", cap(got))
-			}
-			body, _ := json.Marshal(terceroReply(d))
-			msg := amqp.Publishing{ContentType: wire.ContentType, CorrelationId: d.CorrelationId, Body: body}
-			if err := ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, msg); err != nil {
-				t.Errorf("fake tercero: reply: %v", err)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		conn.Close()
-		<-done
-	})
-	return got
+	return testenv.Responder{Queue: wire.TerceroQueue, Keep: 16, Answer: terceroReply}.Start(t, url)
 }
 
 func terceroReply(d amqp.Delivery) *wire.Reply {
