@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -111,6 +112,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients, each with one request in flight")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of each measured run")
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per measured run instead of --duration")
+	fs.Float64Var(&c.Rate, "rate", 0, "requests per second across all clients, warmups too (a steady load, e.g. a soak); 0: as fast as replies come")
 	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | delete | mixed | batch | include")
 	batch := fs.String("batch", "16", "point reads per message of --op batch; a list (1,4,16,64) runs each size in turn")
 	fs.BoolVar(&c.Record, "record", false, "ask the node to record every request's lineage (what recording reads costs)")
@@ -191,6 +193,8 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		return nil, errors.New("--warmup must not be negative")
 	case c.Rounds < 0:
 		return nil, errors.New("--rounds must not be negative")
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return nil, errors.New("--rate must be requests per second, or 0 for unpaced")
 	}
 	if *baseline {
 		switch b.Stmt {
