@@ -21,6 +21,8 @@ const benchUsage = `usage: bedsctl bench [flags]
 Loads the cluster with --clients concurrent clients, each sending one
 request at a time, for --duration (or --requests in all), after --warmup;
 then prints tp/s, latency p50/p90/p99/p99.9/max and errors by code.
+--rate paces the requests at that many per second in all (a steady load
+for a soak, below what the machine takes) instead of back to back.
 Reads and updates use records it seeds first (emails under a run ID), and
 it removes every record it wrote at the end unless --keep.
 
