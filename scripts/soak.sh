@@ -90,7 +90,10 @@ report() {
 
 if [[ $report_only == 1 ]]; then
 	[[ -s $out/samples.csv ]] || die "$out/samples.csv: no samples to report on (run a soak first, or --out)"
-	if [[ -s $out/command ]]; then command_line=$(<"$out/command"); fi
+	# The run's command, and how this report was made from its samples.
+	if [[ -s $out/command ]]; then
+		command_line="$(<"$out/command"); reported with scripts/soak.sh --report-only${report_args[*]:+ ${report_args[*]}}"
+	fi
 	report
 	exit $?
 fi
@@ -142,6 +145,16 @@ say "load: $clients clients, $rate req/s, mix $mix, for $duration; sampling ever
 bench_pid=$!
 "$state/bin/soak" sample --out "$out/samples.csv" --interval "$interval" --duration "$duration" "${nodes[@]}" 2>"$out/sample.log" &
 sampler_pid=$!
+# The sampler stops after DURATION, or when the load ends: a bench that
+# could not start or failed (its exit status says so below), or one done
+# a moment before the sampler's last round.
+while kill -0 "$sampler_pid" 2>/dev/null; do
+	if ! kill -0 "$bench_pid" 2>/dev/null; then
+		kill -TERM "$sampler_pid" 2>/dev/null || true
+		break
+	fi
+	sleep 1
+done
 sample_rc=0
 wait "$sampler_pid" || sample_rc=$?
 sampler_pid=

@@ -6,6 +6,7 @@ package chart
 import (
 	"cmp"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"os"
@@ -172,10 +173,23 @@ func panel(samples []sample.Sample, r *growth.Result, k sample.Series, title str
 	if p.Y.Max <= p.Y.Min {
 		p.Y.Max = p.Y.Min + 1
 	}
-	p.Y.Max *= 1.15
+	p.Y.Max += (p.Y.Max - p.Y.Min) * 0.15
 	if legend {
 		// Room above the lines for the legend.
-		p.Y.Max *= 1.5
+		p.Y.Max += p.Y.Max - p.Y.Min
+	}
+	// Where the warm-up ends: the fits start there.
+	x := r.FitFrom.Sub(r.Start).Minutes()
+	mark, err := plotter.NewLine(plotter.XYs{{X: x, Y: p.Y.Min}, {X: x, Y: p.Y.Max}})
+	if err != nil {
+		return nil, err
+	}
+	mark.Color = color.Gray{Y: 160}
+	mark.Width = vg.Points(0.75)
+	mark.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+	p.Add(mark)
+	if legend {
+		p.Legend.Add("end of the warm-up", mark)
 	}
 	return p, nil
 }
