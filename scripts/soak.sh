@@ -82,10 +82,10 @@ command_line="scripts/soak.sh ${duration:+$duration }--interval $interval --clie
 (cd tools/soak && go build -o "$state/bin/soak" .) || die "go build of tools/soak failed"
 
 report() {
-	local rc=0
+	local load=()
+	[[ -f $out/bench.txt ]] && load=(--load "$out/bench.txt")
 	"$state/bin/soak" report --in "$out/samples.csv" --md "$out/report.md" --plot "$out/soak.svg" \
-		--load "$out/bench.txt" --command "$command_line" "${report_args[@]}" || rc=$?
-	return $rc
+		"${load[@]}" --command "$command_line" "${report_args[@]}"
 }
 
 if [[ $report_only == 1 ]]; then
