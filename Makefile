@@ -8,11 +8,12 @@ ROLES := appserver admin segundo tercero
 ## test: start (installing where needed) the servers the tests use, format and
 ## vet checks, every module's tests with the race detector, then the fault
 ## tests alone (they restart the machine's RabbitMQ and MariaDB); between
-## them, every fuzz target for a short bounded time
+## them, every fuzz target for a short bounded time and the 3-minute soak
 test: servers lint
 	go test -race -count=1 -timeout 15m $(MODULES)
 	cd deploy/check && GOWORK=off go test -race -count=1 -timeout 10m ./...
 	$(MAKE) fuzz
+	$(MAKE) soak-short
 	$(MAKE) faults
 
 ## fuzz: every fuzz target for FUZZTIME (default 15s) beyond its seed corpus
