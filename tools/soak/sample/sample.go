@@ -94,7 +94,8 @@ func ParseTarget(s string) (Target, error) {
 	return Target{Name: name, PID: n, Metrics: url}, nil
 }
 
-// Sampler reads samples from /proc and the nodes' /metrics.
+// Sampler reads samples from /proc and the nodes' /metrics. One goroutine
+// uses it at a time.
 type Sampler struct {
 	// Proc is the proc file system's mount point (default /proc).
 	Proc string
