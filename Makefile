@@ -3,16 +3,17 @@ SHELL := /bin/bash
 MODULES := $(shell go list -m -f '{{.Dir}}/...')
 ROLES := appserver admin segundo tercero
 
-.PHONY: test lint build sizes run servers schema fuzz faults
+.PHONY: test lint build sizes run servers schema fuzz faults soak soak-short
 
 ## test: start (installing where needed) the servers the tests use, format and
 ## vet checks, every module's tests with the race detector, then the fault
 ## tests alone (they restart the machine's RabbitMQ and MariaDB); between
-## them, every fuzz target for a short bounded time
+## them, every fuzz target for a short bounded time and the 3-minute soak
 test: servers lint
 	go test -race -count=1 -timeout 15m $(MODULES)
 	cd deploy/check && GOWORK=off go test -race -count=1 -timeout 10m ./...
 	$(MAKE) fuzz
+	$(MAKE) soak-short
 	$(MAKE) faults
 
 ## fuzz: every fuzz target for FUZZTIME (default 15s) beyond its seed corpus
@@ -28,10 +29,28 @@ faults:
 	BEDS_RESULTS_DIR="$(BEDS_RESULTS_DIR)" go test -tags faults -count=1 -p 1 -timeout 25m -run '^TestFault' -v ./services/appserver/
 	BEDS_RESULTS_DIR="$(BEDS_RESULTS_DIR)" go test -count=1 -run '^TestGuaranteesTable$$' -v ./services/appserver/ -faulttable
 
+## soak: a local cluster under a steady mixed load for SOAK_DURATION (default
+## 35m), every node's RSS, heap, goroutines, descriptors and connections
+## sampled; a verdict on their growth per hour and a plot in SOAK_OUT (default
+## results/soak). Not part of test; docs/soak.md explains it
+SOAK_DURATION ?= 35m
+SOAK_OUT ?= $(CURDIR)/results/soak
+soak:
+	bash scripts/soak.sh $(SOAK_DURATION) --out "$(SOAK_OUT)"
+
+## soak-short: the same for 3 minutes, with names and ports of its own and
+## bounds that only a gross leak passes (a goroutine, descriptor or
+## connection per few hundred requests)
+soak-short:
+	BEDS_SOAK_DB=beds_soak_short BEDS_SOAK_DIR=/tmp/beds-soak-short BEDS_SOAK_PORT=18290 \
+		bash scripts/soak.sh 3m --out "$(CURDIR)/results/soak-short" --interval 3s \
+		--max-rss-mib-per-h 2000 --max-heap-mib-per-h 1000 --max-goroutines-per-h 2000 \
+		--max-fds-per-h 1000 --max-conns-per-h 1000
+
 ## lint: gofmt, go mod tidy (each module), go vet over the workspace, and the
 ## template lint of templates/ (bedsctl templates)
 lint:
-	@out=$$(gofmt -l shared services deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l shared services deploy tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES:/...=) deploy/check; do (cd $$m && GOWORK=off go mod tidy -diff >/dev/null) || { echo "go mod tidy needed in $$m"; exit 1; }; done
 	go vet $(MODULES)
 	cd deploy/check && GOWORK=off go vet ./...

@@ -53,8 +53,14 @@ type Config struct {
 	Clients  int           // concurrent clients (default 64)
 	Duration time.Duration // of each measured run (default 10s), unless Requests
 	Requests int64         // requests per measured run; 0: run for Duration
-	Op       Op            // request kind, or Mixed
-	Mix      Mix           // weights when Op is Mixed
+	// Rate paces every run (warmups too) at this many requests per second
+	// across all clients, for a steady load below what the machine can
+	// take (a soak); a client still waits for its reply before its next
+	// request, so Clients bounds what is in flight. 0: unpaced, each
+	// client sends as fast as replies come.
+	Rate float64
+	Op   Op  // request kind, or Mixed
+	Mix  Mix // weights when Op is Mixed
 	// Batch lists the sizes (reads per message) of Op Batch, each run in
 	// turn against the same seeded records and the same baseline runs
 	// (default 16). Other ops take none.
@@ -194,6 +200,7 @@ type Report struct {
 	Clients  int           `json:"clients"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Requests int64         `json:"requests,omitempty"`
+	Rate     float64       `json:"rate,omitempty"` // requests per second the runs were paced at; 0: unpaced
 	Warmup   time.Duration `json:"warmup_ns"`
 	Payload  int           `json:"payload"`
 	Rounds   int           `json:"rounds"`
@@ -235,6 +242,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Duration <= 0 && c.Requests <= 0 {
 		c.Duration = 10 * time.Second
+	}
+	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
+		return fmt.Errorf("rate %v: want requests per second, or 0 for unpaced", c.Rate)
 	}
 	if c.Op == "" {
 		c.Op = PointRead
@@ -341,7 +351,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	pk := newPicker(cfg.Op, cfg.Mix)
 	rep := &Report{
 		RunID: cfg.RunID, Op: cfg.Op, Batch: cfg.Batch, Children: cfg.Children, Record: cfg.Record, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
-		Requests: cfg.Requests, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds, DeleteSeed: cfg.DeleteSeed,
+		Requests: cfg.Requests, Rate: cfg.Rate, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds, DeleteSeed: cfg.DeleteSeed,
 		Session: cfg.Session != "", Against: cfg.Against,
 		Machine: Machine(), startedAt: time.Now(),
 	}
@@ -510,7 +520,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			tag := fmt.Sprintf("%s%d", tg.name[:4], phase.Add(1))
 			if cfg.Warmup > 0 {
-				l := &load{target: tg.t, picker: tg.pk, work: tg.work, clients: cfg.Clients, duration: cfg.Warmup, tag: tag + "w", seed: uint64(phase.Load())}
+				l := &load{target: tg.t, picker: tg.pk, work: tg.work, clients: cfg.Clients, duration: cfg.Warmup, tag: tag + "w", seed: uint64(phase.Load()), rate: cfg.Rate}
 				stop := pr.track(fmt.Sprintf("%s %d warmup", tg.label, round), l)
 				res := l.run(ctx)
 				stop()
@@ -519,7 +529,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 				}
 			}
 			l := &load{target: tg.t, picker: tg.pk, work: tg.work, clients: cfg.Clients, duration: cfg.Duration,
-				requests: cfg.Requests, tag: tag, seed: uint64(phase.Load()) << 32}
+				requests: cfg.Requests, tag: tag, seed: uint64(phase.Load()) << 32, rate: cfg.Rate}
 			before := sampleCPU(tg.cpu, cfg.Procs)
 			stop := pr.track(fmt.Sprintf("%s %d", tg.label, round), l)
 			res := l.run(ctx)

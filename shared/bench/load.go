@@ -25,6 +25,10 @@ type load struct {
 	requests int64
 	tag      string // unique per run: makes create emails unique
 	seed     uint64
+	// rate paces the run: requests per second across all clients, the
+	// k-th (from 0) sent no earlier than k/rate after the start; 0 sends
+	// each client's next request as soon as its reply is in.
+	rate float64
 
 	done atomic.Int64 // completed requests, for the progress bar
 	errs atomic.Int64
@@ -60,7 +64,7 @@ const (
 )
 
 func (l *load) run(ctx context.Context) *loadResult {
-	var issued atomic.Int64
+	var issued, paced atomic.Int64
 	deadline := time.Now().Add(l.duration)
 	results := make([]*loadResult, l.clients)
 	// Requests outlive an interrupt: it stops new requests, and those in
@@ -83,6 +87,15 @@ func (l *load) run(ctx context.Context) *loadResult {
 					}
 				} else if !time.Now().Before(deadline) {
 					return
+				}
+				if l.rate > 0 {
+					at := start.Add(slot(paced.Add(1)-1, l.rate))
+					if l.requests == 0 && !at.Before(deadline) {
+						return
+					}
+					if !sleepUntil(ctx, at) {
+						return
+					}
 				}
 				if ctx.Err() != nil {
 					return
@@ -130,6 +143,28 @@ func (l *load) run(ctx context.Context) *loadResult {
 		}
 	}
 	return total
+}
+
+// slot is when, after the start of a run paced at rate requests per
+// second, its k-th request (from 0) is due.
+func slot(k int64, rate float64) time.Duration {
+	return time.Duration(float64(k) / rate * float64(time.Second))
+}
+
+// sleepUntil waits until t; it returns false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // errorCode names a failed request's error: its contract code (a batch's:

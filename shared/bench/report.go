@@ -28,6 +28,9 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Requests > 0 {
 		length = fmt.Sprintf("%d requests", r.Requests)
 	}
+	if r.Rate > 0 {
+		length += fmt.Sprintf(" paced at %g req/s", r.Rate)
+	}
 	fmt.Fprintf(w, "bench %s: %s on template %s, %d clients, %s per run (+%s warmup), %d round(s), payload %d B\n",
 		r.RunID, what, r.Template, r.Clients, length, r.Warmup, r.Rounds, r.Payload)
 	fmt.Fprintf(w, "machine: %s\n", r.Machine)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +21,8 @@ const benchUsage = `usage: bedsctl bench [flags]
 Loads the cluster with --clients concurrent clients, each sending one
 request at a time, for --duration (or --requests in all), after --warmup;
 then prints tp/s, latency p50/p90/p99/p99.9/max and errors by code.
+--rate paces the requests at that many per second in all (a steady load
+for a soak, below what the machine takes) instead of back to back.
 Reads and updates use records it seeds first (emails under a run ID), and
 it removes every record it wrote at the end unless --keep.
 
@@ -111,6 +114,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Clients, "clients", 64, "concurrent clients, each with one request in flight")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of each measured run")
 	fs.Int64Var(&c.Requests, "requests", 0, "requests per measured run instead of --duration")
+	fs.Float64Var(&c.Rate, "rate", 0, "requests per second across all clients, warmups too (a steady load, e.g. a soak); 0: as fast as replies come")
 	op := fs.String("op", string(bench.PointRead), "point-read | filtered-read | create | update | delete | mixed | batch | include")
 	batch := fs.String("batch", "16", "point reads per message of --op batch; a list (1,4,16,64) runs each size in turn")
 	fs.BoolVar(&c.Record, "record", false, "ask the node to record every request's lineage (what recording reads costs)")
@@ -191,6 +195,8 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		return nil, errors.New("--warmup must not be negative")
 	case c.Rounds < 0:
 		return nil, errors.New("--rounds must not be negative")
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return nil, errors.New("--rate must be requests per second, or 0 for unpaced")
 	}
 	if *baseline {
 		switch b.Stmt {

@@ -21,19 +21,19 @@ func TestParseBench(t *testing.T) {
 	}
 	c := bf.cfg
 	if c.URL != "amqp://u:p@h:5672/v" || c.Clients != 64 || c.Duration != 10*time.Second || c.Op != bench.PointRead ||
-		c.Template != "users" || c.Baseline != nil || bf.json || c.Requests != 0 || c.Warmup != 2*time.Second {
+		c.Template != "users" || c.Baseline != nil || bf.json || c.Requests != 0 || c.Warmup != 2*time.Second || c.Rate != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
 
 	bf, err = parseBench([]string{"--op", "mixed", "--mix", "read=8,create=2", "--clients=3", "--requests", "500",
 		"--baseline", "--baseline-stmt", "interpolate", "--json", "--keep",
-		"--node-metrics", "http://a/metrics", "--node-metrics", "http://b/metrics", "--proc", "rabbitmq=12"}, io.Discard)
+		"--node-metrics", "http://a/metrics", "--node-metrics", "http://b/metrics", "--proc", "rabbitmq=12", "--rate", "250.5"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = bf.cfg
 	if c.Op != bench.Mixed || c.Mix[bench.PointRead] != 8 || c.Mix[bench.Create] != 2 || c.Clients != 3 || c.Requests != 500 ||
-		!bf.json || !c.Keep || len(c.NodeMetrics) != 2 || c.NodeMetrics[1] != "http://b/metrics" || c.Procs["rabbitmq"] != 12 {
+		!bf.json || !c.Keep || len(c.NodeMetrics) != 2 || c.NodeMetrics[1] != "http://b/metrics" || c.Procs["rabbitmq"] != 12 || c.Rate != 250.5 {
 		t.Errorf("parsed: %+v", c)
 	}
 	if c.Baseline == nil || c.Baseline.DSN != "me@tcp(db:3306)/x" || c.Baseline.Stmt != bench.StmtInterpolate || c.Baseline.Workers != 16 {
@@ -102,6 +102,9 @@ func TestParseBench(t *testing.T) {
 		{"--clients", "0"},
 		{"--duration", "0s"},
 		{"--payload", "-1"},
+		{"--rate", "-5"},
+		{"--rate", "NaN"},
+		{"--rate", "fast"},
 		{"--proc", "rabbitmq"},
 		{"--baseline", "--baseline-stmt", "fast"},
 		{"extra"},
