@@ -551,7 +551,11 @@ func TestFaultKillMongo(t *testing.T) {
 	db := f.mongoDB(t)
 	var fg figures
 	record(t, "`kill -9` one of two appservers, MongoDB creates and updates", "(the other node serves)", &fg)
-	fg = f.load(t, "kill9mg", 1500, 4, 16, tally(db), func() { f.kill(victim) })
+	// FerretDB's SQLite backend takes one writer at a time: 1,500 writes
+	// from 64 workers took up to three minutes, some past the load's
+	// deadline, on a busy 2-core machine; fewer, from fewer workers, show
+	// the same fault in a third of the time.
+	fg = f.load(t, "kill9mg", 900, 4, 6, tally(db), func() { f.kill(victim) })
 
 	// Each write answered ok has its event record, without which a
 	// redelivery would run it again.
