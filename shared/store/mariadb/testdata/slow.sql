@@ -7,8 +7,10 @@ CREATE OR REPLACE VIEW vw_slw AS SELECT 1 AS slw_id, SLEEP(5) AS slw_nap;
 DELIMITER //
 
 -- The create skeleton of the calling convention (package mariadb), with
--- the nap inside its transaction: a statement stopped there leaves the
--- transaction open to the adapter, which rolls it back.
+-- the nap inside its transaction. (A SLEEP the time limit stops returns 1
+-- and the procedure goes on to record and commit: the caller's timeout
+-- does not say the create was not applied, and a redelivery is answered
+-- from its record.)
 CREATE OR REPLACE PROCEDURE sp_slw_create(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_nap INT)
 BEGIN
   DECLARE beds_own BOOL DEFAULT @@in_transaction = 0;
