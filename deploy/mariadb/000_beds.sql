@@ -19,14 +19,16 @@ CREATE TABLE IF NOT EXISTS beds_events (
   KEY ix_evt_at (evt_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
--- beds_record inserts the record of an applied write: a create procedure
--- calls it after its insert, in the same transaction (calling convention:
--- package mariadb, shared/store/mariadb). It fails with a duplicate key
--- (1062) when the event was recorded before, which rolls the create back;
--- BEDS then answers the first delivery's result. It runs as its definer,
--- inside a procedure that runs as its own: the nodes' accounts need no
--- grant on it. Applied before the templates' scripts (001_...sql on),
--- whose create procedures call it.
+-- beds_record inserts the record of an applied write: the procedure of a
+-- create calls it after its insert, in the same transaction (calling
+-- convention: package mariadb, shared/store/mariadb). It fails with a
+-- duplicate key (1062) when the event was recorded before, which rolls
+-- the create back; BEDS then answers the first delivery's result. It runs
+-- as its definer, inside a procedure that runs as its own: the nodes'
+-- accounts need no grant on it (accounts/accounts.sh gives none). Applied
+-- before the templates' scripts (001_...sql on), whose creates call it.
+-- (Comments here and in the templates' scripts avoid the words that
+-- declare a view or procedure: accounts.sh reads grants from them.)
 
 DELIMITER //
 

@@ -6,7 +6,7 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The create procedure takes the event ID
+-- convention: package mariadb). The procedure of create takes the event ID
 -- first and records it in beds_events (beds_record, 000_beds.sql) in the
 -- same transaction as its insert: its own, begun and committed by its
 -- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
