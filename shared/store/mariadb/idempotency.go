@@ -27,21 +27,23 @@ const (
 // its record commit together or not at all. A create's transaction is its
 // procedure's own: the procedure takes the event ID first, begins, inserts
 // the row, records the event with the new key (beds_record) and commits,
-// so a create is one statement, CALL, in one round trip (createOnce). That
-// is the same guarantee as BEDS's own transaction around the CALL and the
-// record, but MariaDB's cost of a create is mostly its per-statement work
-// (parsing, results), and the four top-level statements of that (START
-// TRANSACTION, CALL, INSERT, COMMIT, in two round trips) cost about 35%
-// more time per create than the one CALL (measured: 32 goroutines on one
-// server). An update's or delete's transaction is BEDS's. A request whose event was
-// recorded before fails that insert with a duplicate key and rolls back
-// what it just did, and the recorded result is answered instead. A second
-// delivery racing the first waits on the first's locks (the rows it
-// wrote, or the event's row) and, once the first commits, fails the same
-// way. A write that fails for any reason is answered from the record when
-// there is one (its own earlier delivery made the conflict it met), and
-// otherwise with its error: it rolled back, recorded nothing, and the same
-// request fails the same way when it comes again.
+// so a create is one statement, CALL, in one round trip (createOnce). The
+// guarantee is the one of BEDS's transaction around the CALL and the
+// record, but MariaDB's cost of a create is mostly per top-level statement
+// (parsing, results), and the one CALL takes about 35% less time per
+// create than those four statements (START TRANSACTION, CALL, INSERT,
+// COMMIT, in two round trips; measured with 32 goroutines on one server).
+// An update's or delete's transaction is BEDS's.
+//
+// A request whose event was recorded before fails that insert with a
+// duplicate key and rolls back what it just did, and the recorded result
+// is answered instead. A second delivery racing the first waits on the
+// first's locks (the rows it wrote, or the event's row) and, once the
+// first commits, fails the same way. A write that fails for any reason is
+// answered from the record when there is one (its own earlier delivery
+// made the conflict it met), and otherwise with its error: it rolled back,
+// recorded nothing, and the same request fails the same way when it comes
+// again.
 //
 // An update or delete takes two round trips where the pool sends several
 // statements at once (session): START TRANSACTION with its locking read,
