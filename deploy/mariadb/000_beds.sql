@@ -4,7 +4,9 @@
 -- redelivered request (same event ID) finds its row, is not applied a
 -- second time, and gets the first delivery's result back. One primary-key
 -- insert per write; rows older than RabbitMQ's redelivery horizon may be
--- purged by the DBA (see docs/guarantees.md).
+-- purged by the DBA (see docs/guarantees.md). A create's record is
+-- inserted by its procedure, through beds_record below; an update's or a
+-- delete's by BEDS, after the procedure's calls.
 
 CREATE TABLE IF NOT EXISTS beds_events (
   evt_id       VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -16,6 +18,33 @@ CREATE TABLE IF NOT EXISTS beds_events (
   PRIMARY KEY (evt_id),
   KEY ix_evt_at (evt_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- beds_record inserts the record of an applied write: the procedure of a
+-- create calls it after its insert, in the same transaction (calling
+-- convention: package mariadb, shared/store/mariadb). It fails with a
+-- duplicate key (1062) when the event was recorded before, which rolls
+-- the create back; BEDS then answers the first delivery's result. It runs
+-- as its definer, inside a procedure that runs as its own: the nodes'
+-- accounts need no grant on it (accounts/accounts.sh gives none). Applied
+-- before the templates' scripts (001_...sql on), whose creates call it.
+-- (Comments here and in the templates' scripts avoid the words that
+-- declare a view or procedure: accounts.sh reads grants from them.)
+
+DELIMITER //
+
+CREATE OR REPLACE PROCEDURE `beds_record`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
+  IN `beds_template` VARCHAR(64),
+  IN `beds_op` VARCHAR(8),
+  IN `beds_affected` BIGINT,
+  IN `beds_key` VARCHAR(255)
+)
+BEGIN
+  INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key)
+  VALUES (`beds_event`, `beds_template`, `beds_op`, `beds_affected`, `beds_key`);
+END//
+
+DELIMITER ;
 
 -- The lineage of events (issue 11): one row per event a node handled, a
 -- request or a child operation it fanned out to, written in batches by the

@@ -6,11 +6,14 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). BEDS runs each call in one transaction with
--- its event record in beds_events (000_beds.sql), which applies a
--- redelivered write once: keep the table transactional (InnoDB) and the
--- procedures free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). The procedure of create takes the event ID
+-- first and records it in beds_events (beds_record, 000_beds.sql) in the
+-- same transaction as its insert: its own, begun and committed by its
+-- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
+-- and delete call in one transaction with its event record. That applies
+-- a redelivered write once: keep the table transactional (InnoDB), the
+-- create's skeleton as generated, and the procedures otherwise free of
+-- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
 --
 -- Hand edits (marked DBA:), as the self-documenting template's DBA would
 -- make them: qty is 0 when not set and never negative (a procedure-side
@@ -42,9 +45,11 @@ FROM `tbl_exm`;
 
 DELIMITER //
 
--- create: parameters code, title, qty, price, meta; answers the key the
--- caller named.
+-- create: parameters beds_event (the event ID, NULL records nothing), then
+-- code, title, qty, price, meta; inserts the row and records the event with
+-- the key the caller named, which it answers.
 CREATE OR REPLACE PROCEDURE `sp_exm_create`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
   IN `p_code` VARCHAR(32),
   IN `p_title` VARCHAR(120),
   IN `p_qty` BIGINT,
@@ -52,12 +57,21 @@ CREATE OR REPLACE PROCEDURE `sp_exm_create`(
   IN `p_meta` JSON
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `v_key` VARCHAR(32);
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
   IF `p_qty` < 0 THEN  -- DBA: the check
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'qty must not be negative';
   END IF;
   INSERT INTO `tbl_exm` (`exm_code`, `exm_title`, `exm_qty`, `exm_price`, `exm_meta`)
   VALUES (`p_code`, `p_title`, COALESCE(`p_qty`, 0), `p_price`, `p_meta`);  -- DBA: qty
-  SELECT `p_code` AS `exm_code`;
+  SET `v_key` = `p_code`;
+  IF `beds_event` IS NOT NULL THEN
+    CALL `beds_record`(`beds_event`, 'example', 'create', 1, JSON_QUOTE(`v_key`));
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `v_key` AS `exm_code`;
 END//
 
 -- update: parameters code, title, qty, price, meta; sets every other

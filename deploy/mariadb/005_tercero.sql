@@ -18,11 +18,14 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). BEDS runs each call in one transaction with
--- its event record in beds_events (000_beds.sql), which applies a
--- redelivered write once: keep the table transactional (InnoDB) and the
--- procedures free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). The procedure of create takes the event ID
+-- first and records it in beds_events (beds_record, 000_beds.sql) in the
+-- same transaction as its insert: its own, begun and committed by its
+-- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
+-- and delete call in one transaction with its event record. That applies
+-- a redelivered write once: keep the table transactional (InnoDB), the
+-- create's skeleton as generated, and the procedures otherwise free of
+-- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_acc` (
   `acc_id`       BIGINT       NOT NULL AUTO_INCREMENT,
@@ -51,9 +54,11 @@ FROM `tbl_acc`;
 
 DELIMITER //
 
--- create: parameters name, hash, roles, disabled, changed; answers the new
--- key, LAST_INSERT_ID().
+-- create: parameters beds_event (the event ID, NULL records nothing), then
+-- name, hash, roles, disabled, changed; inserts the row and records the event
+-- with the new key, LAST_INSERT_ID(), which it answers.
 CREATE OR REPLACE PROCEDURE `sp_acc_create`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
   IN `p_name` VARCHAR(64),
   IN `p_hash` VARCHAR(255),
   IN `p_roles` JSON,
@@ -61,9 +66,18 @@ CREATE OR REPLACE PROCEDURE `sp_acc_create`(
   IN `p_changed` DATETIME(6)
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `v_key` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
   INSERT INTO `tbl_acc` (`acc_name`, `acc_hash`, `acc_roles`, `acc_disabled`, `acc_changed`)
   VALUES (`p_name`, `p_hash`, `p_roles`, `p_disabled`, `p_changed`);
-  SELECT LAST_INSERT_ID() AS `acc_id`;
+  SET `v_key` = LAST_INSERT_ID();
+  IF `beds_event` IS NOT NULL THEN
+    CALL `beds_record`(`beds_event`, 'accounts', 'create', 1, CAST(`v_key` AS CHAR));
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `v_key` AS `acc_id`;
 END//
 
 -- update: parameters id, name, hash, roles, disabled, changed; sets every
@@ -97,11 +111,14 @@ DELIMITER ;
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). BEDS runs each call in one transaction with
--- its event record in beds_events (000_beds.sql), which applies a
--- redelivered write once: keep the table transactional (InnoDB) and the
--- procedures free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). The procedure of create takes the event ID
+-- first and records it in beds_events (beds_record, 000_beds.sql) in the
+-- same transaction as its insert: its own, begun and committed by its
+-- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
+-- and delete call in one transaction with its event record. That applies
+-- a redelivered write once: keep the table transactional (InnoDB), the
+-- create's skeleton as generated, and the procedures otherwise free of
+-- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_ses` (
   `ses_id`      VARCHAR(64) NOT NULL,  -- the key: the caller names it on create
@@ -127,9 +144,11 @@ FROM `tbl_ses`;
 
 DELIMITER //
 
--- create: parameters id, user, created, seen, expires; answers the key the
--- caller named.
+-- create: parameters beds_event (the event ID, NULL records nothing), then
+-- id, user, created, seen, expires; inserts the row and records the event
+-- with the key the caller named, which it answers.
 CREATE OR REPLACE PROCEDURE `sp_ses_create`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
   IN `p_id` VARCHAR(64),
   IN `p_user` BIGINT,
   IN `p_created` DATETIME(6),
@@ -137,9 +156,18 @@ CREATE OR REPLACE PROCEDURE `sp_ses_create`(
   IN `p_expires` DATETIME(6)
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `v_key` VARCHAR(64);
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
   INSERT INTO `tbl_ses` (`ses_id`, `ses_user`, `ses_created`, `ses_seen`, `ses_expires`)
   VALUES (`p_id`, `p_user`, `p_created`, `p_seen`, `p_expires`);
-  SELECT `p_id` AS `ses_id`;
+  SET `v_key` = `p_id`;
+  IF `beds_event` IS NOT NULL THEN
+    CALL `beds_record`(`beds_event`, 'sessions', 'create', 1, JSON_QUOTE(`v_key`));
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `v_key` AS `ses_id`;
 END//
 
 -- update: parameters id, user, created, seen, expires; sets every other
@@ -179,11 +207,14 @@ DELIMITER ;
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). BEDS runs each call in one transaction with
--- its event record in beds_events (000_beds.sql), which applies a
--- redelivered write once: keep the table transactional (InnoDB) and the
--- procedures free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). The procedure of create takes the event ID
+-- first and records it in beds_events (beds_record, 000_beds.sql) in the
+-- same transaction as its insert: its own, begun and committed by its
+-- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
+-- and delete call in one transaction with its event record. That applies
+-- a redelivered write once: keep the table transactional (InnoDB), the
+-- create's skeleton as generated, and the procedures otherwise free of
+-- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_flr` (
   `flr_id`      BIGINT       NOT NULL AUTO_INCREMENT,
@@ -205,14 +236,26 @@ FROM `tbl_flr`;
 
 DELIMITER //
 
--- create: parameters subject; answers the new key, LAST_INSERT_ID().
+-- create: parameters beds_event (the event ID, NULL records nothing), then
+-- subject; inserts the row and records the event with the new key,
+-- LAST_INSERT_ID(), which it answers.
 CREATE OR REPLACE PROCEDURE `sp_flr_create`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
   IN `p_subject` VARCHAR(200)
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `v_key` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
   INSERT INTO `tbl_flr` (`flr_subject`)
   VALUES (`p_subject`);
-  SELECT LAST_INSERT_ID() AS `flr_id`;
+  SET `v_key` = LAST_INSERT_ID();
+  IF `beds_event` IS NOT NULL THEN
+    CALL `beds_record`(`beds_event`, 'failures', 'create', 1, CAST(`v_key` AS CHAR));
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `v_key` AS `flr_id`;
 END//
 
 -- delete: parameters id; deletes the row of the key.

@@ -30,8 +30,11 @@ const (
 	PointReadSQL = "SELECT " + usersCols + " FROM `vw_usr` WHERE `usr_id` = ? LIMIT ? OFFSET ?"
 	// FilteredReadSQL is FilteredRead's statement.
 	FilteredReadSQL = "SELECT " + usersCols + " FROM `vw_usr` WHERE (`usr_email` LIKE ? AND `usr_id` >= ?) ORDER BY `usr_id` LIMIT ? OFFSET ?"
-	// CreateSQL is a create: the writable fields in declaration order.
-	CreateSQL = "CALL `sp_usr_create`(?, ?, ?, ?, ?, ?)"
+	// CreateSQL is a create: the event ID, then the writable fields in
+	// declaration order. The baseline passes NULL as the event ID: the
+	// bare create, which records nothing (the adapter passes the event's,
+	// and the procedure records it in its own transaction).
+	CreateSQL = "CALL `sp_usr_create`(?, ?, ?, ?, ?, ?, ?)"
 	// UpdateSelectSQL is an update's locking read of the record by key:
 	// the procedure's parameters, at most LockLimit rows.
 	UpdateSelectSQL = "SELECT `usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs` FROM `vw_usr` WHERE `usr_id` = ? LIMIT ? FOR UPDATE"
@@ -328,7 +331,8 @@ func (s *baseline) run(ctx context.Context, req *bReq) (bReply, error) {
 		if d.Prefs != nil {
 			prefs = string(*d.Prefs)
 		}
-		rows, err := s.query(ctx, s.create, CreateSQL, *d.Email, d.Name, d.Age, d.Score, d.Active, prefs)
+		// NULL event ID: the bare create, no event record (see CreateSQL).
+		rows, err := s.query(ctx, s.create, CreateSQL, nil, *d.Email, d.Name, d.Age, d.Score, d.Active, prefs)
 		if err != nil {
 			return bReply{}, err
 		}

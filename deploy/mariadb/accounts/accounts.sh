@@ -18,7 +18,9 @@
 # The objects are read from the DBA scripts: every CREATE [OR REPLACE]
 # VIEW and PROCEDURE in MARIADB_SCRIPTS/*.sql (default: this script's
 # parent folder, deploy/mariadb), named vw_<tla> and sp_<tla>_<op> as
-# bedsctl schema gen writes them, so a new template's file grants itself.
+# bedsctl schema gen writes them, so a new template's file grants itself;
+# BEDS's own procedures (beds_*) are granted to no one: the procedures that
+# call them run as their definer (SQL SECURITY DEFINER).
 # Run again after adding one (it revokes and grants again: idempotent).
 # MARIADB_ACCOUNT_HOST is the accounts' host part (default %, any).
 #
@@ -80,6 +82,9 @@ account() { # user password tercero(yes|no)
 	echo "GRANT SELECT, INSERT, UPDATE ON \`$db\`.\`beds_lineage\` TO $who;"
 	while read -r kind name; do
 		[ -n "$name" ] || continue
+		# BEDS's own procedures (beds_record, 000_beds.sql) run inside the
+		# create procedures, as their definer: no node calls them itself.
+		case $name in beds_*) continue ;; esac
 		if tercero "$name"; then [ "$3" = yes ] || continue; else [ "$3" = no ] || continue; fi
 		case $kind in
 		VIEW) echo "GRANT SELECT ON \`$db\`.\`$name\` TO $who;" ;;

@@ -22,7 +22,7 @@ func TestBaselineWriteStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := callSQL(tpl.Objects.Create, len(tpl.Params(wire.OpCreate))); got != bench.CreateSQL {
+	if got := callSQL(tpl.Objects.Create, 1+len(tpl.Params(wire.OpCreate))); got != bench.CreateSQL { // the event ID first
 		t.Errorf("the adapter's create is\n%s\nbut bench.CreateSQL is\n%s", got, bench.CreateSQL)
 	}
 	for _, tc := range []struct {

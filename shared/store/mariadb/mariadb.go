@@ -11,8 +11,15 @@
 // Calling convention: each procedure takes the parameters
 // [template.Template.Params] lists for its operation, by default the
 // writable fields for create, the key then the writable fields for update,
-// and the key for delete. Create may return the new key as the first column
-// of a result set. An update or delete selects the matching rows through
+// and the key for delete. A create procedure takes the request's event ID
+// before them (beds_event), inserts the row and records the event with its
+// key through BEDS's procedure beds_record (deploy/mariadb/000_beds.sql),
+// all in a transaction it begins and commits itself, unless a caller's
+// transaction holds the call (a batch's: then in that one); a NULL event
+// records nothing. It may return the new key as the first column of a
+// result set. So a create is one statement, CALL, one round trip; the
+// procedures hold no other COMMIT or ROLLBACK (idempotency.go says why).
+// An update or delete selects the matching rows through
 // the view FOR UPDATE, then calls the procedure once per row, all in one
 // transaction; one that matches more than [store.Query.MaxAffected] rows
 // changes nothing and answers too_large. An update passes each row's
@@ -276,14 +283,16 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	return &store.Result{Count: n}, nil
 }
 
-// create runs a create's CALL; the procedure may return the new key as
-// the first column of a result set.
+// create runs a create's CALL, the event ID first: the procedure inserts
+// the row and records the event (calling convention, package doc), and
+// may return the new key as the first column of a result set.
 func (w *session) create(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	params := t.Params(wire.OpCreate)
-	args := make([]any, len(params)) // fields the request leaves out are NULL
-	bindData(args, params, q.Data)
-	rows, err := w.query(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(params))), args...)
+	args := make([]any, 1+len(params)) // fields the request leaves out are NULL
+	args[0] = q.Event
+	bindData(args[1:], params, q.Data)
+	rows, err := w.query(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(args))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
 	}

@@ -26,6 +26,12 @@ var _ schema.Checker = (*Store)(nil)
 //   - a write procedure that is missing, or whose parameters differ in
 //     number from the template's parameter list, or one that is not IN or
 //     whose type cannot hold its field's values;
+//   - a create procedure whose first parameter is not beds_event, IN, a
+//     string of at least 200 characters (the event ID, before the
+//     template's parameters), or whose body does not call beds_record (it
+//     records its event itself: the calling convention, package doc);
+//   - BEDS's procedure beds_record (deploy/mariadb/000_beds.sql) missing
+//     while a template creates;
 //   - a field of schema.Indexes without an index starting with its column
 //     (a unique one on the column alone, for the key and unique fields) on
 //     the table behind the read object;
@@ -34,7 +40,12 @@ var _ schema.Checker = (*Store)(nil)
 //     through a transaction with its event record.
 //
 // Only the objects of the operations a template allows are checked; what
-// the objects do (a procedure's body, a default) is the DBA's. The table
+// the objects do (a procedure's body, a default) is the DBA's, but for a
+// create procedure's call of beds_record. A procedure's body is read from
+// information_schema.ROUTINES, which shows it to its definer and accounts
+// that may read mysql.proc only: a node's account (EXECUTE alone) sees no
+// body and no beds_record, so neither is checked there, and bedsctl
+// schema check as the DBA checks both. The table
 // behind a read object is found through the view's definition
 // (information_schema.VIEWS, which MariaDB writes with every column as
 // `db`.`table`.`column` AS `alias`, through views on views too): a column
@@ -56,6 +67,17 @@ func (s *Store) CheckSchema(ctx context.Context, ts []*template.Template) ([]sch
 	for _, t := range mine {
 		diffs = append(diffs, c.check(t)...)
 	}
+	for _, t := range mine {
+		if procObject(t, wire.OpCreate) == "" {
+			continue
+		}
+		if c.bodies && !c.routines[recordProc] {
+			diffs = append(diffs, schema.Difference{Template: t.Name, Object: "procedure " + recordProc,
+				Expected: "BEDS's procedure that records a create's event, which create procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+				Found:    "none"})
+		}
+		break
+	}
 	schema.Sort(diffs)
 	return diffs, nil
 }
@@ -69,6 +91,8 @@ type catalog struct {
 	columns  map[string]map[string]dbColumn // read object -> lower-case column name -> column
 	indexes  map[string][]dbIndex           // base table -> its indexes
 	routines map[string]bool                // lower-case procedure names that exist
+	body     map[string]sql.NullString      // lower-case procedure name -> its definition, NULL when the account may not read it
+	bodies   bool                           // the account read some procedure's definition
 	params   map[string][]dbParam           // lower-case procedure name -> parameters in order
 }
 
@@ -98,7 +122,7 @@ type dbParam struct {
 func (s *Store) readCatalog(ctx context.Context, ts []*template.Template) (*catalog, error) {
 	db := s.primary
 	c := &catalog{objects: map[string]dbObject{}, views: map[string]string{}, columns: map[string]map[string]dbColumn{},
-		indexes: map[string][]dbIndex{}, routines: map[string]bool{}, params: map[string][]dbParam{}}
+		indexes: map[string][]dbIndex{}, routines: map[string]bool{}, body: map[string]sql.NullString{}, params: map[string][]dbParam{}}
 	var name sql.NullString
 	if err := db.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&name); err != nil {
 		return nil, classify(err, nil)
@@ -137,6 +161,9 @@ func (s *Store) readCatalog(ctx context.Context, ts []*template.Template) (*cata
 	for _, t := range ts {
 		if r := readObject(t); r != "" && !slices.Contains(reads, r) {
 			reads = append(reads, r)
+		}
+		if procObject(t, wire.OpCreate) != "" && !slices.Contains(procs, recordProc) {
+			procs = append(procs, recordProc)
 		}
 		for _, op := range []wire.Op{wire.OpCreate, wire.OpUpdate, wire.OpDelete} {
 			if p := procObject(t, op); p != "" && !slices.Contains(procs, strings.ToLower(p)) {
@@ -190,13 +217,16 @@ func (s *Store) readCatalog(ctx context.Context, ts []*template.Template) (*cata
 		}
 	}
 	if len(procs) > 0 {
-		err = queryCatalog(ctx, db, "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'PROCEDURE' AND ROUTINE_NAME IN ("+marks(len(procs))+")", procs,
+		err = queryCatalog(ctx, db, "SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'PROCEDURE' AND ROUTINE_NAME IN ("+marks(len(procs))+")", procs,
 			func(rows *sql.Rows) error {
 				var n string
-				if err := rows.Scan(&n); err != nil {
+				var def sql.NullString
+				if err := rows.Scan(&n, &def); err != nil {
 					return err
 				}
 				c.routines[strings.ToLower(n)] = true
+				c.body[strings.ToLower(n)] = def
+				c.bodies = c.bodies || def.Valid
 				return nil
 			})
 		if err != nil {
@@ -484,37 +514,68 @@ func (c *catalog) checkRead(t *template.Template, r string, add func(object, exp
 func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add func(object, expected, found string)) {
 	object := "procedure " + proc
 	want := t.Params(op)
-	names := make([]string, len(want))
-	for i, f := range want {
-		names[i] = f.Name
+	names := make([]string, 0, len(want)+1)
+	first := 0 // the template's parameters start here
+	if op == wire.OpCreate {
+		names, first = append(names, eventParam), 1
+	}
+	for _, f := range want {
+		names = append(names, f.Name)
 	}
 	list := strings.Join(names, ", ")
 	if list == "" {
 		list = "none"
 	}
 	if !c.routines[strings.ToLower(proc)] {
-		add(object, fmt.Sprintf("a procedure taking %d parameters (%s)", len(want), list), "none")
+		add(object, fmt.Sprintf("a procedure taking %d parameters (%s)", len(names), list), "none")
 		return
 	}
 	got := c.params[strings.ToLower(proc)]
-	if len(got) != len(want) {
+	if len(got) != len(names) {
 		gotNames := make([]string, len(got))
 		for i, p := range got {
 			gotNames[i] = p.name
 		}
-		add(object, fmt.Sprintf("%d parameters (%s)", len(want), list), fmt.Sprintf("%d (%s)", len(got), strings.Join(gotNames, ", ")))
+		found := fmt.Sprintf("%d (%s)", len(got), strings.Join(gotNames, ", "))
+		if op == wire.OpCreate && len(got) == len(want) && (len(got) == 0 || !strings.EqualFold(got[0].name, eventParam)) {
+			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and record it with CALL beds_record; see deploy/mariadb/000_beds.sql)", len(names), list), found)
+			return
+		}
+		add(object, fmt.Sprintf("%d parameters (%s)", len(names), list), found)
 		return
 	}
+	if op == wire.OpCreate {
+		c.checkEvent(proc, got[0], add)
+	}
 	for i, f := range want {
-		p := got[i]
+		p := got[first+i]
+		n := first + i + 1
 		if !strings.EqualFold(p.mode, "IN") {
-			add(object, fmt.Sprintf("parameter %d (field %s) IN", i+1, f.Name), fmt.Sprintf("%s %s", p.mode, p.name))
+			add(object, fmt.Sprintf("parameter %d (field %s) IN", n, f.Name), fmt.Sprintf("%s %s", p.mode, p.name))
 			continue
 		}
 		if ok, short := holds(f, p.dataType, p.maxChars); short {
-			add(object, fmt.Sprintf("parameter %d holding %d characters (field %s, max %d)", i+1, f.Max, f.Name, f.Max), p.name+" "+p.dtd)
+			add(object, fmt.Sprintf("parameter %d holding %d characters (field %s, max %d)", n, f.Max, f.Name, f.Max), p.name+" "+p.dtd)
 		} else if !ok {
-			add(object, fmt.Sprintf("parameter %d of %s (field %s, %s)", i+1, typeLabel(f), f.Name, f.Type), p.name+" "+p.dtd)
+			add(object, fmt.Sprintf("parameter %d of %s (field %s, %s)", n, typeLabel(f), f.Name, f.Type), p.name+" "+p.dtd)
 		}
+	}
+}
+
+// checkEvent checks what a create procedure adds to the template's
+// parameters: the event ID first, p, and the call of beds_record in its
+// body when the account may read the body.
+func (c *catalog) checkEvent(proc string, p dbParam, add func(object, expected, found string)) {
+	object := "procedure " + proc
+	const fix = "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see deploy/mariadb/000_beds.sql"
+	str := slices.Contains(typeFamilies[template.TypeString], strings.ToLower(p.dataType))
+	long := !p.maxChars.Valid || p.maxChars.Int64 >= eventChars
+	if !strings.EqualFold(p.name, eventParam) || !strings.EqualFold(p.mode, "IN") || !str || !long {
+		add(object, fmt.Sprintf("parameter 1 IN %s, a string of at least %d characters: the event ID (%s)", eventParam, eventChars, fix),
+			fmt.Sprintf("%s %s %s", p.mode, p.name, p.dtd))
+	}
+	if def := c.body[strings.ToLower(proc)]; def.Valid && !strings.Contains(strings.ToLower(def.String), recordProc) {
+		add(object, fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)", recordProc, eventParam),
+			"a body without "+recordProc)
 	}
 }

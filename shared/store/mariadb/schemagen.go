@@ -37,12 +37,16 @@ import (
 // ix_<stored> (schema.Indexes).
 //
 // The procedures follow the calling convention (package doc): each takes
-// Template.Params of its operation in order, named p_<field>; a readonly
-// parameter is taken and ignored. Update sets every other parameter's
-// column on the row whose key is the first parameter; delete deletes the
-// row of its first parameter. None of them commits: BEDS runs each call in
-// its transaction with the event record (idempotency.go), which is what
-// applies a redelivered write once.
+// Template.Params of its operation in order, named p_<field>, create the
+// event ID (beds_event) before them; a readonly parameter is taken and
+// ignored. Create inserts the row and records its event with the new key
+// (beds_record, deploy/mariadb/000_beds.sql) in a transaction of its own,
+// or in its caller's when one holds the call (a batch), so a create is one
+// statement (idempotency.go says why). Update sets every other
+// parameter's column on the row whose key is the first parameter; delete
+// deletes the row of its first parameter; neither commits: BEDS runs
+// their calls in its transaction with the event record. Either way a
+// redelivered write is applied once.
 
 // Type limits of the generated columns.
 const (
@@ -193,19 +197,25 @@ func paramIndex(ps []*template.Field, f *template.Field) int {
 // template), so no backtick can occur.
 func q(ident string) string { return "`" + ident + "`" }
 
+// scriptNote follows the header of every generated script.
+const scriptNote = `--
+-- Callers read and count through the view and write through the
+-- procedures, which take the template's parameter lists in order (calling
+-- convention: package mariadb). The procedure of create takes the event ID
+-- first and records it in beds_events (beds_record, 000_beds.sql) in the
+-- same transaction as its insert: its own, begun and committed by its
+-- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
+-- and delete call in one transaction with its event record. That applies
+-- a redelivered write once: keep the table transactional (InnoDB), the
+-- create's skeleton as generated, and the procedures otherwise free of
+-- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+`
+
 func (g *schemaGen) script() []byte {
 	var b bytes.Buffer
 	t := g.t
 	b.WriteString(schema.Header(t, "-- "))
-	b.WriteString(`--
--- Callers read and count through the view and write through the
--- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). BEDS runs each call in one transaction with
--- its event record in beds_events (000_beds.sql), which applies a
--- redelivered write once: keep the table transactional (InnoDB) and the
--- procedures free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
-`)
+	b.WriteString(scriptNote)
 	g.writeTable(&b)
 	if t.Objects.Read != "" {
 		g.writeView(&b)
@@ -321,15 +331,23 @@ func (g *schemaGen) writeHead(b *bytes.Buffer, op wire.Op, name, what string) {
 	if list == "" {
 		list = "none"
 	}
+	decls := make([]string, 0, len(ps)+1)
+	if op == wire.OpCreate {
+		list = "beds_event (the event ID, NULL records nothing), then " + list
+		decls = append(decls, q(eventParam)+" VARCHAR(200) CHARACTER SET ascii")
+	}
 	writeComment(b, fmt.Sprintf("%s: parameters %s; %s.", op, list, what))
+	for _, f := range ps {
+		decls = append(decls, q(paramName(f))+" "+g.types[f])
+	}
 	fmt.Fprintf(b, "CREATE OR REPLACE PROCEDURE %s(", q(name))
-	for i, f := range ps {
+	for i, d := range decls {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(b, "\n  IN %s %s", q(paramName(f)), g.types[f])
+		b.WriteString("\n  IN " + d)
 	}
-	if len(ps) > 0 {
+	if len(decls) > 0 {
 		b.WriteByte('\n')
 	}
 	b.WriteString(")\nBEGIN\n")
@@ -354,16 +372,23 @@ func (g *schemaGen) writeCreate(b *bytes.Buffer) {
 	var what string
 	switch g.keyKind {
 	case keyAuto:
-		what = "answers the new key, LAST_INSERT_ID()"
+		what = "inserts the row and records the event with the new key, LAST_INSERT_ID(), which it answers"
 	case keyUUID:
-		what = "answers the new key, a UUID() it makes"
+		what = "inserts the row and records the event with the new key, a UUID() it makes, which it answers"
 	default:
-		what = "answers the key the caller named"
+		what = "inserts the row and records the event with the key the caller named, which it answers"
 	}
 	g.writeHead(b, wire.OpCreate, t.Objects.Create, what)
-	cols, vals := []string{}, []string{}
+	fmt.Fprintf(b, "  DECLARE %s BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call\n", q("beds_own"))
 	if g.keyKind == keyUUID {
 		fmt.Fprintf(b, "  DECLARE %s %s DEFAULT UUID();\n", q("v_key"), g.types[key])
+	} else {
+		fmt.Fprintf(b, "  DECLARE %s %s;\n", q("v_key"), g.types[key])
+	}
+	b.WriteString("  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;\n")
+	b.WriteString("  IF `beds_own` THEN START TRANSACTION; END IF;\n")
+	cols, vals := []string{}, []string{}
+	if g.keyKind == keyUUID {
 		cols, vals = append(cols, q(key.Stored)), append(vals, q("v_key"))
 	}
 	for _, f := range g.settable(wire.OpCreate) {
@@ -372,13 +397,24 @@ func (g *schemaGen) writeCreate(b *bytes.Buffer) {
 	fmt.Fprintf(b, "  INSERT INTO %s (%s)\n  VALUES (%s);\n", q(g.table), strings.Join(cols, ", "), strings.Join(vals, ", "))
 	switch g.keyKind {
 	case keyAuto:
-		fmt.Fprintf(b, "  SELECT LAST_INSERT_ID() AS %s;\n", q(key.Stored))
-	case keyUUID:
-		fmt.Fprintf(b, "  SELECT %s AS %s;\n", q("v_key"), q(key.Stored))
-	default:
-		fmt.Fprintf(b, "  SELECT %s AS %s;\n", q(paramName(key)), q(key.Stored))
+		fmt.Fprintf(b, "  SET %s = LAST_INSERT_ID();\n", q("v_key"))
+	case keyCaller:
+		fmt.Fprintf(b, "  SET %s = %s;\n", q("v_key"), q(paramName(key)))
 	}
+	fmt.Fprintf(b, "  IF %s IS NOT NULL THEN\n    CALL %s(%s, '%s', 'create', 1, %s);\n  END IF;\n",
+		q(eventParam), q(recordProc), q(eventParam), t.Name, keyJSON(key, q("v_key")))
+	b.WriteString("  IF `beds_own` THEN COMMIT; END IF;\n")
+	fmt.Fprintf(b, "  SELECT %s AS %s;\n", q("v_key"), q(key.Stored))
 	b.WriteString("END//\n")
+}
+
+// keyJSON returns the SQL expression of the key in v as the adapter
+// records it, json.Marshal's text: an int's digits, a string quoted.
+func keyJSON(key *template.Field, v string) string {
+	if key.Type == template.TypeInt {
+		return "CAST(" + v + " AS CHAR)"
+	}
+	return "JSON_QUOTE(" + v + ")"
 }
 
 func (g *schemaGen) writeUpdate(b *bytes.Buffer) {

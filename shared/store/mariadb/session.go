@@ -19,7 +19,10 @@ import (
 // A session opens its transaction with START TRANSACTION (queued by
 // begin) and ends it with COMMIT (commit) or, whatever went wrong,
 // ROLLBACK (end): a connection goes back to the pool only outside a
-// transaction, or is closed.
+// transaction, or is closed. A session of acquire sends no START
+// TRANSACTION: its one statement, a create's CALL, begins and commits its
+// own, and end rolls back whatever that left open unless the caller says
+// it finished (open = false).
 type session struct {
 	conn  *sql.Conn
 	multi bool
@@ -39,6 +42,18 @@ func (s *Store) begin(ctx context.Context) (*session, error) {
 	w := &session{conn: conn, multi: s.multi}
 	w.queue("START TRANSACTION")
 	return w, nil
+}
+
+// acquire takes a connection of the primary for one statement that opens
+// and ends its own transaction, a create procedure's CALL. The session
+// counts as open, so end sends ROLLBACK unless the caller marks it closed
+// after the statement succeeded.
+func (s *Store) acquire(ctx context.Context) (*session, error) {
+	conn, err := s.primary.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("primary: %w", err)
+	}
+	return &session{conn: conn, multi: s.multi, open: true}, nil
 }
 
 // queue adds a statement to go with the next round trip.

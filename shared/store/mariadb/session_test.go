@@ -3,9 +3,12 @@ package mariadb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
@@ -228,4 +231,200 @@ func TestTwinCreates(t *testing.T) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM tbl_ord").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d orders, want 1 (%v)", n, err)
 	}
+}
+
+// uuidTemplate's key is a UUID() its create procedure makes.
+const uuidTemplate = `name = "tokens"
+tla = "tok"
+kind = "rec"
+store = "mariadb"
+
+[fields]
+id   = { type = "string", key = true, max = 36 }
+note = { type = "string", max = 40 }
+
+[objects]
+read   = "vw_tok"
+create = "sp_tok_create"
+
+[ops]
+allow = ["create", "read", "count"]
+`
+
+// TestCreateRecordsItself: a create is one CALL whose procedure records
+// its event in its own transaction. Sent again it is answered Replayed
+// with the first key, for a key the database makes (int, UUID) and one
+// the caller names (string). A procedure that fails after its insert (its
+// event was recorded by another template's write) leaves no row and no
+// transaction on the store's one connection, and so does one that ends
+// inside its transaction without rolling back (as one stopped by its time
+// limit or killed may, before its handler runs).
+func TestCreateRecordsItself(t *testing.T) {
+	dsn := testenv.MariaDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tokens, err := template.Parse("tokens_rec.toml", []byte(uuidTemplate), map[string]string{"mariadb": template.StoreMariaDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddl, err := GenerateSchema(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokensSQL := filepath.Join(t.TempDir(), "tokens.sql")
+	if err := os.WriteFile(tokensSQL, ddl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.ApplySQL(ctx, dsn, tokensSQL); err != nil {
+		t.Fatal(err)
+	}
+	broken, err := template.Parse("broken_rec.toml", []byte(brokenTemplate), map[string]string{"mariadb": template.StoreMariaDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := template.Load(filepath.Join(testenv.Root(t), "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpls := map[string]*template.Template{"users": reg.Get("users"), "example": reg.Get("example"), "tokens": tokens, "broken": broken}
+	s, err := Open(Config{DSN: dsn, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range brokenSQL {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	exec := func(ctx context.Context, event, body string) (*store.Result, error) {
+		t.Helper()
+		req, err := wire.DecodeRequest([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := store.Build(tpls[req.Template], event, req, store.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Exec(ctx, q)
+	}
+	count := func(stmt string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(stmt, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	outside := func() {
+		t.Helper()
+		var in int
+		if err := s.primary.QueryRowContext(ctx, "SELECT @@in_transaction").Scan(&in); err != nil || in != 0 {
+			t.Fatalf("the connection is left in a transaction (%d, %v)", in, err)
+		}
+	}
+
+	for _, tc := range []struct {
+		name, body, rows string
+		key              func(any) bool
+	}{
+		{"int key", `{"template":"users","op":"create","data":{"email":"r1@example.com"}}`, "SELECT COUNT(*) FROM tbl_usr WHERE usr_email = 'r1@example.com'",
+			func(k any) bool { _, ok := k.(int64); return ok }},
+		{"caller's string key", `{"template":"example","op":"create","data":{"code":"R-1","title":"t"}}`, "SELECT COUNT(*) FROM tbl_exm WHERE exm_code = 'R-1'",
+			func(k any) bool { return k == "R-1" }},
+		{"uuid key", `{"template":"tokens","op":"create","data":{"note":"r1"}}`, "SELECT COUNT(*) FROM tbl_tok WHERE tok_note = 'r1'",
+			func(k any) bool { s, ok := k.(string); return ok && len(s) == 36 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			event := "rec-" + tc.name
+			first, err := exec(ctx, event, tc.body)
+			if err != nil || first.Replayed || first.Affected != 1 || !tc.key(first.Key) {
+				t.Fatalf("create: %+v, %v", first, err)
+			}
+			var tmpl, op, key string
+			if err := db.QueryRow("SELECT evt_template, evt_op, evt_key FROM beds_events WHERE evt_id = ?", event).Scan(&tmpl, &op, &key); err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := json.Marshal(first.Key); tmpl != tpls[tmpl].Name || op != "create" || key != string(want) {
+				t.Errorf("recorded %s %s %s, want the key as %s", tmpl, op, key, want)
+			}
+			again, err := exec(ctx, event, tc.body)
+			if err != nil || !again.Replayed || again.Affected != 1 || again.Key != first.Key {
+				t.Fatalf("redelivered create: %+v, %v; first %+v", again, err, first)
+			}
+			if n := count(tc.rows); n != 1 {
+				t.Errorf("%d rows, want 1", n)
+			}
+			outside()
+		})
+	}
+
+	// The event was recorded by the users create: the example's and the
+	// token's procedures insert their row, fail at beds_record and roll
+	// it back; the answer is a conflict.
+	for _, body := range []string{
+		`{"template":"example","op":"create","data":{"code":"R-2","title":"t"}}`,
+		`{"template":"tokens","op":"create","data":{"note":"r2"}}`,
+	} {
+		_, err := exec(ctx, "rec-int key", body)
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Code != wire.CodeConflict {
+			t.Errorf("%s under a used event: %v, want conflict", body, err)
+		}
+		outside()
+	}
+	if n := count("SELECT COUNT(*) FROM tbl_exm WHERE exm_code = 'R-2'") + count("SELECT COUNT(*) FROM tbl_tok WHERE tok_note = 'r2'"); n != 0 {
+		t.Errorf("%d rows of failed creates, want 0", n)
+	}
+
+	// A procedure that fails inside the transaction it began, without a
+	// handler: the adapter's ROLLBACK undoes its insert.
+	_, err = exec(ctx, "rec-broken", `{"template":"broken","op":"create","data":{"n":1}}`)
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeBadValue {
+		t.Errorf("broken create: %v, want bad_value", err)
+	}
+	outside()
+	if n := count("SELECT COUNT(*) FROM tbl_brk"); n != 0 {
+		t.Errorf("%d rows of the broken create, want 0", n)
+	}
+	// A NULL event records nothing (a DBA's call by hand, the baseline).
+	if _, err := db.Exec("CALL sp_usr_create(NULL, 'r3@example.com', NULL, NULL, NULL, NULL, NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("SELECT COUNT(*) FROM beds_events WHERE evt_template = 'users'"); n != 1 {
+		t.Errorf("%d records of users creates, want 1", n)
+	}
+}
+
+// brokenTemplate's create procedure (brokenSQL) begins a transaction,
+// inserts and fails without rolling back.
+const brokenTemplate = `name = "broken"
+tla = "brk"
+kind = "rec"
+store = "mariadb"
+
+[fields]
+id = { type = "int", key = true }
+n  = { type = "int" }
+
+[objects]
+read   = "vw_brk"
+create = "sp_brk_create"
+
+[ops]
+allow = ["create", "read"]
+`
+
+var brokenSQL = []string{
+	"CREATE TABLE tbl_brk (brk_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, brk_n INT NULL) ENGINE=InnoDB",
+	"CREATE VIEW vw_brk AS SELECT brk_id, brk_n FROM tbl_brk",
+	"CREATE PROCEDURE sp_brk_create(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_n INT) " +
+		"BEGIN START TRANSACTION; INSERT INTO tbl_brk (brk_n) VALUES (p_n); SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'half done'; END",
 }

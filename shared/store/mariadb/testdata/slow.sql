@@ -6,9 +6,21 @@ CREATE OR REPLACE VIEW vw_slw AS SELECT 1 AS slw_id, SLEEP(5) AS slw_nap;
 
 DELIMITER //
 
-CREATE OR REPLACE PROCEDURE sp_slw_create(IN p_nap INT)
+-- The create skeleton of the calling convention (package mariadb), with
+-- the nap inside its transaction. (A SLEEP the time limit stops returns 1
+-- and the procedure goes on to record and commit: the caller's timeout
+-- does not say the create was not applied, and a redelivery is answered
+-- from its record.)
+CREATE OR REPLACE PROCEDURE sp_slw_create(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_nap INT)
 BEGIN
+  DECLARE beds_own BOOL DEFAULT @@in_transaction = 0;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF beds_own THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF beds_own THEN START TRANSACTION; END IF;
   DO SLEEP(5);
+  IF beds_event IS NOT NULL THEN
+    CALL beds_record(beds_event, 'slow', 'create', 1, '1');
+  END IF;
+  IF beds_own THEN COMMIT; END IF;
   SELECT 1 AS slw_id;
 END//
 

@@ -14,10 +14,21 @@ CREATE OR REPLACE VIEW vw_val AS SELECT val_id, val_n, val_d FROM tbl_val;
 
 DELIMITER //
 
-CREATE OR REPLACE PROCEDURE sp_val_create(IN p_n VARCHAR(40), IN p_d VARCHAR(40))
+-- The create skeleton of the calling convention (package mariadb): the
+-- event ID first, recorded with the key in the procedure's transaction.
+CREATE OR REPLACE PROCEDURE sp_val_create(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_n VARCHAR(40), IN p_d VARCHAR(40))
 BEGIN
+  DECLARE beds_own BOOL DEFAULT @@in_transaction = 0;
+  DECLARE v_key BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF beds_own THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF beds_own THEN START TRANSACTION; END IF;
   INSERT INTO tbl_val (val_n, val_d) VALUES (p_n, p_d);
-  SELECT LAST_INSERT_ID() AS val_id;
+  SET v_key = LAST_INSERT_ID();
+  IF beds_event IS NOT NULL THEN
+    CALL beds_record(beds_event, 'values', 'create', 1, CAST(v_key AS CHAR));
+  END IF;
+  IF beds_own THEN COMMIT; END IF;
+  SELECT v_key AS val_id;
 END//
 
 DELIMITER ;

@@ -6,11 +6,14 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). BEDS runs each call in one transaction with
--- its event record in beds_events (000_beds.sql), which applies a
--- redelivered write once: keep the table transactional (InnoDB) and the
--- procedures free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). The procedure of create takes the event ID
+-- first and records it in beds_events (beds_record, 000_beds.sql) in the
+-- same transaction as its insert: its own, begun and committed by its
+-- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
+-- and delete call in one transaction with its event record. That applies
+-- a redelivered write once: keep the table transactional (InnoDB), the
+-- create's skeleton as generated, and the procedures otherwise free of
+-- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_usr` (
   `usr_id`      BIGINT       NOT NULL AUTO_INCREMENT,
@@ -44,9 +47,11 @@ FROM `tbl_usr`;
 
 DELIMITER //
 
--- create: parameters email, name, age, score, active, prefs; answers the new
--- key, LAST_INSERT_ID().
+-- create: parameters beds_event (the event ID, NULL records nothing), then
+-- email, name, age, score, active, prefs; inserts the row and records the
+-- event with the new key, LAST_INSERT_ID(), which it answers.
 CREATE OR REPLACE PROCEDURE `sp_usr_create`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
   IN `p_email` VARCHAR(254),
   IN `p_name` VARCHAR(200),
   IN `p_age` BIGINT,
@@ -55,9 +60,18 @@ CREATE OR REPLACE PROCEDURE `sp_usr_create`(
   IN `p_prefs` JSON
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `v_key` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
   INSERT INTO `tbl_usr` (`usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs`)
   VALUES (`p_email`, `p_name`, `p_age`, `p_score`, `p_active`, `p_prefs`);
-  SELECT LAST_INSERT_ID() AS `usr_id`;
+  SET `v_key` = LAST_INSERT_ID();
+  IF `beds_event` IS NOT NULL THEN
+    CALL `beds_record`(`beds_event`, 'users', 'create', 1, CAST(`v_key` AS CHAR));
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `v_key` AS `usr_id`;
 END//
 
 -- update: parameters id, email, name, age, score, active, prefs; sets every
