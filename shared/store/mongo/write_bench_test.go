@@ -22,8 +22,7 @@ import (
 // trips) against a bare InsertOne of the same document, the create a
 // server without the guarantee would make, in the same run, 32 goroutines
 // each. Besides ns/op it reports server-µs/op, the CPU the server process
-// (ferretdb, else mongod) used per create, when it runs on this machine
-// (testenv.ServerCPU):
+// (ferretdb, else mongod) used per create, when it runs on this machine:
 //
 //	BEDS_TEST_MONGO_URI=mongodb://HOST/ go test -run '^$' -bench BenchmarkCreateServer -benchtime 5s ./shared/store/mongo
 //
@@ -44,6 +43,7 @@ func BenchmarkCreateServer(b *testing.B) {
 	defer func() { _ = s.db.Drop(context.Background()) }()
 	tpl := testTemplate(b, "people")
 	coll := s.coll(tpl)
+	pid := testenv.PIDOf("ferretdb", "mongod")
 	var n atomic.Int64
 	key := func() string { return fmt.Sprintf("k%d-%s", n.Add(1), hex.EncodeToString(id[:])) }
 
@@ -69,7 +69,7 @@ func BenchmarkCreateServer(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			before := testenv.ServerCPU("ferretdb", "mongod")
+			before := testenv.ProcessCPU(pid)
 			b.SetParallelism(16) // 32 goroutines on two cores
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := context.Background()
@@ -80,7 +80,7 @@ func BenchmarkCreateServer(b *testing.B) {
 					}
 				}
 			})
-			if after := testenv.ServerCPU("ferretdb", "mongod"); before >= 0 && after >= 0 {
+			if after := testenv.ProcessCPU(pid); before >= 0 && after >= 0 {
 				b.ReportMetric(float64((after-before).Microseconds())/float64(b.N), "server-µs/op")
 			}
 		})
