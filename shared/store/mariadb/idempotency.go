@@ -30,9 +30,10 @@ const (
 // so a create is one statement, CALL, in one round trip (createOnce). The
 // guarantee is the one of BEDS's transaction around the CALL and the
 // record, but MariaDB's cost of a create is mostly per top-level statement
-// (parsing, results), and the one CALL takes about 35% less time per
-// create than those four statements (START TRANSACTION, CALL, INSERT,
-// COMMIT, in two round trips; measured with 32 goroutines on one server).
+// (parsing, results): the one CALL costs it much less than those four
+// statements (START TRANSACTION, CALL, INSERT, COMMIT, in two round
+// trips). BenchmarkCreateServer measures both; docs/performance.md has
+// the figures.
 // An update's or delete's transaction is BEDS's.
 //
 // A request whose event was recorded before fails that insert with a
