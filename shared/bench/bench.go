@@ -90,8 +90,10 @@ type Config struct {
 	// NodeMetrics are /metrics URLs of the nodes serving the cluster; their
 	// process_cpu_seconds_total gives the node CPU per request.
 	NodeMetrics []string
-	// Procs names further processes whose CPU per request to report (the
-	// RabbitMQ server, the database), by PID, read from /proc.
+	// Procs names further processes on this machine whose CPU per request
+	// to report (the RabbitMQ server, the database: bedsctl bench
+	// --server-pid), by PID; ProcCPU reads them around every measured run,
+	// where the node's CPU is read.
 	Procs map[string]int
 
 	// Session is a session token (tercero's login) the measured BEDS
@@ -151,7 +153,9 @@ type Run struct {
 	Errors    map[string]int64 `json:"errors,omitempty"`
 	// CPU per completed request, in microseconds: the server's (node or
 	// baseline process; 0 when unknown), the load generator's, and each of
-	// Config.Procs.
+	// Config.Procs by name; a process that could not be read before and
+	// after the run (it exited, or its pid now names another) has no
+	// entry.
 	ServerCPU float64            `json:"server_cpu_us_per_req"`
 	ClientCPU float64            `json:"client_cpu_us_per_req"`
 	ProcCPU   map[string]float64 `json:"proc_cpu_us_per_req,omitempty"`
@@ -165,16 +169,18 @@ type OpStats struct {
 
 // Summary is the median of a target's runs, metric by metric.
 type Summary struct {
-	Runs      int                `json:"runs"`
-	TPS       float64            `json:"tps"`
-	TPSMin    float64            `json:"tps_min"`
-	TPSMax    float64            `json:"tps_max"`
-	OpsPerSec float64            `json:"ops_per_s"`
-	Latency   Latency            `json:"latency"`
-	ServerCPU float64            `json:"server_cpu_us_per_req"`
-	ClientCPU float64            `json:"client_cpu_us_per_req"`
-	ProcCPU   map[string]float64 `json:"proc_cpu_us_per_req,omitempty"`
-	Errors    map[string]int64   `json:"errors,omitempty"`
+	Runs      int     `json:"runs"`
+	TPS       float64 `json:"tps"`
+	TPSMin    float64 `json:"tps_min"`
+	TPSMax    float64 `json:"tps_max"`
+	OpsPerSec float64 `json:"ops_per_s"`
+	Latency   Latency `json:"latency"`
+	ServerCPU float64 `json:"server_cpu_us_per_req"`
+	ClientCPU float64 `json:"client_cpu_us_per_req"`
+	// ProcCPU is the median of each Config.Procs process over the runs
+	// that have it.
+	ProcCPU map[string]float64 `json:"proc_cpu_us_per_req,omitempty"`
+	Errors  map[string]int64   `json:"errors,omitempty"`
 }
 
 // Ratios are BEDS / baseline.
@@ -186,6 +192,9 @@ type Ratios struct {
 	P50 float64 `json:"p50"`
 	P99 float64 `json:"p99"`
 	CPU float64 `json:"cpu,omitempty"`
+	// ProcCPU compares each Config.Procs process's CPU per request; a
+	// name without a median on both sides is left out.
+	ProcCPU map[string]float64 `json:"proc_cpu,omitempty"`
 }
 
 // Report is everything a bench measured.
@@ -209,7 +218,10 @@ type Report struct {
 	Baseline string        `json:"baseline,omitempty"` // its settings
 	Session  bool          `json:"session,omitempty"`  // BEDS requests carried a session token
 	Against  string        `json:"against,omitempty"`  // the template of TargetAgainst
-	Runs     []Run         `json:"runs"`
+	// Procs are Config.Procs, the processes whose CPU per request the
+	// runs report, name -> pid.
+	Procs map[string]int `json:"procs,omitempty"`
+	Runs  []Run          `json:"runs"`
 
 	// DeleteSeed is the records Op Delete seeded for each target.
 	DeleteSeed int `json:"delete_seed,omitempty"`
@@ -352,7 +364,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
 		RunID: cfg.RunID, Op: cfg.Op, Batch: cfg.Batch, Children: cfg.Children, Record: cfg.Record, Template: cfg.Template, Clients: cfg.Clients, Duration: cfg.Duration,
 		Requests: cfg.Requests, Rate: cfg.Rate, Warmup: cfg.Warmup, Payload: cfg.Payload, Rounds: cfg.Rounds, DeleteSeed: cfg.DeleteSeed,
-		Session: cfg.Session != "", Against: cfg.Against,
+		Session: cfg.Session != "", Against: cfg.Against, Procs: cfg.Procs,
 		Machine: Machine(), startedAt: time.Now(),
 	}
 	if cfg.Requests > 0 {
@@ -476,7 +488,10 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 		defer raw.Close()
 		var cpu func() (CPU, error)
 		if pid := srv.PID(); pid > 0 {
-			cpu = func() (CPU, error) { return ProcCPU(pid) }
+			cpu = func() (CPU, error) {
+				c, _, err := ProcCPU(pid)
+				return c, err
+			}
 		}
 		// The baseline answers one operation per message: against a batch
 		// or an include it runs the point read.
@@ -575,13 +590,22 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 
 // ratios compares a BEDS summary with the baseline's.
 func ratios(beds, base *Summary) *Ratios {
-	return &Ratios{
+	r := &Ratios{
 		TPS: ratio(beds.TPS, base.TPS),
 		Ops: ratio(beds.OpsPerSec, base.OpsPerSec),
 		P50: ratio(float64(beds.Latency.P50), float64(base.Latency.P50)),
 		P99: ratio(float64(beds.Latency.P99), float64(base.Latency.P99)),
 		CPU: ratio(beds.ServerCPU, base.ServerCPU),
 	}
+	for name, b := range beds.ProcCPU {
+		if v := ratio(b, base.ProcCPU[name]); v != 0 {
+			if r.ProcCPU == nil {
+				r.ProcCPU = map[string]float64{}
+			}
+			r.ProcCPU[name] = v
+		}
+	}
+	return r
 }
 
 func cmp(s, def string) string {
@@ -605,11 +629,18 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
-// cpuSample is the CPU times read around a run; unknown ones are -1.
+// cpuSample is the CPU times read around a run; unknown ones are -1,
+// and procs has only the processes that could be read.
 type cpuSample struct {
 	server CPU
 	client CPU
-	procs  map[string]CPU
+	procs  map[string]procSample
+}
+
+// procSample is one reading of a Config.Procs process.
+type procSample struct {
+	cpu   CPU
+	start int64 // its start time: a pid reused in between has another
 }
 
 func nodeCPU(ctx context.Context, urls []string) func() (CPU, error) {
@@ -630,7 +661,7 @@ func nodeCPU(ctx context.Context, urls []string) func() (CPU, error) {
 }
 
 func sampleCPU(server func() (CPU, error), procs map[string]int) cpuSample {
-	s := cpuSample{server: -1, client: SelfCPU(), procs: map[string]CPU{}}
+	s := cpuSample{server: -1, client: SelfCPU(), procs: map[string]procSample{}}
 	if server != nil {
 		if c, err := server(); err == nil {
 			s.server = c
@@ -639,8 +670,10 @@ func sampleCPU(server func() (CPU, error), procs map[string]int) cpuSample {
 		}
 	}
 	for name, pid := range procs {
-		if c, err := ProcCPU(pid); err == nil {
-			s.procs[name] = c
+		if c, start, err := ProcCPU(pid); err == nil {
+			s.procs[name] = procSample{cpu: c, start: start}
+		} else {
+			fmt.Fprintf(os.Stderr, "bench: %s (pid %d) CPU: %v\n", name, pid, err)
 		}
 	}
 	return s
@@ -675,11 +708,12 @@ func makeRun(target string, round, opsPerMsg int, res *loadResult, before, after
 		r.ServerCPU = perReq(after.server-before.server, res.n)
 	}
 	for name, b := range before.procs {
-		if a, ok := after.procs[name]; ok {
+		// Gone, or its pid reused: no number rather than a wrong one.
+		if a, ok := after.procs[name]; ok && a.start == b.start && a.cpu >= b.cpu && res.n > 0 {
 			if r.ProcCPU == nil {
 				r.ProcCPU = map[string]float64{}
 			}
-			r.ProcCPU[name] = perReq(a-b, res.n)
+			r.ProcCPU[name] = perReq(a.cpu-b.cpu, res.n)
 		}
 	}
 	return r

@@ -43,7 +43,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Session {
 		fmt.Fprintf(w, "session: every measured beds request carried a session token (the node enforced [access] for its user)\n")
 	}
-	procNames := slices.Sorted(maps.Keys(r.BEDS.ProcCPU))
+	procNames := r.procNames()
 	countsOps := r.Op.countsOps()
 	// opsCell is the ops/s column, shown when a message is not one
 	// database operation.
@@ -69,7 +69,7 @@ func (r *Report) WriteText(w io.Writer) {
 			opsCell(run.OpsPerSec), ms(run.Latency.P50), ms(run.Latency.P90), ms(run.Latency.P99), ms(run.Latency.P999), ms(run.Latency.Max),
 			sum(run.Errors), us(run.ServerCPU), run.ClientCPU)
 		for _, n := range procNames {
-			fmt.Fprintf(tw, "%s\t", us(run.ProcCPU[n]))
+			fmt.Fprintf(tw, "%s\t", procCell(run.ProcCPU, n))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -79,7 +79,7 @@ func (r *Report) WriteText(w io.Writer) {
 			opsCell(s.s.OpsPerSec), ms(s.s.Latency.P50), ms(s.s.Latency.P90), ms(s.s.Latency.P99), ms(s.s.Latency.P999), ms(s.s.Latency.Max),
 			sum(s.s.Errors), us(s.s.ServerCPU), s.s.ClientCPU)
 		for _, n := range procNames {
-			fmt.Fprintf(tw, "%s\t", us(s.s.ProcCPU[n]))
+			fmt.Fprintf(tw, "%s\t", procCell(s.s.ProcCPU, n))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -104,8 +104,16 @@ func (r *Report) WriteText(w io.Writer) {
 		if countsOps {
 			ops = fmt.Sprintf("  ops/s %.2fx", s.ratio.Ops)
 		}
-		fmt.Fprintf(w, "%s/%s: tp/s %.2fx%s  p50 %.2fx  p99 %.2fx  server CPU/req %s\n",
-			s.name, versus, s.ratio.TPS, ops, s.ratio.P50, s.ratio.P99, ratioText(s.ratio.CPU))
+		procs := ""
+		for _, n := range procNames {
+			v := "n/a"
+			if x, ok := s.ratio.ProcCPU[n]; ok {
+				v = fmt.Sprintf("%.2fx", x)
+			}
+			procs += fmt.Sprintf("  %s CPU/req %s", n, v)
+		}
+		fmt.Fprintf(w, "%s/%s: tp/s %.2fx%s  p50 %.2fx  p99 %.2fx  server CPU/req %s%s\n",
+			s.name, versus, s.ratio.TPS, ops, s.ratio.P50, s.ratio.P99, ratioText(s.ratio.CPU), procs)
 	}
 	if countsOps {
 		r.writeOps(w, summaries)
@@ -126,6 +134,31 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Cleanup != "" {
 		fmt.Fprintf(w, "cleanup: %s\n", r.Cleanup)
 	}
+}
+
+// procNames are the names of the report's further processes (Procs,
+// and any a run has), sorted: one column each.
+func (r *Report) procNames() []string {
+	names := map[string]bool{}
+	for n := range r.Procs {
+		names[n] = true
+	}
+	for _, run := range r.Runs {
+		for n := range run.ProcCPU {
+			names[n] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(names))
+}
+
+// procCell is process name's CPU per request in m, or "-" when m has
+// none (the process could not be read around the run).
+func procCell(m map[string]float64, name string) string {
+	v, ok := m[name]
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 // summary is one line of a report's medians.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -62,14 +63,39 @@ func TestReportShowsOps(t *testing.T) {
 			},
 		},
 		{
+			name: "server pids",
+			rep: func() Report {
+				r := Report{
+					Op: PointRead, Rounds: 1, Template: "users", Procs: map[string]int{"rabbitmq": 2961, "mariadb": 3806},
+					Runs: []Run{run(TargetBEDS, 0, 9000, 1), run(TargetBaseline, 0, 9000, 1)},
+				}
+				r.Runs[0].ServerCPU, r.Runs[0].ClientCPU = 55, 30
+				r.Runs[0].ProcCPU = map[string]float64{"rabbitmq": 61.4, "mariadb": 40}
+				// mariadb exited during the baseline's run.
+				r.Runs[1].ServerCPU, r.Runs[1].ClientCPU = 52, 31
+				r.Runs[1].ProcCPU = map[string]float64{"rabbitmq": 50}
+				r.BEDS, r.Base = summarize(r.Runs, TargetBEDS, 0), new(summarize(r.Runs, TargetBaseline, 0))
+				r.Ratio = ratios(&r.BEDS, r.Base)
+				return r
+			}(),
+			want: []string{
+				`^ *target +round +requests +tp/s +p50 +p90 +p99 +p99\.9 +max +errors +server µs/req +client µs/req +mariadb µs/req +rabbitmq µs/req *$`,
+				`^ *beds +1 +72000 +9000 .* 0 +55 +30 +40 +61 *$`,
+				`^ *baseline +1 +72000 +9000 .* 0 +52 +31 +- +50 *$`,
+				`^ *beds \(median\) +1 +9000 .* 0 +55 +30 +40 +61 *$`,
+				`^ *baseline \(median\) +1 +9000 .* 0 +52 +31 +- +50 *$`,
+				`^beds/baseline: tp/s 1\.00x  p50 1\.00x  p99 1\.00x  server CPU/req 1\.06x  mariadb CPU/req n/a  rabbitmq CPU/req 1\.23x$`,
+			},
+		},
+		{
 			name: "point read",
 			rep: Report{
 				Op: PointRead, Rounds: 1, Template: "users",
 				Runs: []Run{run(TargetBEDS, 0, 9000, 1), run(TargetBaseline, 0, 9000, 1)},
 				BEDS: base, Base: &base, Ratio: ratios(&base, &base),
 			},
-			want: []string{`^ *target +round +requests +tp/s +p50`, `^beds/baseline: tp/s 1\.00x  p50`},
-			not:  []string{`ops/s`},
+			want: []string{`^ *target +round +requests +tp/s +p50.* +client µs/req *$`, `^beds/baseline: tp/s 1\.00x  p50.*server CPU/req 1\.00x$`},
+			not:  []string{`ops/s`, `CPU/req .*CPU/req`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,5 +122,50 @@ func TestReportShowsOps(t *testing.T) {
 				t.Logf("report:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestProcCPUPerRun checks a further process's CPU per request is
+// reported only when it was read before and after the run as the same
+// process, and that the medians and ratios carry it.
+func TestProcCPUPerRun(t *testing.T) {
+	res := &loadResult{n: 1000, elapsed: time.Second}
+	sample := func(procs map[string]procSample) cpuSample { return cpuSample{server: -1, procs: procs} }
+	before := sample(map[string]procSample{
+		"rabbitmq": {cpu: time.Second, start: 7},
+		"mariadb":  {cpu: time.Second, start: 8},
+		"gone":     {cpu: time.Second, start: 9},
+		"reused":   {cpu: time.Second, start: 10},
+	})
+	after := sample(map[string]procSample{
+		"rabbitmq": {cpu: 1060 * time.Millisecond, start: 7},
+		"mariadb":  {cpu: time.Second, start: 8}, // idle: 0, not unknown
+		"reused":   {cpu: 5 * time.Second, start: 11},
+	})
+	r := makeRun(TargetBEDS, 1, 1, res, before, after)
+	want := map[string]float64{"rabbitmq": 60, "mariadb": 0}
+	if !maps.Equal(r.ProcCPU, want) {
+		t.Fatalf("ProcCPU %v, want %v", r.ProcCPU, want)
+	}
+	if r.ServerCPU != 0 {
+		t.Errorf("ServerCPU %v without a server reading", r.ServerCPU)
+	}
+
+	runs := []Run{
+		{Target: TargetBEDS, TPS: 1, ProcCPU: map[string]float64{"rabbitmq": 60}},
+		{Target: TargetBEDS, TPS: 1, ProcCPU: map[string]float64{"rabbitmq": 80, "mariadb": 10}},
+		{Target: TargetBEDS, TPS: 1, ProcCPU: map[string]float64{"rabbitmq": 70}},
+		{Target: TargetBaseline, TPS: 1, ProcCPU: map[string]float64{"rabbitmq": 50, "mariadb": 20}},
+	}
+	beds, base := summarize(runs, TargetBEDS, 0), summarize(runs, TargetBaseline, 0)
+	if want := map[string]float64{"rabbitmq": 70, "mariadb": 10}; !maps.Equal(beds.ProcCPU, want) {
+		t.Errorf("median %v, want %v", beds.ProcCPU, want)
+	}
+	if got, want := ratios(&beds, &base).ProcCPU, map[string]float64{"rabbitmq": 1.4, "mariadb": 0.5}; !maps.Equal(got, want) {
+		t.Errorf("ratios %v, want %v", got, want)
+	}
+	delete(base.ProcCPU, "mariadb")
+	if got := ratios(&beds, &base).ProcCPU; len(got) != 1 {
+		t.Errorf("ratios without a baseline median: %v", got)
 	}
 }
