@@ -30,7 +30,9 @@ it removes every record it wrote at the end unless --keep.
 (a child process of bedsctl) that runs the same SQL directly on --dsn, on
 the same RabbitMQ, alternating with BEDS (--rounds each, medians reported),
 and prints BEDS/baseline ratios. --node-metrics gives the node's CPU per
-request, next to the baseline server's.
+request, next to the baseline server's; --server-pid rabbitmq=PID (and
+mariadb=PID, ...) adds a column of that process's CPU per request, per
+round and median, and its BEDS/baseline ratio.
 
 --op batch sends --batch point reads per message, --op include a point
 read with its orders (--children seeded per record; needs the orders
@@ -55,7 +57,8 @@ asking for a larger --delete-seed. What is left is removed at the end.
 
 Examples:
   bedsctl bench --op point-read --clients 64 --duration 10s --baseline \
-      --node-metrics http://127.0.0.1:8080/metrics
+      --node-metrics http://127.0.0.1:8080/metrics \
+      --server-pid rabbitmq=$(rabbitmqctl -q eval 'os:getpid().' | tr -d '"')
   bedsctl bench --op batch --batch 1,4,16,64 --baseline ...
   bedsctl bench --op delete --requests 20000 --baseline \
       --baseline-durable --baseline-confirm ...
@@ -71,18 +74,46 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-// procFlag is a repeatable name=pid flag.
+// procFlag is --server-pid, a repeatable NAME=PID: a process on this
+// machine whose CPU per request the bench reports under NAME. Set reads
+// the process once, so a pid that cannot be read fails the parse.
 type procFlag map[string]int
 
 func (p procFlag) String() string { return fmt.Sprint(map[string]int(p)) }
 func (p procFlag) Set(s string) error {
 	name, v, ok := strings.Cut(s, "=")
+	if !ok {
+		return fmt.Errorf("%q: want NAME=PID, e.g. rabbitmq=2961", s)
+	}
+	if !validProcName(name) {
+		return fmt.Errorf("name %q: want letters, digits, '.', '_' or '-', starting with a letter (it heads a column)", name)
+	}
+	if _, dup := p[name]; dup {
+		return fmt.Errorf("name %q given twice", name)
+	}
 	pid, err := strconv.Atoi(v)
-	if !ok || name == "" || err != nil || pid <= 0 {
-		return fmt.Errorf("want name=pid, e.g. rabbitmq=1234")
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("%s: pid %q is not a process id", name, v)
+	}
+	if _, _, err := bench.ProcCPU(pid); err != nil {
+		return fmt.Errorf("%s: pid %d: cannot read its CPU time: %v", name, pid, err)
 	}
 	p[name] = pid
 	return nil
+}
+
+// validProcName reports whether name can head a column: a letter, then
+// letters, digits, '.', '_' or '-'.
+func validProcName(name string) bool {
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return name != ""
 }
 
 func defaultDSN() string {
@@ -130,7 +161,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Channels, "channels", 4, "AMQP channels per client connection")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per request")
 	fs.Var(&nodes, "node-metrics", "a node's /metrics URL, for its CPU per request (repeatable)")
-	fs.Var(procs, "proc", "name=pid of a further process whose CPU per request to report, e.g. RabbitMQ's (repeatable)")
+	fs.Var(procs, "server-pid", "NAME=PID of a process on this machine (RabbitMQ's, the database's) whose CPU per request to report in a column NAME µs/req, read from /proc around every measured run (repeatable)")
 	session := fs.Bool("session", false, "the measured requests carry the stored session (bedsctl login's: $BEDS_SESSION or the session file), so the node enforces [access] for its user")
 	fs.StringVar(&c.Against, "against", "", "compare with the same load reading this template without a session, on the same node, instead of --baseline")
 	baseline := fs.Bool("baseline", false, "also run the raw baseline server, alternating with BEDS")

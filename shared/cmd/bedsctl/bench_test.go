@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"maps"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,13 +31,13 @@ func TestParseBench(t *testing.T) {
 
 	bf, err = parseBench([]string{"--op", "mixed", "--mix", "read=8,create=2", "--clients=3", "--requests", "500",
 		"--baseline", "--baseline-stmt", "interpolate", "--json", "--keep",
-		"--node-metrics", "http://a/metrics", "--node-metrics", "http://b/metrics", "--proc", "rabbitmq=12", "--rate", "250.5"}, io.Discard)
+		"--node-metrics", "http://a/metrics", "--node-metrics", "http://b/metrics", "--server-pid", fmt.Sprintf("self=%d", os.Getpid()), "--rate", "250.5"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c = bf.cfg
 	if c.Op != bench.Mixed || c.Mix[bench.PointRead] != 8 || c.Mix[bench.Create] != 2 || c.Clients != 3 || c.Requests != 500 ||
-		!bf.json || !c.Keep || len(c.NodeMetrics) != 2 || c.NodeMetrics[1] != "http://b/metrics" || c.Procs["rabbitmq"] != 12 || c.Rate != 250.5 {
+		!bf.json || !c.Keep || len(c.NodeMetrics) != 2 || c.NodeMetrics[1] != "http://b/metrics" || c.Procs["self"] != os.Getpid() || c.Rate != 250.5 {
 		t.Errorf("parsed: %+v", c)
 	}
 	if c.Baseline == nil || c.Baseline.DSN != "me@tcp(db:3306)/x" || c.Baseline.Stmt != bench.StmtInterpolate || c.Baseline.Workers != 16 {
@@ -105,7 +109,6 @@ func TestParseBench(t *testing.T) {
 		{"--rate", "-5"},
 		{"--rate", "NaN"},
 		{"--rate", "fast"},
-		{"--proc", "rabbitmq"},
 		{"--baseline", "--baseline-stmt", "fast"},
 		{"extra"},
 		{"--nope"},
@@ -114,6 +117,41 @@ func TestParseBench(t *testing.T) {
 			t.Errorf("parseBench(%v) accepted", bad)
 		}
 	}
+	self := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		args []string
+		want map[string]int
+		err  string // in the error, when it fails
+	}{
+		{[]string{"--server-pid", "rabbitmq=" + self}, map[string]int{"rabbitmq": os.Getpid()}, ""},
+		{[]string{"--server-pid", "rabbitmq=" + self, "--server-pid", "mariadb-1.x=" + self},
+			map[string]int{"rabbitmq": os.Getpid(), "mariadb-1.x": os.Getpid()}, ""},
+		{[]string{"--server-pid", "rabbitmq"}, nil, "want NAME=PID"},
+		{[]string{"--server-pid", "=" + self}, nil, `name ""`},
+		{[]string{"--server-pid", "rabbit mq=" + self}, nil, `name "rabbit mq"`},
+		{[]string{"--server-pid", "1rabbit=" + self}, nil, `name "1rabbit"`},
+		{[]string{"--server-pid", "a=" + self, "--server-pid", "a=" + self}, nil, "given twice"},
+		{[]string{"--server-pid", "rabbitmq=beam"}, nil, `rabbitmq: pid "beam" is not a process id`},
+		{[]string{"--server-pid", "rabbitmq=-3"}, nil, `pid "-3"`},
+		{[]string{"--server-pid", "rabbitmq=1073741824"}, nil, "rabbitmq: pid 1073741824: cannot read its CPU time: open /proc/1073741824/stat: no such file"},
+	} {
+		var errOut bytes.Buffer
+		bf, err := parseBench(tc.args, &errOut)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.err == "" && !maps.Equal(bf.cfg.Procs, tc.want):
+			t.Errorf("%v: procs %v, want %v", tc.args, bf.cfg.Procs, tc.want)
+		case tc.err != "" && err == nil:
+			t.Errorf("%v accepted: %v", tc.args, bf.cfg.Procs)
+		case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+			t.Errorf("%v: error %q, want it to say %q", tc.args, err, tc.err)
+		}
+	}
+	if bf, err := parseBench(nil, io.Discard); err != nil || bf.cfg.Procs != nil {
+		t.Errorf("no --server-pid: procs %v, %v", bf.cfg.Procs, err)
+	}
+
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"bench", "--clients", "0"}, nil, &out, &errOut); code != 2 {
 		t.Errorf("bad flags exit %d, want 2: %s", code, errOut.String())
