@@ -13,6 +13,13 @@
 #   scripts/bench.sh --op batch --batch 1,4,16,64 --clients 64 --rounds 3 --duration 8s
 #   scripts/bench.sh --op delete --baseline-durable --baseline-confirm --clients 64 --rounds 3 --duration 8s
 #
+# The report's rabbitmq µs/req and mariadb µs/req columns are the CPU per
+# request of this machine's RabbitMQ node on 127.0.0.1:5672 (its pid from
+# `rabbitmqctl eval 'os:getpid().'`, else its node pid file) and of the
+# MariaDB server of the DSN (its pid from the file SELECT @@pid_file
+# names), passed as --server-pid; a pid that cannot be read leaves its
+# column out, with a note.
+#
 # BENCH_NODE_CONFIG, when set, is TOML added to the node's config (its
 # env_dev.toml), e.g. BENCH_NODE_CONFIG=$'[lineage]\nstore = ""'.
 #
@@ -91,6 +98,31 @@ for _ in $(seq 100); do
 done
 curl -fs "http://$http/readyz" >/dev/null || { echo "bench: the appserver did not get ready" >&2; exit 1; }
 
+# The servers' pids, for --server-pid. Not pgrep -x beam.smp: test
+# clusters run more of them (and the replica pair more mariadbd).
+server_pids=()
+server_pid() { # name pid: pass it when /proc has it
+  if [[ $2 =~ ^[0-9]+$ && -r /proc/$2/stat ]]; then
+    server_pids+=(--server-pid "$1=$2")
+  else
+    echo "bench: no readable pid for $1 (got '${2:-}'); its CPU column is left out" >&2
+  fi
+}
+rabbit_pid=$(rabbitmqctl -q eval 'os:getpid().' 2>/dev/null | tr -d '"' || true)
+if [[ ! $rabbit_pid =~ ^[0-9]+$ ]]; then
+  pidfile=${RABBITMQ_PID_FILE:-}
+  if [[ -z $pidfile ]]; then
+    shopt -s nullglob
+    files=(/var/lib/rabbitmq/mnesia/*.pid)
+    shopt -u nullglob
+    [[ ${#files[@]} -eq 1 ]] && pidfile=${files[0]}
+  fi
+  rabbit_pid=$([[ -n $pidfile && -r $pidfile ]] && tr -dc '0-9' <"$pidfile" || true)
+fi
+server_pid rabbitmq "$rabbit_pid"
+pidfile=$(mariadb -uroot -h127.0.0.1 -Nse 'SELECT @@pid_file' 2>/dev/null || true)
+server_pid mariadb "$([[ -n $pidfile && -r $pidfile ]] && tr -dc '0-9' <"$pidfile" || true)"
+
 args=("$@")
 [[ ${#args[@]} -eq 0 ]] && args=(--op point-read --clients 64 --rounds 3 --duration 8s)
 compare=(--baseline --dsn "$dsn")
@@ -110,4 +142,4 @@ if [[ -n ${BENCH_ACCESS:-} ]]; then
   compare=(--session --against users_open)
 fi
 "$work/bedsctl" bench --url "$url" "${compare[@]}" \
-  --node-metrics "http://$http/metrics" "${args[@]}"
+  --node-metrics "http://$http/metrics" "${server_pids[@]}" "${args[@]}"
