@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"maps"
 	"regexp"
 	"strings"
@@ -146,6 +147,9 @@ func TestProcCPUPerRun(t *testing.T) {
 	want := map[string]float64{"rabbitmq": 60, "mariadb": 0}
 	if !maps.Equal(r.ProcCPU, want) {
 		t.Fatalf("ProcCPU %v, want %v", r.ProcCPU, want)
+	}
+	if b, err := json.Marshal(r); err != nil || !strings.Contains(string(b), `"proc_cpu_us_per_req":{"mariadb":0,"rabbitmq":60}`) {
+		t.Errorf("JSON %s, %v", b, err)
 	}
 	if r.ServerCPU != 0 {
 		t.Errorf("ServerCPU %v without a server reading", r.ServerCPU)
