@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -49,4 +51,26 @@ func ProcessCPU(pid int) time.Duration {
 		return -1
 	}
 	return time.Duration(u+s) * 10 * time.Millisecond // clock ticks of 1/100 s
+}
+
+// BenchParallel runs op b.N times from 16 goroutines per GOMAXPROCS (32
+// on two cores, enough to keep a database server busy), failing b on the
+// first error, and reports metric: the CPU process pid used per op over
+// the run, when it can be read (ProcessCPU).
+func BenchParallel(b *testing.B, pid int, metric string, op func(context.Context) error) {
+	b.Helper()
+	before := ProcessCPU(pid)
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if err := op(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if after := ProcessCPU(pid); before >= 0 && after >= 0 {
+		b.ReportMetric(float64((after-before).Microseconds())/float64(b.N), metric)
+	}
 }

@@ -68,21 +68,6 @@ func BenchmarkCreateServer(b *testing.B) {
 			return err
 		}},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			before := testenv.ProcessCPU(pid)
-			b.SetParallelism(16) // 32 goroutines on two cores
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				for pb.Next() {
-					if err := tc.create(ctx); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			if after := testenv.ProcessCPU(pid); before >= 0 && after >= 0 {
-				b.ReportMetric(float64((after-before).Microseconds())/float64(b.N), "server-µs/op")
-			}
-		})
+		b.Run(tc.name, func(b *testing.B) { testenv.BenchParallel(b, pid, "server-µs/op", tc.create) })
 	}
 }
