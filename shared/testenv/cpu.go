@@ -2,12 +2,13 @@ package testenv
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beds-project/beds/shared/bench"
 )
 
 // PIDOf returns the process ID of the first process on this machine named
@@ -28,29 +29,18 @@ func PIDOf(names ...string) int {
 }
 
 // ProcessCPU returns the CPU time (user and system) process pid has used
-// so far, or -1 when pid is 0 or its /proc entry cannot be read.
-// Benchmarks call it before and after a run to report a database server's
-// CPU per operation next to their own time.
+// so far, or -1 when pid is 0 or it cannot be read (bench.ProcCPU reads
+// it). Benchmarks call it before and after a run to report a database
+// server's CPU per operation next to their own time.
 func ProcessCPU(pid int) time.Duration {
 	if pid <= 0 {
 		return -1
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	cpu, _, err := bench.ProcCPU(pid)
 	if err != nil {
 		return -1
 	}
-	// utime and stime are fields 14 and 15, counted after the command name
-	// in parentheses (which may hold spaces).
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return time.Duration(u+s) * 10 * time.Millisecond // clock ticks of 1/100 s
+	return cpu
 }
 
 // BenchParallel runs op b.N times from 16 goroutines per GOMAXPROCS (32
