@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/beds-project/beds/shared/client"
+	"github.com/beds-project/beds/shared/procstat"
 	"github.com/beds-project/beds/shared/wire"
 )
 
@@ -92,7 +93,7 @@ type Config struct {
 	NodeMetrics []string
 	// Procs names further processes on this machine whose CPU per request
 	// to report (the RabbitMQ server, the database: bedsctl bench
-	// --server-pid), by PID; ProcCPU reads them around every measured run,
+	// --server-pid), by PID; procstat.CPU reads them around every measured run,
 	// where the node's CPU is read.
 	Procs map[string]int
 
@@ -489,7 +490,7 @@ func Bench(ctx context.Context, cfg Config) (*Report, error) {
 		var cpu func() (CPU, error)
 		if pid := srv.PID(); pid > 0 {
 			cpu = func() (CPU, error) {
-				c, _, err := ProcCPU(pid)
+				c, _, err := procstat.CPU(pid)
 				return c, err
 			}
 		}
@@ -670,7 +671,7 @@ func sampleCPU(server func() (CPU, error), procs map[string]int) cpuSample {
 		}
 	}
 	for name, pid := range procs {
-		if c, start, err := ProcCPU(pid); err == nil {
+		if c, start, err := procstat.CPU(pid); err == nil {
 			s.procs[name] = procSample{cpu: c, start: start}
 		} else {
 			fmt.Fprintf(os.Stderr, "bench: %s (pid %d) CPU: %v\n", name, pid, err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beds-project/beds/shared/bench"
+	"github.com/beds-project/beds/shared/procstat"
 )
 
 // PIDOf returns the process ID of the first process on this machine named
@@ -29,14 +29,14 @@ func PIDOf(names ...string) int {
 }
 
 // ProcessCPU returns the CPU time (user and system) process pid has used
-// so far, or -1 when pid is 0 or it cannot be read (bench.ProcCPU reads
+// so far, or -1 when pid is 0 or it cannot be read (procstat.CPU reads
 // it). Benchmarks call it before and after a run to report a database
 // server's CPU per operation next to their own time.
 func ProcessCPU(pid int) time.Duration {
 	if pid <= 0 {
 		return -1
 	}
-	cpu, _, err := bench.ProcCPU(pid)
+	cpu, _, err := procstat.CPU(pid)
 	if err != nil {
 		return -1
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/beds-project/beds/shared/bench"
+	"github.com/beds-project/beds/shared/procstat"
 )
 
 const benchUsage = `usage: bedsctl bench [flags]
@@ -95,7 +96,7 @@ func (p procFlag) Set(s string) error {
 	if err != nil || pid <= 0 {
 		return fmt.Errorf("%s: pid %q is not a process id", name, v)
 	}
-	if _, _, err := bench.ProcCPU(pid); err != nil {
+	if _, _, err := procstat.CPU(pid); err != nil {
 		return fmt.Errorf("%s: pid %d: cannot read its CPU time: %v", name, pid, err)
 	}
 	p[name] = pid
