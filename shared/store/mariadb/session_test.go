@@ -67,21 +67,9 @@ func writeSession(t *testing.T, s *Store, dsn string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	recorded := func(event string) int {
+	recorded := func(event string) int64 {
 		t.Helper()
-		var n int
-		if err := db.QueryRow("SELECT COUNT(*) FROM beds_events WHERE evt_id = ?", event).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	// outside checks the store's one connection holds no transaction.
-	outside := func() {
-		t.Helper()
-		var in int
-		if err := s.primary.QueryRowContext(ctx, "SELECT @@in_transaction").Scan(&in); err != nil || in != 0 {
-			t.Fatalf("the connection is left in a transaction (%d, %v)", in, err)
-		}
+		return scalar(t, db, "SELECT COUNT(*) FROM beds_events WHERE evt_id = ?", event)
 	}
 
 	first, err := exec("w-1", `{"template":"users","op":"create","data":{"email":"s1@example.com"}}`)
@@ -92,7 +80,7 @@ func writeSession(t *testing.T, s *Store, dsn string) {
 	if err != nil || !again.Replayed || again.Key != first.Key {
 		t.Fatalf("resent create: %+v, %v", again, err)
 	}
-	outside()
+	outside(t, s)
 
 	// A duplicate in the write itself, not in the event: conflict, and
 	// nothing recorded. The example's key is the caller's, so it can even
@@ -106,7 +94,7 @@ func writeSession(t *testing.T, s *Store, dsn string) {
 	if _, err := exec("K-1", `{"template":"example","op":"create","data":{"code":"K-1","title":"b"}}`); code(err) != wire.CodeConflict || recorded("K-1") != 0 {
 		t.Fatalf("duplicate key equal to the event ID: %v", err)
 	}
-	outside()
+	outside(t, s)
 
 	// An update of three records: their CALLs, the record and the commit
 	// go together; sent again, it is answered from its record.
@@ -133,7 +121,7 @@ func writeSession(t *testing.T, s *Store, dsn string) {
 	if err := db.QueryRow("SELECT SUM(exm_qty) FROM tbl_exm WHERE exm_code IN ('s2','s3','s4')").Scan(&qty); err != nil || qty != 15 {
 		t.Fatalf("qty %d after a refused update, %v", qty, err)
 	}
-	outside()
+	outside(t, s)
 
 	// A batch: the third write fails, nothing applies; then it succeeds,
 	// and sent again it is answered from its records.
@@ -161,7 +149,7 @@ func writeSession(t *testing.T, s *Store, dsn string) {
 	if !errors.As(err, &be) || be.Index != 2 || code(err) != wire.CodeConflict || recorded("b") != 0 || recorded("b.1") != 0 {
 		t.Fatalf("failing batch: %v", err)
 	}
-	outside()
+	outside(t, s)
 	res, err := s.ExecBatch(ctx, "b", batch(false))
 	if err != nil || len(res) != 3 || res[0].Key == nil || res[1].Affected != 1 {
 		t.Fatalf("batch: %+v, %v", res, err)
@@ -178,7 +166,7 @@ func writeSession(t *testing.T, s *Store, dsn string) {
 	if !errors.As(err, &be) || be.Index != 1 || code(err) != wire.CodeConflict || recorded("b2") != 0 {
 		t.Fatalf("batch reusing an event: %v", err)
 	}
-	outside()
+	outside(t, s)
 }
 
 // TestTwinCreates delivers one create eight times at once, on a template
@@ -314,21 +302,6 @@ func TestCreateRecordsItself(t *testing.T) {
 		}
 		return s.Exec(ctx, q)
 	}
-	count := func(stmt string, args ...any) int {
-		t.Helper()
-		var n int
-		if err := db.QueryRow(stmt, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	outside := func() {
-		t.Helper()
-		var in int
-		if err := s.primary.QueryRowContext(ctx, "SELECT @@in_transaction").Scan(&in); err != nil || in != 0 {
-			t.Fatalf("the connection is left in a transaction (%d, %v)", in, err)
-		}
-	}
 
 	for _, tc := range []struct {
 		name, body, rows string
@@ -358,10 +331,10 @@ func TestCreateRecordsItself(t *testing.T) {
 			if err != nil || !again.Replayed || again.Affected != 1 || again.Key != first.Key {
 				t.Fatalf("redelivered create: %+v, %v; first %+v", again, err, first)
 			}
-			if n := count(tc.rows); n != 1 {
+			if n := scalar(t, db, tc.rows); n != 1 {
 				t.Errorf("%d rows, want 1", n)
 			}
-			outside()
+			outside(t, s)
 		})
 	}
 
@@ -377,9 +350,9 @@ func TestCreateRecordsItself(t *testing.T) {
 		if !errors.As(err, &we) || we.Code != wire.CodeConflict {
 			t.Errorf("%s under a used event: %v, want conflict", body, err)
 		}
-		outside()
+		outside(t, s)
 	}
-	if n := count("SELECT COUNT(*) FROM tbl_exm WHERE exm_code = 'R-2'") + count("SELECT COUNT(*) FROM tbl_tok WHERE tok_note = 'r2'"); n != 0 {
+	if n := scalar(t, db, "SELECT COUNT(*) FROM tbl_exm WHERE exm_code = 'R-2'") + scalar(t, db, "SELECT COUNT(*) FROM tbl_tok WHERE tok_note = 'r2'"); n != 0 {
 		t.Errorf("%d rows of failed creates, want 0", n)
 	}
 
@@ -390,15 +363,15 @@ func TestCreateRecordsItself(t *testing.T) {
 	if !errors.As(err, &we) || we.Code != wire.CodeBadValue {
 		t.Errorf("broken create: %v, want bad_value", err)
 	}
-	outside()
-	if n := count("SELECT COUNT(*) FROM tbl_brk"); n != 0 {
+	outside(t, s)
+	if n := scalar(t, db, "SELECT COUNT(*) FROM tbl_brk"); n != 0 {
 		t.Errorf("%d rows of the broken create, want 0", n)
 	}
 	// A NULL event records nothing (a DBA's call by hand, the baseline).
 	if _, err := db.Exec("CALL sp_usr_create(NULL, 'r3@example.com', NULL, NULL, NULL, NULL, NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	if n := count("SELECT COUNT(*) FROM beds_events WHERE evt_template = 'users'"); n != 1 {
+	if n := scalar(t, db, "SELECT COUNT(*) FROM beds_events WHERE evt_template = 'users'"); n != 1 {
 		t.Errorf("%d records of users creates, want 1", n)
 	}
 }
@@ -427,4 +400,12 @@ var brokenSQL = []string{
 	"CREATE VIEW vw_brk AS SELECT brk_id, brk_n FROM tbl_brk",
 	"CREATE PROCEDURE sp_brk_create(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_n INT) " +
 		"BEGIN START TRANSACTION; INSERT INTO tbl_brk (brk_n) VALUES (p_n); SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'half done'; END",
+}
+
+// outside checks that the store's one connection holds no transaction.
+func outside(t *testing.T, s *Store) {
+	t.Helper()
+	if in := scalar(t, s.primary, "SELECT @@in_transaction"); in != 0 {
+		t.Fatalf("the connection is left in a transaction (@@in_transaction %d)", in)
+	}
 }
