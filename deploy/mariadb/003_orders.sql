@@ -6,14 +6,15 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedure of create takes the event ID
--- first and records it in beds_events (beds_record, 000_beds.sql) in the
--- same transaction as its insert: its own, begun and committed by its
--- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
--- and delete call in one transaction with its event record. That applies
--- a redelivered write once: keep the table transactional (InnoDB), the
--- create's skeleton as generated, and the procedures otherwise free of
--- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+-- convention: package mariadb). The procedures of create and update take
+-- the event ID first and record it in beds_events (beds_record,
+-- 000_beds.sql) in the same transaction as their write: their own, begun
+-- and committed by their BEDS skeleton, or their caller's that holds the
+-- call. BEDS runs each delete call in one transaction with its event
+-- record. That applies a redelivered write once: keep the table
+-- transactional (InnoDB), the skeletons as generated, and the procedures
+-- otherwise free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
 --
 -- DBA: no foreign key to items (004_items.sql) or users: BEDS does not need one (a read's
 -- include matches rows by value, through the indexes of the joined
@@ -54,7 +55,7 @@ CREATE OR REPLACE PROCEDURE `sp_ord_create`(
   IN `p_status` VARCHAR(20)
 )
 BEGIN
-  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
   DECLARE `v_key` BIGINT;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
   IF `beds_own` THEN START TRANSACTION; END IF;
@@ -68,21 +69,35 @@ BEGIN
   SELECT `v_key` AS `ord_id`;
 END//
 
--- update: parameters id, user, total, status; sets every other parameter's
--- column on the row of the key (BEDS passes the stored values merged with the
--- request's data, so NULL means NULL).
+-- update: parameters beds_event (the event ID, NULL records nothing),
+-- beds_set (the names of the fields the request sets, comma-separated), then
+-- id, user, total, status; locks the row of the key, sets the column of each
+-- field beds_set names, and records the event with the rows it matched, which
+-- it answers (none: not found, nothing recorded).
 CREATE OR REPLACE PROCEDURE `sp_ord_update`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
+  IN `beds_set` TEXT CHARACTER SET ascii,
   IN `p_id` BIGINT,
   IN `p_user` BIGINT,
   IN `p_total` DOUBLE,
   IN `p_status` VARCHAR(20)
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
+  DECLARE `beds_rows` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
+  SELECT COUNT(*) INTO `beds_rows` FROM `tbl_ord` WHERE `ord_id` = `p_id` FOR UPDATE;
   UPDATE `tbl_ord`
-     SET `ord_user` = `p_user`,
-         `ord_total` = `p_total`,
-         `ord_status` = `p_status`
+     SET `ord_user` = IF(FIND_IN_SET('user', `beds_set`), `p_user`, `ord_user`),
+         `ord_total` = IF(FIND_IN_SET('total', `beds_set`), `p_total`, `ord_total`),
+         `ord_status` = IF(FIND_IN_SET('status', `beds_set`), `p_status`, `ord_status`)
    WHERE `ord_id` = `p_id`;
+  IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
+    CALL `beds_record`(`beds_event`, 'orders', 'update', `beds_rows`, NULL);
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `beds_rows` AS `beds_affected`;
 END//
 
 -- delete: parameters id; deletes the row of the key.

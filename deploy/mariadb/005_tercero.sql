@@ -18,14 +18,15 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedure of create takes the event ID
--- first and records it in beds_events (beds_record, 000_beds.sql) in the
--- same transaction as its insert: its own, begun and committed by its
--- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
--- and delete call in one transaction with its event record. That applies
--- a redelivered write once: keep the table transactional (InnoDB), the
--- create's skeleton as generated, and the procedures otherwise free of
--- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+-- convention: package mariadb). The procedures of create and update take
+-- the event ID first and record it in beds_events (beds_record,
+-- 000_beds.sql) in the same transaction as their write: their own, begun
+-- and committed by their BEDS skeleton, or their caller's that holds the
+-- call. BEDS runs each delete call in one transaction with its event
+-- record. That applies a redelivered write once: keep the table
+-- transactional (InnoDB), the skeletons as generated, and the procedures
+-- otherwise free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_acc` (
   `acc_id`       BIGINT       NOT NULL AUTO_INCREMENT,
@@ -66,7 +67,7 @@ CREATE OR REPLACE PROCEDURE `sp_acc_create`(
   IN `p_changed` DATETIME(6)
 )
 BEGIN
-  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
   DECLARE `v_key` BIGINT;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
   IF `beds_own` THEN START TRANSACTION; END IF;
@@ -80,10 +81,14 @@ BEGIN
   SELECT `v_key` AS `acc_id`;
 END//
 
--- update: parameters id, name, hash, roles, disabled, changed; sets every
--- other parameter's column on the row of the key (BEDS passes the stored
--- values merged with the request's data, so NULL means NULL).
+-- update: parameters beds_event (the event ID, NULL records nothing),
+-- beds_set (the names of the fields the request sets, comma-separated), then
+-- id, name, hash, roles, disabled, changed; locks the row of the key, sets
+-- the column of each field beds_set names, and records the event with the
+-- rows it matched, which it answers (none: not found, nothing recorded).
 CREATE OR REPLACE PROCEDURE `sp_acc_update`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
+  IN `beds_set` TEXT CHARACTER SET ascii,
   IN `p_id` BIGINT,
   IN `p_name` VARCHAR(64),
   IN `p_hash` VARCHAR(255),
@@ -92,13 +97,23 @@ CREATE OR REPLACE PROCEDURE `sp_acc_update`(
   IN `p_changed` DATETIME(6)
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
+  DECLARE `beds_rows` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
+  SELECT COUNT(*) INTO `beds_rows` FROM `tbl_acc` WHERE `acc_id` = `p_id` FOR UPDATE;
   UPDATE `tbl_acc`
-     SET `acc_name` = `p_name`,
-         `acc_hash` = `p_hash`,
-         `acc_roles` = `p_roles`,
-         `acc_disabled` = `p_disabled`,
-         `acc_changed` = `p_changed`
+     SET `acc_name` = IF(FIND_IN_SET('name', `beds_set`), `p_name`, `acc_name`),
+         `acc_hash` = IF(FIND_IN_SET('hash', `beds_set`), `p_hash`, `acc_hash`),
+         `acc_roles` = IF(FIND_IN_SET('roles', `beds_set`), `p_roles`, `acc_roles`),
+         `acc_disabled` = IF(FIND_IN_SET('disabled', `beds_set`), `p_disabled`, `acc_disabled`),
+         `acc_changed` = IF(FIND_IN_SET('changed', `beds_set`), `p_changed`, `acc_changed`)
    WHERE `acc_id` = `p_id`;
+  IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
+    CALL `beds_record`(`beds_event`, 'accounts', 'update', `beds_rows`, NULL);
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `beds_rows` AS `beds_affected`;
 END//
 
 DELIMITER ;
@@ -111,14 +126,15 @@ DELIMITER ;
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedure of create takes the event ID
--- first and records it in beds_events (beds_record, 000_beds.sql) in the
--- same transaction as its insert: its own, begun and committed by its
--- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
--- and delete call in one transaction with its event record. That applies
--- a redelivered write once: keep the table transactional (InnoDB), the
--- create's skeleton as generated, and the procedures otherwise free of
--- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+-- convention: package mariadb). The procedures of create and update take
+-- the event ID first and record it in beds_events (beds_record,
+-- 000_beds.sql) in the same transaction as their write: their own, begun
+-- and committed by their BEDS skeleton, or their caller's that holds the
+-- call. BEDS runs each delete call in one transaction with its event
+-- record. That applies a redelivered write once: keep the table
+-- transactional (InnoDB), the skeletons as generated, and the procedures
+-- otherwise free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_ses` (
   `ses_id`      VARCHAR(64) NOT NULL,  -- the key: the caller names it on create
@@ -156,7 +172,7 @@ CREATE OR REPLACE PROCEDURE `sp_ses_create`(
   IN `p_expires` DATETIME(6)
 )
 BEGIN
-  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
   DECLARE `v_key` VARCHAR(64);
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
   IF `beds_own` THEN START TRANSACTION; END IF;
@@ -170,10 +186,14 @@ BEGIN
   SELECT `v_key` AS `ses_id`;
 END//
 
--- update: parameters id, user, created, seen, expires; sets every other
--- parameter's column on the row of the key (BEDS passes the stored values
--- merged with the request's data, so NULL means NULL).
+-- update: parameters beds_event (the event ID, NULL records nothing),
+-- beds_set (the names of the fields the request sets, comma-separated), then
+-- id, user, created, seen, expires; locks the row of the key, sets the column
+-- of each field beds_set names, and records the event with the rows it
+-- matched, which it answers (none: not found, nothing recorded).
 CREATE OR REPLACE PROCEDURE `sp_ses_update`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
+  IN `beds_set` TEXT CHARACTER SET ascii,
   IN `p_id` VARCHAR(64),
   IN `p_user` BIGINT,
   IN `p_created` DATETIME(6),
@@ -181,12 +201,22 @@ CREATE OR REPLACE PROCEDURE `sp_ses_update`(
   IN `p_expires` DATETIME(6)
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
+  DECLARE `beds_rows` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
+  SELECT COUNT(*) INTO `beds_rows` FROM `tbl_ses` WHERE `ses_id` = `p_id` FOR UPDATE;
   UPDATE `tbl_ses`
-     SET `ses_user` = `p_user`,
-         `ses_created` = `p_created`,
-         `ses_seen` = `p_seen`,
-         `ses_expires` = `p_expires`
+     SET `ses_user` = IF(FIND_IN_SET('user', `beds_set`), `p_user`, `ses_user`),
+         `ses_created` = IF(FIND_IN_SET('created', `beds_set`), `p_created`, `ses_created`),
+         `ses_seen` = IF(FIND_IN_SET('seen', `beds_set`), `p_seen`, `ses_seen`),
+         `ses_expires` = IF(FIND_IN_SET('expires', `beds_set`), `p_expires`, `ses_expires`)
    WHERE `ses_id` = `p_id`;
+  IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
+    CALL `beds_record`(`beds_event`, 'sessions', 'update', `beds_rows`, NULL);
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `beds_rows` AS `beds_affected`;
 END//
 
 -- delete: parameters id; deletes the row of the key.
@@ -207,14 +237,15 @@ DELIMITER ;
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedure of create takes the event ID
--- first and records it in beds_events (beds_record, 000_beds.sql) in the
--- same transaction as its insert: its own, begun and committed by its
--- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
--- and delete call in one transaction with its event record. That applies
--- a redelivered write once: keep the table transactional (InnoDB), the
--- create's skeleton as generated, and the procedures otherwise free of
--- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+-- convention: package mariadb). The procedures of create and update take
+-- the event ID first and record it in beds_events (beds_record,
+-- 000_beds.sql) in the same transaction as their write: their own, begun
+-- and committed by their BEDS skeleton, or their caller's that holds the
+-- call. BEDS runs each delete call in one transaction with its event
+-- record. That applies a redelivered write once: keep the table
+-- transactional (InnoDB), the skeletons as generated, and the procedures
+-- otherwise free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_flr` (
   `flr_id`      BIGINT       NOT NULL AUTO_INCREMENT,
@@ -244,7 +275,7 @@ CREATE OR REPLACE PROCEDURE `sp_flr_create`(
   IN `p_subject` VARCHAR(200)
 )
 BEGIN
-  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
   DECLARE `v_key` BIGINT;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
   IF `beds_own` THEN START TRANSACTION; END IF;

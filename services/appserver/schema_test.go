@@ -90,8 +90,11 @@ func TestSchemaEndToEnd(t *testing.T) {
 			"CREATE OR REPLACE VIEW vw_usr AS SELECT usr_id, usr_name, usr_age, usr_score, usr_active, usr_prefs, usr_created FROM tbl_usr",
 			"template users: view vw_usr: expected column usr_email (field email, string), found none"},
 		{"a procedure parameter more", "orders",
-			"CREATE OR REPLACE PROCEDURE sp_ord_update(IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20), IN p_note TEXT) BEGIN END",
-			"template orders: procedure sp_ord_update: expected 4 parameters (id, user, total, status), found 5 (p_id, p_user, p_total, p_status, p_note)"},
+			"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200), IN beds_set TEXT, IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20), IN p_note TEXT) BEGIN END",
+			"template orders: procedure sp_ord_update: expected 6 parameters (beds_event, beds_set, id, user, total, status), found 7 (beds_event, beds_set, p_id, p_user, p_total, p_status, p_note)"},
+		{"an update procedure of the previous convention", "orders",
+			"CREATE OR REPLACE PROCEDURE sp_ord_update(IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN END",
+			"template orders: procedure sp_ord_update: expected 6 parameters (beds_event, beds_set, id, user, total, status): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.ExecContext(ctx, tc.alter)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,11 +36,11 @@ const (
 	// bare create, which records nothing (the adapter passes the event's,
 	// and the procedure records it in its own transaction).
 	CreateSQL = "CALL `sp_usr_create`(?, ?, ?, ?, ?, ?, ?)"
-	// UpdateSelectSQL is an update's locking read of the record by key:
-	// the procedure's parameters, at most LockLimit rows.
-	UpdateSelectSQL = "SELECT `usr_id`, `usr_email`, `usr_name`, `usr_age`, `usr_score`, `usr_active`, `usr_prefs` FROM `vw_usr` WHERE `usr_id` = ? LIMIT ? FOR UPDATE"
-	// UpdateSQL is an update's call, once per matched record.
-	UpdateSQL = "CALL `sp_usr_update`(?, ?, ?, ?, ?, ?, ?)"
+	// UpdateSQL is an update by key: the event ID, the names of the
+	// fields it sets (beds_set), the key, then the writable fields in
+	// declaration order, NULL where not set. The baseline passes NULL as
+	// the event ID, as for CreateSQL.
+	UpdateSQL = "CALL `sp_usr_update`(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	// DeleteSelectSQL is a delete's locking read of the record by key:
 	// the procedure's parameters only, at most LockLimit rows.
 	DeleteSelectSQL = "SELECT `usr_id` FROM `vw_usr` WHERE `usr_id` = ? LIMIT ? FOR UPDATE"
@@ -181,9 +182,9 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready func()) error 
 }
 
 type baseline struct {
-	db                                  *sql.DB
-	read, filtered, create, sel, update *sql.Stmt // nil unless prepared
-	delSel, del                         *sql.Stmt
+	db                             *sql.DB
+	read, filtered, create, update *sql.Stmt // nil unless prepared
+	delSel, del                    *sql.Stmt
 }
 
 func (s *baseline) prepare(ctx context.Context, mode string) error {
@@ -197,7 +198,7 @@ func (s *baseline) prepare(ctx context.Context, mode string) error {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
-	}{{&s.read, PointReadSQL}, {&s.filtered, FilteredReadSQL}, {&s.create, CreateSQL}, {&s.sel, UpdateSelectSQL}, {&s.update, UpdateSQL},
+	}{{&s.read, PointReadSQL}, {&s.filtered, FilteredReadSQL}, {&s.create, CreateSQL}, {&s.update, UpdateSQL},
 		{&s.delSel, DeleteSelectSQL}, {&s.del, DeleteSQL}} {
 		st, err := s.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -209,7 +210,7 @@ func (s *baseline) prepare(ctx context.Context, mode string) error {
 }
 
 func (s *baseline) closeStmts() {
-	for _, st := range []*sql.Stmt{s.read, s.filtered, s.create, s.sel, s.update, s.delSel, s.del} {
+	for _, st := range []*sql.Stmt{s.read, s.filtered, s.create, s.update, s.delSel, s.del} {
 		if st != nil {
 			st.Close()
 		}
@@ -410,76 +411,37 @@ func (s *baseline) deleteByID(ctx context.Context, id int64) (_ bReply, err erro
 	return bReply{OK: true, Affected: int64(len(keys))}, nil
 }
 
-// updateByID runs what the adapter runs for an update by key: in one
-// transaction, the locking read, then the procedure with the stored values
-// merged with the request's data.
-func (s *baseline) updateByID(ctx context.Context, id int64, req *bReq) (_ bReply, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+// updateByID runs what the adapter runs for an update by key: the
+// procedure's one CALL, which merges the request's data into the row
+// itself (the fields it sets in beds_set), with a NULL event ID: the bare
+// update, which records nothing (see UpdateSQL).
+func (s *baseline) updateByID(ctx context.Context, id int64, req *bReq) (bReply, error) {
+	d := &req.Data
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"email", d.Email != nil}, {"name", d.Name != nil}, {"age", d.Age != nil}, {"score", d.Score != nil}, {"active", d.Active != nil}, {"prefs", d.Prefs != nil}} {
+		if f.set {
+			set = append(set, f.name)
+		}
+	}
+	var prefs any
+	if d.Prefs != nil {
+		prefs = string(*d.Prefs)
+	}
+	rows, err := s.query(ctx, s.update, UpdateSQL, nil, strings.Join(set, ","), id, d.Email, d.Name, d.Age, d.Score, d.Active, prefs)
 	if err != nil {
 		return bReply{}, err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	sel := func(q string) (*sql.Rows, error) {
-		if s.sel != nil {
-			return tx.StmtContext(ctx, s.sel).QueryContext(ctx, id, LockLimit)
-		}
-		return tx.QueryContext(ctx, q, id, LockLimit)
-	}
-	rows, err := sel(UpdateSelectSQL)
+	n, err := firstInt(rows)
 	if err != nil {
 		return bReply{}, err
 	}
-	var (
-		key                int64
-		email              string
-		name               sql.NullString
-		age                sql.NullInt64
-		score              sql.NullFloat64
-		active             sql.NullBool
-		prefs              sql.Null[[]byte]
-		found              bool
-		nameArg, prefsArgs any
-	)
-	for rows.Next() {
-		if err = rows.Scan(&key, &email, &name, &age, &score, &active, &prefs); err != nil {
-			rows.Close()
-			return bReply{}, err
-		}
-		found = true
-	}
-	rows.Close()
-	if !found {
+	if n == 0 {
 		return bReply{}, wire.Errorf(wire.CodeNotFound, "no users record matches the filter")
 	}
-	if name.Valid {
-		nameArg = name.String
-	}
-	if prefs.Valid {
-		prefsArgs = string(prefs.V)
-	}
-	if req.Data.Name != nil {
-		nameArg = *req.Data.Name
-	}
-	if req.Data.Prefs != nil {
-		prefsArgs = string(*req.Data.Prefs)
-	}
-	args := []any{key, email, nameArg, nullable(age.Valid, age.Int64), nullable(score.Valid, score.Float64), nullable(active.Valid, active.Bool), prefsArgs}
-	if s.update != nil {
-		_, err = tx.StmtContext(ctx, s.update).ExecContext(ctx, args...)
-	} else {
-		_, err = tx.ExecContext(ctx, UpdateSQL, args...)
-	}
-	if err != nil {
-		return bReply{}, err
-	}
-	if err = tx.Commit(); err != nil {
-		return bReply{}, err
-	}
-	return bReply{OK: true, Affected: 1}, nil
+	return bReply{OK: true, Affected: n}, nil
 }
 
 func nullable[T any](ok bool, v T) any {

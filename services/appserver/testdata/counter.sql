@@ -23,11 +23,26 @@ CREATE TABLE IF NOT EXISTS tbl_cnt_log (
 CREATE OR REPLACE VIEW vw_cnt AS SELECT cnt_id, cnt_ref, cnt_n FROM tbl_cnt;
 
 DELIMITER //
-CREATE OR REPLACE PROCEDURE sp_cnt_update(IN p_id BIGINT, IN p_ref VARCHAR(200))
+-- The update skeleton of the calling convention (package mariadb): the
+-- event ID and the fields the request sets first, the update, its audit
+-- row (the row as updated) and the event's record in one transaction, the
+-- rows matched answered. A redelivered update fails on its record and
+-- rolls back, audit row and count included.
+CREATE OR REPLACE PROCEDURE sp_cnt_update(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN beds_set TEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_ref VARCHAR(200))
 BEGIN
-  UPDATE tbl_cnt SET cnt_ref = p_ref, cnt_n = cnt_n + 1 WHERE cnt_id = p_id;
+  DECLARE beds_own BOOL DEFAULT @@in_transaction = 0;
+  DECLARE beds_rows BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF beds_own THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF beds_own THEN START TRANSACTION; END IF;
+  SELECT COUNT(*) INTO beds_rows FROM tbl_cnt WHERE cnt_id = p_id FOR UPDATE;
+  UPDATE tbl_cnt SET cnt_ref = IF(FIND_IN_SET('ref', beds_set), p_ref, cnt_ref), cnt_n = cnt_n + 1 WHERE cnt_id = p_id;
   INSERT INTO tbl_cnt_log (log_op, log_row, log_ref, log_n)
-    SELECT 'update', cnt_id, p_ref, cnt_n FROM tbl_cnt WHERE cnt_id = p_id;
+    SELECT 'update', cnt_id, cnt_ref, cnt_n FROM tbl_cnt WHERE cnt_id = p_id;
+  IF beds_event IS NOT NULL AND beds_rows > 0 THEN
+    CALL beds_record(beds_event, 'counter', 'update', beds_rows, NULL);
+  END IF;
+  IF beds_own THEN COMMIT; END IF;
+  SELECT beds_rows AS beds_affected;
 END//
 
 CREATE OR REPLACE PROCEDURE sp_cnt_delete(IN p_id BIGINT)

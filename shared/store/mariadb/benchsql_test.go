@@ -13,8 +13,8 @@ import (
 
 // TestBaselineWriteStatements checks the writes bedsctl bench's baseline
 // runs are the adapter's statements for the shipped users template, byte
-// for byte: a create's call, and an update's or delete's locking read by
-// key (with its row bound) and call. The reads are checked by
+// for byte: a create's call, an update's by key, and a delete's locking
+// read by key (with its row bound) and call. The reads are checked by
 // BenchmarkPointRead.
 func TestBaselineWriteStatements(t *testing.T) {
 	tpl, err := template.Parse("users_rec.toml", []byte(testenv.TemplateFile(t, "users_rec.toml")),
@@ -25,12 +25,25 @@ func TestBaselineWriteStatements(t *testing.T) {
 	if got := callSQL(tpl.Objects.Create, 1+len(tpl.Params(wire.OpCreate))); got != bench.CreateSQL { // the event ID first
 		t.Errorf("the adapter's create is\n%s\nbut bench.CreateSQL is\n%s", got, bench.CreateSQL)
 	}
+	update, err := wire.DecodeRequest([]byte(`{"template":"users","op":"update","filter":{"id":5},"data":{"name":"x"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := store.Build(tpl, "ev-1", update, store.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !byKey(q) {
+		t.Errorf("an update filtered by id is not run by key")
+	}
+	if got := callSQL(tpl.Objects.Update, 2+len(tpl.Params(wire.OpUpdate))); got != bench.UpdateSQL { // the event ID and beds_set first
+		t.Errorf("the adapter's update is\n%s\nbut bench.UpdateSQL is\n%s", got, bench.UpdateSQL)
+	}
 	for _, tc := range []struct {
 		body      string
 		proc      string
 		sel, call string
 	}{
-		{`{"template":"users","op":"update","filter":{"id":5},"data":{"name":"x"}}`, tpl.Objects.Update, bench.UpdateSelectSQL, bench.UpdateSQL},
 		{`{"template":"users","op":"delete","filter":{"id":5}}`, tpl.Objects.Delete, bench.DeleteSelectSQL, bench.DeleteSQL},
 	} {
 		req, err := wire.DecodeRequest([]byte(tc.body))

@@ -15,8 +15,9 @@ import (
 // BEDS's own objects of deploy/mariadb/000_beds.sql.
 const (
 	eventsTable = "beds_events" // records applied write events
-	recordProc  = "beds_record" // inserts a create's record, called by its procedure
-	eventParam  = "beds_event"  // a create procedure's first parameter: the event ID
+	recordProc  = "beds_record" // inserts the record of a create or update by key, called by its procedure
+	eventParam  = "beds_event"  // a create or update procedure's first parameter: the event ID
+	setParam    = "beds_set"    // an update procedure's second parameter: the fields the request sets
 	eventChars  = 200           // characters of an event ID beds_events holds
 )
 
@@ -24,17 +25,18 @@ const (
 //
 // One transaction runs the write and then inserts its event ID, with the
 // result, into beds_events (its primary key), and commits: the write and
-// its record commit together or not at all. A create's transaction is its
-// procedure's own: the procedure takes the event ID first, begins, inserts
-// the row, records the event with the new key (beds_record) and commits,
-// so a create is one statement, CALL, in one round trip (createOnce). The
-// guarantee is the one of BEDS's transaction around the CALL and the
-// record, but MariaDB's cost of a create is mostly per top-level statement
-// (parsing, results): the one CALL costs it much less than those four
-// statements (START TRANSACTION, CALL, INSERT, COMMIT, in two round
-// trips). BenchmarkCreateServer measures both; docs/performance.md has
-// the figures.
-// An update's or delete's transaction is BEDS's.
+// its record commit together or not at all. The transaction of a create,
+// and of an update by key, is its procedure's own: the procedure takes
+// the event ID first, begins, writes the row, records the event
+// (beds_record) and commits, so the write is one statement, CALL, in one
+// round trip (callOnce). The guarantee is the one of BEDS's transaction
+// around the CALL and the record, but MariaDB's cost of a write is mostly
+// per top-level statement (parsing, results): the one CALL costs it much
+// less than the four or five statements of BEDS's transaction (START
+// TRANSACTION, a locking read, CALL, INSERT, COMMIT, in two round trips).
+// BenchmarkCreateServer measures a create both ways; docs/performance.md
+// has the figures. The transaction of an update by another filter, and
+// of a delete, is BEDS's.
 //
 // A request whose event was recorded before fails that insert with a
 // duplicate key and rolls back what it just did, and the recorded result
@@ -46,12 +48,12 @@ const (
 // recorded nothing, and the same request fails the same way when it comes
 // again.
 //
-// An update or delete takes two round trips where the pool sends several
-// statements at once (session): START TRANSACTION with its locking read,
-// then its CALLs, the record and COMMIT.
+// An update by filter or a delete takes two round trips where the pool
+// sends several statements at once (session): START TRANSACTION with its
+// locking read, then its CALLs, the record and COMMIT.
 func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, err error) {
-	if q.Op == wire.OpCreate {
-		return s.createOnce(ctx, q)
+	if q.Op == wire.OpCreate || byKey(q) {
+		return s.callOnce(ctx, q)
 	}
 	w, err := s.begin(ctx)
 	if err != nil {
@@ -71,20 +73,23 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 	return res, nil
 }
 
-// createOnce runs a create as one statement, its procedure's CALL, which
-// records the event in the procedure's own transaction. On any error the
+// callOnce runs a create or an update by key as one statement, its
+// procedure's CALL, which records the event in the procedure's own
+// transaction. On any error the
 // connection gets a ROLLBACK before it goes back to the pool (session.end):
 // a statement time limit or a killed query can end the procedure before
 // its handler rolls back. A create that failed is answered from its
 // event's record when one is committed: a redelivery fails beds_record's
-// insert with a duplicate key.
-func (s *Store) createOnce(ctx context.Context, q *store.Query) (*store.Result, error) {
+// insert with a duplicate key. An update of a key with no row records
+// nothing and is not_found, or answered from the record of an earlier
+// delivery if the row has gone since.
+func (s *Store) callOnce(ctx context.Context, q *store.Query) (*store.Result, error) {
 	w, err := s.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", q.Op, err)
 	}
 	defer w.end(ctx)
-	res, err := w.create(ctx, q)
+	res, err := w.call(ctx, q)
 	if err != nil {
 		w.end(ctx)
 		return s.settle(ctx, q, err)
@@ -108,13 +113,13 @@ func (s *Store) settle(ctx context.Context, q *store.Query, err error) (*store.R
 	return nil, err
 }
 
-// apply runs q in the session's transaction and, for an update or
-// delete, queues the record of its event and result; a create's procedure
-// records its event itself, in the session's transaction that holds its
-// call. The caller commits.
+// apply runs q in the session's transaction and, for an update by filter
+// or a delete, queues the record of its event and result; the procedure
+// of a create or of an update by key records its event itself, in the
+// session's transaction that holds its call. The caller commits.
 func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, error) {
-	if q.Op == wire.OpCreate {
-		return w.create(ctx, q)
+	if q.Op == wire.OpCreate || byKey(q) {
+		return w.call(ctx, q)
 	}
 	res, err := w.change(ctx, q)
 	if err != nil {
@@ -133,9 +138,9 @@ func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, err
 }
 
 // ExecBatch implements store.Batcher: the writes run in one transaction,
-// each as write runs it (the write, then its record; a create's procedure
-// sees the batch's transaction open and records in it, without a commit of
-// its own), then the batch's own event is recorded and the transaction
+// each as write runs it (the write, then its record; the procedure of a
+// create or an update by key sees the batch's transaction open and
+// records in it, without a commit of its own), then the batch's own event is recorded and the transaction
 // commits once. A write that
 // fails rolls back the batch; a batch whose event was recorded before is
 // answered from the records of its writes.

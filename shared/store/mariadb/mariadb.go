@@ -17,13 +17,22 @@
 // all in a transaction it begins and commits itself, unless a caller's
 // transaction holds the call (a batch's: then in that one); a NULL event
 // records nothing. It may return the new key as the first column of a
-// result set. So a create is one statement, CALL, one round trip; the
-// procedures hold no other COMMIT or ROLLBACK (idempotency.go says why).
-// An update or delete selects the matching rows through
-// the view FOR UPDATE, then calls the procedure once per row, all in one
+// result set. An update procedure takes the event ID and then beds_set,
+// the names of the fields the request sets, comma-separated, before its
+// parameters, which are NULL where the request sets nothing; it locks the
+// row of the key, changes the columns beds_set names (the merge is the
+// procedure's: IF(FIND_IN_SET(...))), records the event with the rows it
+// matched, in its own transaction or its caller's like a create, and
+// returns that count as the first column of a result set; none is
+// not_found. So a create, and an update whose filter is the key's
+// equality, is one statement, CALL, one round trip; the procedures hold
+// no other COMMIT or ROLLBACK (idempotency.go says why).
+// An update by another filter, and a delete, select the matching rows
+// through the view FOR UPDATE (an update their keys, a delete its
+// procedure's parameters), then call the procedure once per row, an
+// update's with a NULL event, and BEDS records the event, all in one
 // transaction; one that matches more than [store.Query.MaxAffected] rows
-// changes nothing and answers too_large. An update passes each row's
-// stored values merged with the request's data. A SIGNAL SQLSTATE '45000'
+// changes nothing and answers too_large. A SIGNAL SQLSTATE '45000'
 // in a procedure reaches the caller as bad_value with its message.
 //
 // Every statement carries the request's deadline to the server (SET
@@ -53,6 +62,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,51 +294,108 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	return &store.Result{Count: n}, nil
 }
 
-// create runs a create's CALL, the event ID first: the procedure inserts
-// the row and records the event (calling convention, package doc), and
-// may return the new key as the first column of a result set.
-func (w *session) create(ctx context.Context, q *store.Query) (*store.Result, error) {
+// call runs the one CALL of a create or of an update by key (byKey), the
+// event ID first: the procedure writes and records the event itself
+// (calling convention, package doc). A create's procedure may return the
+// new key as the first column of a result set; an update's returns the
+// rows it matched, and none is not_found (it recorded nothing).
+func (w *session) call(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
-	params := t.Params(wire.OpCreate)
-	args := make([]any, 1+len(params)) // fields the request leaves out are NULL
+	params := t.Params(q.Op)
+	proc, lead := t.Objects.Create, 1
+	if q.Op == wire.OpUpdate {
+		proc, lead = t.Objects.Update, 2
+	}
+	args := make([]any, lead+len(params)) // fields the request leaves out are NULL
 	args[0] = q.Event
-	bindData(args[1:], params, q.Data)
-	rows, err := w.query(ctx, withLimit(ctx, callSQL(t.Objects.Create, len(args))), args...)
+	if q.Op == wire.OpUpdate {
+		args[1] = setList(params, q.Data)
+		args[2] = bindValue(t.Key, q.Filter.Cond.Value) // params[0] is the key (package template)
+	}
+	bindData(args[lead:], params, q.Data)
+	rows, err := w.query(ctx, withLimit(ctx, callSQL(proc, len(args))), args...)
 	if err != nil {
-		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
+		return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
 	}
-	key, err := firstValue(rows)
+	v, err := firstValue(rows)
 	if err != nil {
-		return nil, fmt.Errorf("create via %s: %w", t.Objects.Create, err)
+		return nil, fmt.Errorf("%s via %s: %w", q.Op, proc, err)
 	}
-	res := &store.Result{Affected: 1}
-	if key != nil {
-		res.Key = keyValue(t.Key, key)
+	if q.Op == wire.OpCreate {
+		res := &store.Result{Affected: 1}
+		if v != nil {
+			res.Key = keyValue(t.Key, v)
+		}
+		return res, nil
 	}
-	return res, nil
+	n, ok := countValue(v)
+	if !ok {
+		return nil, fmt.Errorf("update via %s: the procedure answered %v, not the count of rows it matched: it predates the calling convention that passes beds_event and beds_set first (regenerate it with bedsctl schema gen; see docs/templates.md)", proc, v)
+	}
+	if n == 0 {
+		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
+	}
+	return &store.Result{Affected: n}, nil
 }
 
-// change runs update and delete: select the matching rows through the view
-// FOR UPDATE, then queue the procedure's call once per row, in the
-// session's transaction. It reads at most q.MaxAffected+1 rows, and one
-// row more than q.MaxAffected fails the write with too_large before any
-// call.
+// byKey reports whether q is an update whose filter is its key's equality,
+// which its procedure runs by itself in one CALL (call).
+func byKey(q *store.Query) bool {
+	c := q.Filter.Cond
+	return q.Op == wire.OpUpdate && c != nil && c.Field == q.Template.Key && c.Op == store.OpEq && c.Value != nil
+}
+
+// setList returns the names of the parameters among params the request's
+// data assigns, comma-separated: an update procedure's beds_set, the
+// columns it changes (FIND_IN_SET).
+func setList(params []*template.Field, data []store.Assign) string {
+	var b strings.Builder
+	for _, a := range data {
+		if !slices.Contains(params, a.Field) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(a.Field.Name)
+	}
+	return b.String()
+}
+
+// countValue reads a procedure's count of rows, as the driver returns a
+// BIGINT: int64 from a prepared statement, text otherwise.
+func countValue(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case uint64:
+		return int64(x), true
+	case []byte:
+		n, err := strconv.ParseInt(string(x), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// change runs an update or delete by filter: select the keys (a delete:
+// its parameters) of the matching rows through the view FOR UPDATE, then
+// queue the procedure's call once per row, in the session's transaction;
+// an update's passes no event (BEDS records it, apply) and the request's
+// data with beds_set. It reads at most q.MaxAffected+1 rows, and one row
+// more than q.MaxAffected fails the write with too_large before any call.
 func (w *session) change(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
-	proc := t.Objects.Update
-	if q.Op == wire.OpDelete {
-		proc = t.Objects.Delete
-	}
 	params := t.Params(q.Op)
-
-	// An update passes the stored values merged with the request's data,
-	// so it reads every parameter; a delete needs its parameters only.
-	stmt, args := selectSQL(q, params, true)
+	proc, cols := t.Objects.Delete, params
+	if q.Op == wire.OpUpdate {
+		proc, cols = t.Objects.Update, params[:1] // the key (package template)
+	}
+	stmt, args := selectSQL(q, cols, true)
 	rows, err := w.query(ctx, withLimit(ctx, stmt), args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", q.Op, t.Objects.Read, err)
 	}
-	matched, err := scanValues(rows, params)
+	matched, err := scanValues(rows, cols)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", q.Op, t.Objects.Read, err)
 	}
@@ -340,9 +408,19 @@ func (w *session) change(ctx context.Context, q *store.Query) (*store.Result, er
 		return nil, wire.Errorf(wire.CodeTooLarge, "%s matches more than %d %s records; narrow the filter",
 			q.Op, q.MaxAffected, t.Name)
 	}
-	call := withLimit(ctx, callSQL(proc, len(params)))
-	for _, vals := range matched {
-		bindData(vals, params, q.Data)
+	if q.Op == wire.OpDelete {
+		call := withLimit(ctx, callSQL(proc, len(params)))
+		for _, vals := range matched {
+			w.queue(call, vals...)
+		}
+		return &store.Result{Affected: int64(len(matched))}, nil
+	}
+	call := withLimit(ctx, callSQL(proc, 2+len(params)))
+	set := setList(params, q.Data)
+	for _, key := range matched {
+		vals := make([]any, 2+len(params)) // no event: BEDS records it once
+		vals[1], vals[2] = set, key[0]
+		bindData(vals[2:], params, q.Data)
 		w.queue(call, vals...)
 	}
 	return &store.Result{Affected: int64(len(matched))}, nil

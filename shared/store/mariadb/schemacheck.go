@@ -30,8 +30,13 @@ var _ schema.Checker = (*Store)(nil)
 //     string of at least 200 characters (the event ID, before the
 //     template's parameters), or whose body does not call beds_record (it
 //     records its event itself: the calling convention, package doc);
+//   - an update procedure whose first parameter is not beds_event (as a
+//     create's), or whose second is not beds_set, IN, a string type long
+//     enough for the names of all the template's update parameters
+//     joined by commas (the fields the request sets, before the
+//     template's parameters), or whose body does not call beds_record;
 //   - BEDS's procedure beds_record (deploy/mariadb/000_beds.sql) missing
-//     while a template creates;
+//     while a template creates or updates;
 //   - a field of schema.Indexes without an index starting with its column
 //     (a unique one on the column alone, for the key and unique fields) on
 //     the table behind the read object;
@@ -41,12 +46,12 @@ var _ schema.Checker = (*Store)(nil)
 //
 // Only the objects of the operations a template allows are checked; what
 // the objects do (a procedure's body, a default) is the DBA's, but for a
-// create procedure's call of beds_record. A procedure's body is read from
-// information_schema.ROUTINES, which shows it to its definer and accounts
-// that may read mysql.proc only: a node's account (EXECUTE alone) sees no
-// body and no beds_record, so neither is checked there, and bedsctl
-// schema check as the DBA checks both. The table
-// behind a read object is found through the view's definition
+// create or update procedure's call of beds_record. A procedure's body
+// is read from information_schema.ROUTINES, which shows it to its definer
+// and accounts that may read mysql.proc only: a node's account (EXECUTE
+// alone) sees no body and no beds_record, so neither is checked there,
+// and bedsctl schema check as the DBA checks both. The table behind a
+// read object is found through the view's definition
 // (information_schema.VIEWS, which MariaDB writes with every column as
 // `db`.`table`.`column` AS `alias`, through views on views too): a column
 // the view computes (COALESCE(...) AS x), takes from another database, or
@@ -68,12 +73,12 @@ func (s *Store) CheckSchema(ctx context.Context, ts []*template.Template) ([]sch
 		diffs = append(diffs, c.check(t)...)
 	}
 	for _, t := range mine {
-		if procObject(t, wire.OpCreate) == "" {
+		if !records(t) {
 			continue
 		}
 		if c.bodies && !c.routines[recordProc] {
 			diffs = append(diffs, schema.Difference{Template: t.Name, Object: "procedure " + recordProc,
-				Expected: "BEDS's procedure that records a create's event, which create procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+				Expected: "BEDS's procedure that records a create's or an update's event, which create and update procedures call (apply deploy/mariadb/000_beds.sql to this database)",
 				Found:    "none"})
 		}
 		break
@@ -162,7 +167,7 @@ func (s *Store) readCatalog(ctx context.Context, ts []*template.Template) (*cata
 		if r := readObject(t); r != "" && !slices.Contains(reads, r) {
 			reads = append(reads, r)
 		}
-		if procObject(t, wire.OpCreate) != "" && !slices.Contains(procs, recordProc) {
+		if records(t) && !slices.Contains(procs, recordProc) {
 			procs = append(procs, recordProc)
 		}
 		for _, op := range []wire.Op{wire.OpCreate, wire.OpUpdate, wire.OpDelete} {
@@ -281,6 +286,12 @@ func readObject(t *template.Template) string {
 		}
 	}
 	return ""
+}
+
+// records reports whether a procedure of t calls beds_record: t creates
+// or updates.
+func records(t *template.Template) bool {
+	return procObject(t, wire.OpCreate) != "" || procObject(t, wire.OpUpdate) != ""
 }
 
 // procObject is the procedure of write op, or "" when t does not allow it.
@@ -516,8 +527,11 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 	want := t.Params(op)
 	names := make([]string, 0, len(want)+1)
 	first := 0 // the template's parameters start here
-	if op == wire.OpCreate {
+	switch op {
+	case wire.OpCreate:
 		names, first = append(names, eventParam), 1
+	case wire.OpUpdate:
+		names, first = append(names, eventParam, setParam), 2
 	}
 	for _, f := range want {
 		names = append(names, f.Name)
@@ -537,15 +551,25 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 			gotNames[i] = p.name
 		}
 		found := fmt.Sprintf("%d (%s)", len(got), strings.Join(gotNames, ", "))
-		if op == wire.OpCreate && len(got) == len(want) && (len(got) == 0 || !strings.EqualFold(got[0].name, eventParam)) {
+		old := len(got) == len(want) && (len(got) == 0 || !strings.EqualFold(got[0].name, eventParam))
+		switch {
+		case op == wire.OpCreate && old:
 			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and record it with CALL beds_record; see deploy/mariadb/000_beds.sql)", len(names), list), found)
-			return
+		case op == wire.OpUpdate && old:
+			add(object, fmt.Sprintf("%d parameters (%s): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii and IN beds_set TEXT CHARACTER SET ascii before the others and the update skeleton it writes, which merges with FIND_IN_SET and records with CALL beds_record; see docs/templates.md and deploy/mariadb/000_beds.sql)", len(names), list), found)
+		case op == wire.OpUpdate && len(got) == len(want)+1 && strings.EqualFold(got[0].name, eventParam) && (len(got) < 2 || !strings.EqualFold(got[1].name, setParam)):
+			add(object, fmt.Sprintf("%d parameters (%s): the names of the fields the request sets second (regenerate with bedsctl schema gen, or add IN beds_set TEXT CHARACTER SET ascii after beds_event and merge each column with IF(FIND_IN_SET('<field>', beds_set), p_<field>, <column>); see docs/templates.md)", len(names), list), found)
+		default:
+			add(object, fmt.Sprintf("%d parameters (%s)", len(names), list), found)
 		}
-		add(object, fmt.Sprintf("%d parameters (%s)", len(names), list), found)
 		return
 	}
-	if op == wire.OpCreate {
-		c.checkEvent(proc, got[0], add)
+	switch op {
+	case wire.OpCreate:
+		c.checkEvent(proc, op, got[0], add)
+	case wire.OpUpdate:
+		c.checkEvent(proc, op, got[0], add)
+		checkSet(proc, want, got[1], add)
 	}
 	for i, f := range want {
 		p := got[first+i]
@@ -562,12 +586,17 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 	}
 }
 
-// checkEvent checks what a create procedure adds to the template's
-// parameters: the event ID first, p, and the call of beds_record in its
-// body when the account may read the body.
-func (c *catalog) checkEvent(proc string, p dbParam, add func(object, expected, found string)) {
+// checkEvent checks the event ID a create or update (op) procedure takes
+// before the template's parameters, p, its first, and the call of
+// beds_record in its body when the account may read the body.
+func (c *catalog) checkEvent(proc string, op wire.Op, p dbParam, add func(object, expected, found string)) {
 	object := "procedure " + proc
-	const fix = "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see deploy/mariadb/000_beds.sql"
+	fix := "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see deploy/mariadb/000_beds.sql"
+	record := fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)", recordProc, eventParam)
+	if op == wire.OpUpdate {
+		fix = "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before beds_set and the template's parameters; see docs/templates.md and deploy/mariadb/000_beds.sql"
+		record = fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the update, with the rows it matched, in its transaction (regenerate with bedsctl schema gen, or add the update skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)", recordProc, eventParam)
+	}
 	str := slices.Contains(typeFamilies[template.TypeString], strings.ToLower(p.dataType))
 	long := !p.maxChars.Valid || p.maxChars.Int64 >= eventChars
 	if !strings.EqualFold(p.name, eventParam) || !strings.EqualFold(p.mode, "IN") || !str || !long {
@@ -575,7 +604,30 @@ func (c *catalog) checkEvent(proc string, p dbParam, add func(object, expected, 
 			fmt.Sprintf("%s %s %s", p.mode, p.name, p.dtd))
 	}
 	if def := c.body[strings.ToLower(proc)]; def.Valid && !strings.Contains(strings.ToLower(def.String), recordProc) {
-		add(object, fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)", recordProc, eventParam),
-			"a body without "+recordProc)
+		add(object, record, "a body without "+recordProc)
+	}
+}
+
+// setTypes lists the DATA_TYPE values of a beds_set parameter: the
+// character types that hold any list of names (not ENUM or SET).
+var setTypes = []string{"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}
+
+// checkSet checks an update procedure's second parameter, p: beds_set,
+// IN, of a character type that holds the names of all of params (the
+// template's update parameters), comma-separated, which is the longest
+// list the adapter passes (setList).
+func checkSet(proc string, params []*template.Field, p dbParam, add func(object, expected, found string)) {
+	var names []string
+	for _, f := range params {
+		if !slices.Contains(names, f.Name) {
+			names = append(names, f.Name)
+		}
+	}
+	need := max(len(strings.Join(names, ",")), 1)
+	str := slices.Contains(setTypes, strings.ToLower(p.dataType))
+	long := !p.maxChars.Valid || p.maxChars.Int64 >= int64(need)
+	if !strings.EqualFold(p.name, setParam) || !strings.EqualFold(p.mode, "IN") || !str || !long {
+		add("procedure "+proc, fmt.Sprintf("parameter 2 IN %s, a string of at least %d characters: the names of the fields the request sets, comma-separated (regenerate with bedsctl schema gen, or declare IN %s TEXT CHARACTER SET ascii after beds_event; see docs/templates.md)", setParam, need, setParam),
+			fmt.Sprintf("%s %s %s", p.mode, p.name, p.dtd))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,10 +104,43 @@ func TestCheckFindsDifferences(t *testing.T) {
 			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_create",
 				Expected: "a body that records its event: CALL beds_record(beds_event, ...) after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)",
 				Found:    "a body without beds_record"}}},
+		{"update procedure of the previous convention",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN UPDATE tbl_ord SET ord_user = p_user, ord_total = p_total, ord_status = p_status WHERE ord_id = p_id; END"},
+			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
+				Expected: "6 parameters (beds_event, beds_set, id, user, total, status): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii and IN beds_set TEXT CHARACTER SET ascii before the others and the update skeleton it writes, which merges with FIND_IN_SET and records with CALL beds_record; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "4 (p_id, p_user, p_total, p_status)"}}},
+		{"update procedure without beds_set",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200), IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN CALL beds_record(beds_event, 'orders', 'update', 1, NULL); END"},
+			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
+				Expected: "6 parameters (beds_event, beds_set, id, user, total, status): the names of the fields the request sets second (regenerate with bedsctl schema gen, or add IN beds_set TEXT CHARACTER SET ascii after beds_event and merge each column with IF(FIND_IN_SET('<field>', beds_set), p_<field>, <column>); see docs/templates.md)",
+				Found:    "5 (beds_event, p_id, p_user, p_total, p_status)"}}},
+		{"beds_set too short for the names",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200), IN beds_set VARCHAR(19), IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN CALL beds_record(beds_event, 'orders', 'update', 1, NULL); END"},
+			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
+				Expected: "parameter 2 IN beds_set, a string of at least 20 characters: the names of the fields the request sets, comma-separated (regenerate with bedsctl schema gen, or declare IN beds_set TEXT CHARACTER SET ascii after beds_event; see docs/templates.md)",
+				Found:    "IN beds_set varchar(19)"}}},
+		{"beds_set of a type that holds no list",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200), IN beds_set ENUM('id', 'user', 'total', 'status'), IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN CALL beds_record(beds_event, 'orders', 'update', 1, NULL); END"},
+			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
+				Expected: "parameter 2 IN beds_set, a string of at least 20 characters: the names of the fields the request sets, comma-separated (regenerate with bedsctl schema gen, or declare IN beds_set TEXT CHARACTER SET ascii after beds_event; see docs/templates.md)",
+				Found:    "IN beds_set enum('id','user','total','status')"}}},
+		{"update event ID too short",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(36), IN beds_set TEXT, IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN CALL beds_record(beds_event, 'orders', 'update', 1, NULL); END"},
+			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
+				Expected: "parameter 1 IN beds_event, a string of at least 200 characters: the event ID (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before beds_set and the template's parameters; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "IN beds_event varchar(36)"}}},
+		{"update procedure that does not record",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN beds_set TEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN UPDATE tbl_ord SET ord_status = IF(FIND_IN_SET('status', beds_set), p_status, ord_status) WHERE ord_id = p_id; SELECT ROW_COUNT() AS beds_affected; END"},
+			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
+				Expected: "a body that records its event: CALL beds_record(beds_event, ...) after the update, with the rows it matched, in its transaction (regenerate with bedsctl schema gen, or add the update skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "a body without beds_record"}}},
+		{"hand-written update procedure of the convention passes",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(255) CHARACTER SET ascii, IN beds_set TINYTEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_user BIGINT, IN p_total DECIMAL(12,2), IN p_status VARCHAR(20)) BEGIN DECLARE n BIGINT; SELECT COUNT(*) INTO n FROM tbl_ord WHERE ord_id = p_id FOR UPDATE; UPDATE tbl_ord SET ord_total = IF(FIND_IN_SET('total', beds_set), p_total, ord_total) WHERE ord_id = p_id; IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'orders', 'update', n, NULL); END IF; SELECT n AS beds_affected; END"},
+			nil},
 		{"beds_record missing",
 			[]string{"DROP PROCEDURE beds_record"},
 			[]schema.Difference{{Template: "example", Object: "procedure beds_record",
-				Expected: "BEDS's procedure that records a create's event, which create procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+				Expected: "BEDS's procedure that records a create's or an update's event, which create and update procedures call (apply deploy/mariadb/000_beds.sql to this database)",
 				Found:    "none"}}},
 		{"procedure missing",
 			[]string{"DROP PROCEDURE sp_itm_delete"},
@@ -170,6 +204,39 @@ func TestCheckFindsDifferences(t *testing.T) {
 				t.Errorf("differences:\n%v\nwant:\n%v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A template that updates but does not create needs beds_record too: its
+// update procedure calls it.
+func TestCheckUpdateNeedsRecord(t *testing.T) {
+	src := testenv.TemplateFile(t, "orders_rec.toml")
+	for _, r := range [][2]string{
+		{`allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "update", "count"]`},
+		{`create = ["member"]`, ``},
+	} {
+		if !strings.Contains(src, r[0]) {
+			t.Fatalf("orders_rec.toml lacks %q", r[0])
+		}
+		src = strings.Replace(src, r[0], r[1], 1)
+	}
+	tpl, err := template.Parse("orders_rec.toml", []byte(src), map[string]string{"mariadb": template.StoreMariaDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := []*template.Template{tpl}
+	s, db := generatedDB(t, ts)
+	if diffs := checkSchema(t, s, ts); len(diffs) != 0 {
+		t.Fatalf("generated objects: %v", diffs)
+	}
+	if _, err := db.Exec("DROP PROCEDURE beds_record"); err != nil {
+		t.Fatal(err)
+	}
+	want := []schema.Difference{{Template: "orders", Object: "procedure beds_record",
+		Expected: "BEDS's procedure that records a create's or an update's event, which create and update procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+		Found:    "none"}}
+	if got := checkSchema(t, s, ts); !slices.Equal(got, want) {
+		t.Errorf("differences:\n%v\nwant:\n%v", got, want)
 	}
 }
 

@@ -37,15 +37,16 @@ import (
 // ix_<stored> (schema.Indexes).
 //
 // The procedures follow the calling convention (package doc): each takes
-// Template.Params of its operation in order, named p_<field>, create the
-// event ID (beds_event) before them; a readonly parameter is taken and
-// ignored. Create inserts the row and records its event with the new key
-// (beds_record, deploy/mariadb/000_beds.sql) in a transaction of its own,
-// or in its caller's when one holds the call (a batch), so a create is one
-// statement (idempotency.go says why). Update sets every other
-// parameter's column on the row whose key is the first parameter; delete
-// deletes the row of its first parameter; neither commits: BEDS runs
-// their calls in its transaction with the event record. Either way a
+// Template.Params of its operation in order, named p_<field>, create and
+// update the event ID (beds_event) before them, update then the fields the
+// request sets (beds_set); a readonly parameter is taken and ignored.
+// Create inserts the row, and update changes the columns beds_set names on
+// the row of the key, and each records its event (beds_record,
+// deploy/mariadb/000_beds.sql) in a transaction of its own, or in its
+// caller's when one holds the call (an update by filter, a batch), so a
+// create or an update by key is one statement (idempotency.go says why).
+// Delete deletes the row of its first parameter and does not commit: BEDS
+// runs its calls in its transaction with the event record. Either way a
 // redelivered write is applied once.
 
 // Type limits of the generated columns.
@@ -201,14 +202,15 @@ func q(ident string) string { return "`" + ident + "`" }
 const scriptNote = `--
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedure of create takes the event ID
--- first and records it in beds_events (beds_record, 000_beds.sql) in the
--- same transaction as its insert: its own, begun and committed by its
--- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
--- and delete call in one transaction with its event record. That applies
--- a redelivered write once: keep the table transactional (InnoDB), the
--- create's skeleton as generated, and the procedures otherwise free of
--- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+-- convention: package mariadb). The procedures of create and update take
+-- the event ID first and record it in beds_events (beds_record,
+-- 000_beds.sql) in the same transaction as their write: their own, begun
+-- and committed by their BEDS skeleton, or their caller's that holds the
+-- call. BEDS runs each delete call in one transaction with its event
+-- record. That applies a redelivered write once: keep the table
+-- transactional (InnoDB), the skeletons as generated, and the procedures
+-- otherwise free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
 `
 
 func (g *schemaGen) script() []byte {
@@ -332,9 +334,13 @@ func (g *schemaGen) writeHead(b *bytes.Buffer, op wire.Op, name, what string) {
 		list = "none"
 	}
 	decls := make([]string, 0, len(ps)+1)
-	if op == wire.OpCreate {
+	switch op {
+	case wire.OpCreate:
 		list = "beds_event (the event ID, NULL records nothing), then " + list
 		decls = append(decls, q(eventParam)+" VARCHAR(200) CHARACTER SET ascii")
+	case wire.OpUpdate:
+		list = "beds_event (the event ID, NULL records nothing), beds_set (the names of the fields the request sets, comma-separated), then " + list
+		decls = append(decls, q(eventParam)+" VARCHAR(200) CHARACTER SET ascii", q(setParam)+" TEXT CHARACTER SET ascii")
 	}
 	writeComment(b, fmt.Sprintf("%s: parameters %s; %s.", op, list, what))
 	for _, f := range ps {
@@ -379,14 +385,11 @@ func (g *schemaGen) writeCreate(b *bytes.Buffer) {
 		what = "inserts the row and records the event with the key the caller named, which it answers"
 	}
 	g.writeHead(b, wire.OpCreate, t.Objects.Create, what)
-	fmt.Fprintf(b, "  DECLARE %s BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call\n", q("beds_own"))
 	if g.keyKind == keyUUID {
-		fmt.Fprintf(b, "  DECLARE %s %s DEFAULT UUID();\n", q("v_key"), g.types[key])
+		g.writeSkeleton(b, fmt.Sprintf("DECLARE %s %s DEFAULT UUID();", q("v_key"), g.types[key]))
 	} else {
-		fmt.Fprintf(b, "  DECLARE %s %s;\n", q("v_key"), g.types[key])
+		g.writeSkeleton(b, fmt.Sprintf("DECLARE %s %s;", q("v_key"), g.types[key]))
 	}
-	b.WriteString("  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;\n")
-	b.WriteString("  IF `beds_own` THEN START TRANSACTION; END IF;\n")
 	cols, vals := []string{}, []string{}
 	if g.keyKind == keyUUID {
 		cols, vals = append(cols, q(key.Stored)), append(vals, q("v_key"))
@@ -408,6 +411,18 @@ func (g *schemaGen) writeCreate(b *bytes.Buffer) {
 	b.WriteString("END//\n")
 }
 
+// writeSkeleton writes the start of a procedure that records its event:
+// the transaction it owns unless its caller's holds the call, the
+// variable decl, and the handler that rolls its own transaction back on
+// any error and raises the error again. The procedure then writes,
+// records and commits if it owns the transaction.
+func (g *schemaGen) writeSkeleton(b *bytes.Buffer, decl string) {
+	fmt.Fprintf(b, "  DECLARE %s BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call\n", q("beds_own"))
+	b.WriteString("  " + decl + "\n")
+	b.WriteString("  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;\n")
+	b.WriteString("  IF `beds_own` THEN START TRANSACTION; END IF;\n")
+}
+
 // keyJSON returns the SQL expression of the key in v as the adapter
 // records it, json.Marshal's text: an int's digits, a string quoted.
 func keyJSON(key *template.Field, v string) string {
@@ -419,20 +434,24 @@ func keyJSON(key *template.Field, v string) string {
 
 func (g *schemaGen) writeUpdate(b *bytes.Buffer) {
 	t := g.t
-	g.writeHead(b, wire.OpUpdate, t.Objects.Update, "sets every other parameter's column on the row of the key (BEDS passes the stored values merged with the request's data, so NULL means NULL)")
-	set := g.settable(wire.OpUpdate)
-	if len(set) == 0 {
-		b.WriteString("  DO 0; -- no parameter but the key: nothing to change\nEND//\n")
-		return
-	}
-	fmt.Fprintf(b, "  UPDATE %s\n     SET ", q(g.table))
-	for i, f := range set {
-		if i > 0 {
-			b.WriteString(",\n         ")
+	key := q(t.Key.Stored) + " = " + q(paramName(t.Key))
+	g.writeHead(b, wire.OpUpdate, t.Objects.Update, "locks the row of the key, sets the column of each field beds_set names, and records the event with the rows it matched, which it answers (none: not found, nothing recorded)")
+	g.writeSkeleton(b, "DECLARE "+q("beds_rows")+" BIGINT;")
+	fmt.Fprintf(b, "  SELECT COUNT(*) INTO %s FROM %s WHERE %s FOR UPDATE;\n", q("beds_rows"), q(g.table), key)
+	if set := g.settable(wire.OpUpdate); len(set) > 0 {
+		fmt.Fprintf(b, "  UPDATE %s\n     SET ", q(g.table))
+		for i, f := range set {
+			if i > 0 {
+				b.WriteString(",\n         ")
+			}
+			fmt.Fprintf(b, "%s = IF(FIND_IN_SET('%s', %s), %s, %s)", q(f.Stored), f.Name, q(setParam), q(paramName(f)), q(f.Stored))
 		}
-		fmt.Fprintf(b, "%s = %s", q(f.Stored), q(paramName(f)))
+		fmt.Fprintf(b, "\n   WHERE %s;\n", key)
 	}
-	fmt.Fprintf(b, "\n   WHERE %s = %s;\nEND//\n", q(t.Key.Stored), q(paramName(t.Key)))
+	fmt.Fprintf(b, "  IF %s IS NOT NULL AND %s > 0 THEN\n    CALL %s(%s, '%s', 'update', %s, NULL);\n  END IF;\n",
+		q(eventParam), q("beds_rows"), q(recordProc), q(eventParam), t.Name, q("beds_rows"))
+	b.WriteString("  IF `beds_own` THEN COMMIT; END IF;\n")
+	fmt.Fprintf(b, "  SELECT %s AS %s;\nEND//\n", q("beds_rows"), q("beds_affected"))
 }
 
 func (g *schemaGen) writeDelete(b *bytes.Buffer) {

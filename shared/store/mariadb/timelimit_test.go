@@ -88,8 +88,8 @@ allow = ["read", "count", "create", "update"]
 // TestDeadlineStopsTheServer: a statement still running on MariaDB when
 // the request's deadline passes is stopped by the server (it shows in
 // information_schema.processlist while the call waits, and is gone
-// shortly after), and the call answers timeout: reads, counts, the locking
-// read of an update, and a procedure call.
+// shortly after), and the call answers timeout: reads, counts, and the
+// procedure calls of a create and of an update by key.
 func TestDeadlineStopsTheServer(t *testing.T) {
 	tpl, err := template.Parse("slow.toml", []byte(slowTemplate), map[string]string{"mariadb": template.StoreMariaDB})
 	if err != nil {

@@ -6,14 +6,15 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedure of create takes the event ID
--- first and records it in beds_events (beds_record, 000_beds.sql) in the
--- same transaction as its insert: its own, begun and committed by its
--- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
--- and delete call in one transaction with its event record. That applies
--- a redelivered write once: keep the table transactional (InnoDB), the
--- create's skeleton as generated, and the procedures otherwise free of
--- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+-- convention: package mariadb). The procedures of create and update take
+-- the event ID first and record it in beds_events (beds_record,
+-- 000_beds.sql) in the same transaction as their write: their own, begun
+-- and committed by their BEDS skeleton, or their caller's that holds the
+-- call. BEDS runs each delete call in one transaction with its event
+-- record. That applies a redelivered write once: keep the table
+-- transactional (InnoDB), the skeletons as generated, and the procedures
+-- otherwise free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_itm` (
   `itm_id`    BIGINT      NOT NULL AUTO_INCREMENT,
@@ -49,7 +50,7 @@ CREATE OR REPLACE PROCEDURE `sp_itm_create`(
   IN `p_price` DOUBLE
 )
 BEGIN
-  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
   DECLARE `v_key` BIGINT;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
   IF `beds_own` THEN START TRANSACTION; END IF;
@@ -63,10 +64,14 @@ BEGIN
   SELECT `v_key` AS `itm_id`;
 END//
 
--- update: parameters id, order, sku, qty, price; sets every other parameter's
--- column on the row of the key (BEDS passes the stored values merged with the
--- request's data, so NULL means NULL).
+-- update: parameters beds_event (the event ID, NULL records nothing),
+-- beds_set (the names of the fields the request sets, comma-separated), then
+-- id, order, sku, qty, price; locks the row of the key, sets the column of
+-- each field beds_set names, and records the event with the rows it matched,
+-- which it answers (none: not found, nothing recorded).
 CREATE OR REPLACE PROCEDURE `sp_itm_update`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
+  IN `beds_set` TEXT CHARACTER SET ascii,
   IN `p_id` BIGINT,
   IN `p_order` BIGINT,
   IN `p_sku` VARCHAR(64),
@@ -74,12 +79,22 @@ CREATE OR REPLACE PROCEDURE `sp_itm_update`(
   IN `p_price` DOUBLE
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
+  DECLARE `beds_rows` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
+  SELECT COUNT(*) INTO `beds_rows` FROM `tbl_itm` WHERE `itm_id` = `p_id` FOR UPDATE;
   UPDATE `tbl_itm`
-     SET `itm_order` = `p_order`,
-         `itm_sku` = `p_sku`,
-         `itm_qty` = `p_qty`,
-         `itm_price` = `p_price`
+     SET `itm_order` = IF(FIND_IN_SET('order', `beds_set`), `p_order`, `itm_order`),
+         `itm_sku` = IF(FIND_IN_SET('sku', `beds_set`), `p_sku`, `itm_sku`),
+         `itm_qty` = IF(FIND_IN_SET('qty', `beds_set`), `p_qty`, `itm_qty`),
+         `itm_price` = IF(FIND_IN_SET('price', `beds_set`), `p_price`, `itm_price`)
    WHERE `itm_id` = `p_id`;
+  IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
+    CALL `beds_record`(`beds_event`, 'items', 'update', `beds_rows`, NULL);
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `beds_rows` AS `beds_affected`;
 END//
 
 -- delete: parameters id; deletes the row of the key.

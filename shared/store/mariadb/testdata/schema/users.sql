@@ -6,14 +6,15 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedure of create takes the event ID
--- first and records it in beds_events (beds_record, 000_beds.sql) in the
--- same transaction as its insert: its own, begun and committed by its
--- BEDS skeleton, or a batch's that holds the call. BEDS runs each update
--- and delete call in one transaction with its event record. That applies
--- a redelivered write once: keep the table transactional (InnoDB), the
--- create's skeleton as generated, and the procedures otherwise free of
--- COMMIT, ROLLBACK and statements that commit by themselves (DDL).
+-- convention: package mariadb). The procedures of create and update take
+-- the event ID first and record it in beds_events (beds_record,
+-- 000_beds.sql) in the same transaction as their write: their own, begun
+-- and committed by their BEDS skeleton, or their caller's that holds the
+-- call. BEDS runs each delete call in one transaction with its event
+-- record. That applies a redelivered write once: keep the table
+-- transactional (InnoDB), the skeletons as generated, and the procedures
+-- otherwise free of COMMIT, ROLLBACK and statements that commit by
+-- themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_usr` (
   `usr_id`      BIGINT       NOT NULL AUTO_INCREMENT,
@@ -60,7 +61,7 @@ CREATE OR REPLACE PROCEDURE `sp_usr_create`(
   IN `p_prefs` JSON
 )
 BEGIN
-  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (a batch) holds the call
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
   DECLARE `v_key` BIGINT;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
   IF `beds_own` THEN START TRANSACTION; END IF;
@@ -74,10 +75,14 @@ BEGIN
   SELECT `v_key` AS `usr_id`;
 END//
 
--- update: parameters id, email, name, age, score, active, prefs; sets every
--- other parameter's column on the row of the key (BEDS passes the stored
--- values merged with the request's data, so NULL means NULL).
+-- update: parameters beds_event (the event ID, NULL records nothing),
+-- beds_set (the names of the fields the request sets, comma-separated), then
+-- id, email, name, age, score, active, prefs; locks the row of the key, sets
+-- the column of each field beds_set names, and records the event with the
+-- rows it matched, which it answers (none: not found, nothing recorded).
 CREATE OR REPLACE PROCEDURE `sp_usr_update`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
+  IN `beds_set` TEXT CHARACTER SET ascii,
   IN `p_id` BIGINT,
   IN `p_email` VARCHAR(254),
   IN `p_name` VARCHAR(200),
@@ -87,14 +92,24 @@ CREATE OR REPLACE PROCEDURE `sp_usr_update`(
   IN `p_prefs` JSON
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
+  DECLARE `beds_rows` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
+  SELECT COUNT(*) INTO `beds_rows` FROM `tbl_usr` WHERE `usr_id` = `p_id` FOR UPDATE;
   UPDATE `tbl_usr`
-     SET `usr_email` = `p_email`,
-         `usr_name` = `p_name`,
-         `usr_age` = `p_age`,
-         `usr_score` = `p_score`,
-         `usr_active` = `p_active`,
-         `usr_prefs` = `p_prefs`
+     SET `usr_email` = IF(FIND_IN_SET('email', `beds_set`), `p_email`, `usr_email`),
+         `usr_name` = IF(FIND_IN_SET('name', `beds_set`), `p_name`, `usr_name`),
+         `usr_age` = IF(FIND_IN_SET('age', `beds_set`), `p_age`, `usr_age`),
+         `usr_score` = IF(FIND_IN_SET('score', `beds_set`), `p_score`, `usr_score`),
+         `usr_active` = IF(FIND_IN_SET('active', `beds_set`), `p_active`, `usr_active`),
+         `usr_prefs` = IF(FIND_IN_SET('prefs', `beds_set`), `p_prefs`, `usr_prefs`)
    WHERE `usr_id` = `p_id`;
+  IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
+    CALL `beds_record`(`beds_event`, 'users', 'update', `beds_rows`, NULL);
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `beds_rows` AS `beds_affected`;
 END//
 
 -- delete: parameters id; deletes the row of the key.
