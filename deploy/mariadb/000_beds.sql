@@ -4,11 +4,11 @@
 -- redelivered request (same event ID) finds its row, is not applied a
 -- second time, and gets the first delivery's result back. One primary-key
 -- insert per write; rows older than RabbitMQ's redelivery horizon may be
--- purged by the DBA (see docs/guarantees.md). A create's and an update's
--- record is inserted by its procedure, through beds_record below (an
--- update by another filter than its key's equality passes its procedure
--- no event, and BEDS inserts the record after the calls); a delete's by
--- BEDS, after the procedure's calls.
+-- purged by the DBA (see docs/guarantees.md). Every write procedure
+-- (create, update, delete) inserts its record, through beds_record below.
+-- A write by another filter than its key's equality, and a delete whose
+-- template passes its procedure more than the key, pass their procedure
+-- no event: BEDS inserts the record after the calls.
 
 CREATE TABLE IF NOT EXISTS beds_events (
   evt_id       VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -21,15 +21,15 @@ CREATE TABLE IF NOT EXISTS beds_events (
   KEY ix_evt_at (evt_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
--- beds_record inserts the record of an applied write: the procedures of
--- create and update call it after their write, in the same transaction
--- (calling convention: package mariadb, shared/store/mariadb). It fails
--- with a duplicate key (1062) when the event was recorded before, which
--- rolls the write back; BEDS then answers the first delivery's result. It
--- runs as its definer, inside a procedure that runs as its own: the nodes'
--- accounts need no grant on it (accounts/accounts.sh gives none). Applied
--- before the templates' scripts (001_...sql on), whose creates and updates
--- call it.
+-- beds_record inserts the record of an applied write: every write
+-- procedure (create, update, delete) calls it after its write, in the
+-- same transaction (calling convention: package mariadb,
+-- shared/store/mariadb). It fails with a duplicate key (1062) when the
+-- event was recorded before, which rolls the write back; BEDS then answers
+-- the first delivery's result. It runs as its definer, inside a procedure
+-- that runs as its own: the nodes' accounts need no grant on it
+-- (accounts/accounts.sh gives none). Applied before the templates' scripts
+-- (001_...sql on), whose write procedures call it.
 -- (Comments here and in the templates' scripts avoid the words that
 -- declare a view or procedure: accounts.sh reads grants from them.)
 

@@ -18,15 +18,13 @@
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedures of create and update take
--- the event ID first and record it in beds_events (beds_record,
--- 000_beds.sql) in the same transaction as their write: their own, begun
--- and committed by their BEDS skeleton, or their caller's that holds the
--- call. BEDS runs each delete call in one transaction with its event
--- record. That applies a redelivered write once: keep the table
--- transactional (InnoDB), the skeletons as generated, and the procedures
--- otherwise free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). Each takes the event ID first and records
+-- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- its write: its own, begun and committed by its BEDS skeleton, or its
+-- caller's that holds the call. That applies a redelivered write once:
+-- keep the table transactional (InnoDB), the skeletons as generated, and
+-- the procedures otherwise free of COMMIT, ROLLBACK and statements that
+-- commit by themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_acc` (
   `acc_id`       BIGINT       NOT NULL AUTO_INCREMENT,
@@ -126,15 +124,13 @@ DELIMITER ;
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedures of create and update take
--- the event ID first and record it in beds_events (beds_record,
--- 000_beds.sql) in the same transaction as their write: their own, begun
--- and committed by their BEDS skeleton, or their caller's that holds the
--- call. BEDS runs each delete call in one transaction with its event
--- record. That applies a redelivered write once: keep the table
--- transactional (InnoDB), the skeletons as generated, and the procedures
--- otherwise free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). Each takes the event ID first and records
+-- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- its write: its own, begun and committed by its BEDS skeleton, or its
+-- caller's that holds the call. That applies a redelivered write once:
+-- keep the table transactional (InnoDB), the skeletons as generated, and
+-- the procedures otherwise free of COMMIT, ROLLBACK and statements that
+-- commit by themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_ses` (
   `ses_id`      VARCHAR(64) NOT NULL,  -- the key: the caller names it on create
@@ -219,12 +215,25 @@ BEGIN
   SELECT `beds_rows` AS `beds_affected`;
 END//
 
--- delete: parameters id; deletes the row of the key.
+-- delete: parameters beds_event (the event ID, NULL records nothing), then
+-- id; deletes the row of the key and records the event with the rows it
+-- deleted, which it answers (none: not found, nothing recorded).
 CREATE OR REPLACE PROCEDURE `sp_ses_delete`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
   IN `p_id` VARCHAR(64)
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
+  DECLARE `beds_rows` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
   DELETE FROM `tbl_ses` WHERE `ses_id` = `p_id`;
+  SET `beds_rows` = ROW_COUNT();
+  IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
+    CALL `beds_record`(`beds_event`, 'sessions', 'delete', `beds_rows`, NULL);
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `beds_rows` AS `beds_affected`;
 END//
 
 DELIMITER ;
@@ -237,15 +246,13 @@ DELIMITER ;
 --
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedures of create and update take
--- the event ID first and record it in beds_events (beds_record,
--- 000_beds.sql) in the same transaction as their write: their own, begun
--- and committed by their BEDS skeleton, or their caller's that holds the
--- call. BEDS runs each delete call in one transaction with its event
--- record. That applies a redelivered write once: keep the table
--- transactional (InnoDB), the skeletons as generated, and the procedures
--- otherwise free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). Each takes the event ID first and records
+-- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- its write: its own, begun and committed by its BEDS skeleton, or its
+-- caller's that holds the call. That applies a redelivered write once:
+-- keep the table transactional (InnoDB), the skeletons as generated, and
+-- the procedures otherwise free of COMMIT, ROLLBACK and statements that
+-- commit by themselves (DDL).
 
 CREATE TABLE IF NOT EXISTS `tbl_flr` (
   `flr_id`      BIGINT       NOT NULL AUTO_INCREMENT,
@@ -289,12 +296,25 @@ BEGIN
   SELECT `v_key` AS `flr_id`;
 END//
 
--- delete: parameters id; deletes the row of the key.
+-- delete: parameters beds_event (the event ID, NULL records nothing), then
+-- id; deletes the row of the key and records the event with the rows it
+-- deleted, which it answers (none: not found, nothing recorded).
 CREATE OR REPLACE PROCEDURE `sp_flr_delete`(
+  IN `beds_event` VARCHAR(200) CHARACTER SET ascii,
   IN `p_id` BIGINT
 )
 BEGIN
+  DECLARE `beds_own` BOOL DEFAULT @@in_transaction = 0; -- commit here unless a caller's transaction (BEDS's, a batch's) holds the call
+  DECLARE `beds_rows` BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF `beds_own` THEN START TRANSACTION; END IF;
   DELETE FROM `tbl_flr` WHERE `flr_id` = `p_id`;
+  SET `beds_rows` = ROW_COUNT();
+  IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
+    CALL `beds_record`(`beds_event`, 'failures', 'delete', `beds_rows`, NULL);
+  END IF;
+  IF `beds_own` THEN COMMIT; END IF;
+  SELECT `beds_rows` AS `beds_affected`;
 END//
 
 DELIMITER ;

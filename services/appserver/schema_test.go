@@ -95,6 +95,9 @@ func TestSchemaEndToEnd(t *testing.T) {
 		{"an update procedure of the previous convention", "orders",
 			"CREATE OR REPLACE PROCEDURE sp_ord_update(IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN END",
 			"template orders: procedure sp_ord_update: expected 6 parameters (beds_event, beds_set, id, user, total, status): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen"},
+		{"a delete procedure of the previous convention", "orders",
+			"CREATE OR REPLACE PROCEDURE sp_ord_delete(IN p_id BIGINT) BEGIN END",
+			"template orders: procedure sp_ord_delete: expected 2 parameters (beds_event, id): the event ID first (regenerate with bedsctl schema gen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.ExecContext(ctx, tc.alter)

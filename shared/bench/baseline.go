@@ -41,17 +41,10 @@ const (
 	// declaration order, NULL where not set. The baseline passes NULL as
 	// the event ID, as for CreateSQL.
 	UpdateSQL = "CALL `sp_usr_update`(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	// DeleteSelectSQL is a delete's locking read of the record by key:
-	// the procedure's parameters only, at most LockLimit rows.
-	DeleteSelectSQL = "SELECT `usr_id` FROM `vw_usr` WHERE `usr_id` = ? LIMIT ? FOR UPDATE"
-	// DeleteSQL is a delete's call, once per matched record.
-	DeleteSQL = "CALL `sp_usr_delete`(?)"
+	// DeleteSQL is a delete by key: the event ID, then the key. The
+	// baseline passes NULL as the event ID, as for CreateSQL.
+	DeleteSQL = "CALL `sp_usr_delete`(?, ?)"
 )
-
-// LockLimit is the row bound of a locking read: one past the records an
-// update or delete may change (store.DefaultLimits.MaxAffected), which
-// tells the adapter a write matched too many.
-const LockLimit = 1000 + 1
 
 // Statement modes of the baseline's database access.
 const (
@@ -182,9 +175,8 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready func()) error 
 }
 
 type baseline struct {
-	db                             *sql.DB
-	read, filtered, create, update *sql.Stmt // nil unless prepared
-	delSel, del                    *sql.Stmt
+	db                                  *sql.DB
+	read, filtered, create, update, del *sql.Stmt // nil unless prepared
 }
 
 func (s *baseline) prepare(ctx context.Context, mode string) error {
@@ -198,8 +190,7 @@ func (s *baseline) prepare(ctx context.Context, mode string) error {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
-	}{{&s.read, PointReadSQL}, {&s.filtered, FilteredReadSQL}, {&s.create, CreateSQL}, {&s.update, UpdateSQL},
-		{&s.delSel, DeleteSelectSQL}, {&s.del, DeleteSQL}} {
+	}{{&s.read, PointReadSQL}, {&s.filtered, FilteredReadSQL}, {&s.create, CreateSQL}, {&s.update, UpdateSQL}, {&s.del, DeleteSQL}} {
 		st, err := s.db.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return fmt.Errorf("baseline: prepare %s: %w", p.sql, err)
@@ -210,7 +201,7 @@ func (s *baseline) prepare(ctx context.Context, mode string) error {
 }
 
 func (s *baseline) closeStmts() {
-	for _, st := range []*sql.Stmt{s.read, s.filtered, s.create, s.update, s.delSel, s.del} {
+	for _, st := range []*sql.Stmt{s.read, s.filtered, s.create, s.update, s.del} {
 		if st != nil {
 			st.Close()
 		}
@@ -358,57 +349,22 @@ func (s *baseline) run(ctx context.Context, req *bReq) (bReply, error) {
 	return bReply{}, &wire.Error{Code: wire.CodeBadRequest, Message: "baseline serves read, create, update and delete"}
 }
 
-// deleteByID runs what the adapter runs for a delete by key: in one
-// transaction, the locking read of the key, then the procedure.
-func (s *baseline) deleteByID(ctx context.Context, id int64) (_ bReply, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+// deleteByID runs what the adapter runs for a delete by key: the
+// procedure's one CALL with a NULL event ID, the bare delete, which
+// records nothing (see DeleteSQL).
+func (s *baseline) deleteByID(ctx context.Context, id int64) (bReply, error) {
+	rows, err := s.query(ctx, s.del, DeleteSQL, nil, id)
 	if err != nil {
 		return bReply{}, err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	var rows *sql.Rows
-	if s.delSel != nil {
-		rows, err = tx.StmtContext(ctx, s.delSel).QueryContext(ctx, id, LockLimit)
-	} else {
-		rows, err = tx.QueryContext(ctx, DeleteSelectSQL, id, LockLimit)
-	}
+	n, err := firstInt(rows)
 	if err != nil {
 		return bReply{}, err
 	}
-	var keys []int64
-	for rows.Next() {
-		var k int64
-		if err = rows.Scan(&k); err != nil {
-			rows.Close()
-			return bReply{}, err
-		}
-		keys = append(keys, k)
-	}
-	rows.Close()
-	if err = rows.Err(); err != nil {
-		return bReply{}, err
-	}
-	if len(keys) == 0 {
+	if n == 0 {
 		return bReply{}, wire.Errorf(wire.CodeNotFound, "no users record matches the filter")
 	}
-	for _, k := range keys {
-		if s.del != nil {
-			_, err = tx.StmtContext(ctx, s.del).ExecContext(ctx, k)
-		} else {
-			_, err = tx.ExecContext(ctx, DeleteSQL, k)
-		}
-		if err != nil {
-			return bReply{}, err
-		}
-	}
-	if err = tx.Commit(); err != nil {
-		return bReply{}, err
-	}
-	return bReply{OK: true, Affected: int64(len(keys))}, nil
+	return bReply{OK: true, Affected: n}, nil
 }
 
 // updateByID runs what the adapter runs for an update by key: the

@@ -45,10 +45,25 @@ BEGIN
   SELECT beds_rows AS beds_affected;
 END//
 
-CREATE OR REPLACE PROCEDURE sp_cnt_delete(IN p_id BIGINT)
+-- The delete skeleton: the event ID first, the audit row (the row as it
+-- was, read under an exclusive lock, as the update's count takes it), the
+-- delete and the event's record in one transaction, the rows deleted
+-- answered. A redelivered delete fails on its record and rolls back, audit
+-- row included.
+CREATE OR REPLACE PROCEDURE sp_cnt_delete(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_id BIGINT)
 BEGIN
+  DECLARE beds_own BOOL DEFAULT @@in_transaction = 0;
+  DECLARE beds_rows BIGINT;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF beds_own THEN ROLLBACK; END IF; RESIGNAL; END;
+  IF beds_own THEN START TRANSACTION; END IF;
   INSERT INTO tbl_cnt_log (log_op, log_row, log_ref, log_n)
-    SELECT 'delete', cnt_id, cnt_ref, cnt_n FROM tbl_cnt WHERE cnt_id = p_id;
+    SELECT 'delete', cnt_id, cnt_ref, cnt_n FROM tbl_cnt WHERE cnt_id = p_id FOR UPDATE;
   DELETE FROM tbl_cnt WHERE cnt_id = p_id;
+  SET beds_rows = ROW_COUNT();
+  IF beds_event IS NOT NULL AND beds_rows > 0 THEN
+    CALL beds_record(beds_event, 'counter', 'delete', beds_rows, NULL);
+  END IF;
+  IF beds_own THEN COMMIT; END IF;
+  SELECT beds_rows AS beds_affected;
 END//
 DELIMITER ;

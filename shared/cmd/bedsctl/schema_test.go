@@ -145,11 +145,11 @@ func TestSchemaCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec("CREATE OR REPLACE PROCEDURE sp_usr_delete(IN p_id BIGINT, IN p_why TEXT) BEGIN END"); err != nil {
+	if _, err := db.Exec("CREATE OR REPLACE PROCEDURE sp_usr_delete(IN beds_event VARCHAR(200), IN p_id BIGINT, IN p_why TEXT) BEGIN CALL beds_record(beds_event, 'users', 'delete', 1, NULL); END"); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut = bedsctlRun("schema", "check", "--config-dir", cfgDir, "--dir", tpl, "users", "orders")
-	for _, w := range []string{"TEMPLATE", "users", "procedure sp_usr_delete", "1 parameters (id)", "2 (p_id, p_why)", "1 differences"} {
+	for _, w := range []string{"TEMPLATE", "users", "procedure sp_usr_delete", "2 parameters (beds_event, id)", "3 (beds_event, p_id, p_why)", "1 differences"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("check: output lacks %q:\n%s%s", w, out, errOut)
 		}

@@ -15,8 +15,8 @@ import (
 // BEDS's own objects of deploy/mariadb/000_beds.sql.
 const (
 	eventsTable = "beds_events" // records applied write events
-	recordProc  = "beds_record" // inserts the record of a create or update by key, called by its procedure
-	eventParam  = "beds_event"  // a create or update procedure's first parameter: the event ID
+	recordProc  = "beds_record" // inserts the record of a write, called by its procedure
+	eventParam  = "beds_event"  // a write procedure's first parameter: the event ID
 	setParam    = "beds_set"    // an update procedure's second parameter: the fields the request sets
 	eventChars  = 200           // characters of an event ID beds_events holds
 )
@@ -26,17 +26,17 @@ const (
 // One transaction runs the write and then inserts its event ID, with the
 // result, into beds_events (its primary key), and commits: the write and
 // its record commit together or not at all. The transaction of a create,
-// and of an update by key, is its procedure's own: the procedure takes
-// the event ID first, begins, writes the row, records the event
-// (beds_record) and commits, so the write is one statement, CALL, in one
-// round trip (callOnce). The guarantee is the one of BEDS's transaction
+// and of an update or delete by key, is its procedure's own: the
+// procedure takes the event ID first, begins, writes the row, records the
+// event (beds_record) and commits, so the write is one statement, CALL,
+// in one round trip (callOnce). The guarantee is the one of BEDS's transaction
 // around the CALL and the record, but MariaDB's cost of a write is mostly
 // per top-level statement (parsing, results): the one CALL costs it much
 // less than the four or five statements of BEDS's transaction (START
 // TRANSACTION, a locking read, CALL, INSERT, COMMIT, in two round trips).
 // BenchmarkCreateServer measures a create both ways; docs/performance.md
-// has the figures. The transaction of an update by another filter, and
-// of a delete, is BEDS's.
+// has the figures. The transaction of an update or delete by another
+// filter is BEDS's.
 //
 // A request whose event was recorded before fails that insert with a
 // duplicate key and rolls back what it just did, and the recorded result
@@ -48,7 +48,7 @@ const (
 // recorded nothing, and the same request fails the same way when it comes
 // again.
 //
-// An update by filter or a delete takes two round trips where the pool
+// An update or delete by filter takes two round trips where the pool
 // sends several statements at once (session): START TRANSACTION with its
 // locking read, then its CALLs, the record and COMMIT.
 func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, err error) {
@@ -73,16 +73,16 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 	return res, nil
 }
 
-// callOnce runs a create or an update by key as one statement, its
-// procedure's CALL, which records the event in the procedure's own
-// transaction. On any error the
+// callOnce runs a create, or an update or delete by key, as one
+// statement, its procedure's CALL, which records the event in the
+// procedure's own transaction. On any error the
 // connection gets a ROLLBACK before it goes back to the pool (session.end):
 // a statement time limit or a killed query can end the procedure before
 // its handler rolls back. A create that failed is answered from its
 // event's record when one is committed: a redelivery fails beds_record's
-// insert with a duplicate key. An update of a key with no row records
-// nothing and is not_found, or answered from the record of an earlier
-// delivery if the row has gone since.
+// insert with a duplicate key. An update or delete of a key with no row
+// records nothing and is not_found, or is answered from the record of an
+// earlier delivery (which deleted the row, or after which it went).
 func (s *Store) callOnce(ctx context.Context, q *store.Query) (*store.Result, error) {
 	w, err := s.acquire(ctx)
 	if err != nil {
@@ -113,10 +113,10 @@ func (s *Store) settle(ctx context.Context, q *store.Query, err error) (*store.R
 	return nil, err
 }
 
-// apply runs q in the session's transaction and, for an update by filter
-// or a delete, queues the record of its event and result; the procedure
-// of a create or of an update by key records its event itself, in the
-// session's transaction that holds its call. The caller commits.
+// apply runs q in the session's transaction and, for an update or delete
+// by filter, queues the record of its event and result; the procedure of
+// a create, or of an update or delete by key, records its event itself,
+// in the session's transaction that holds its call. The caller commits.
 func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, error) {
 	if q.Op == wire.OpCreate || byKey(q) {
 		return w.call(ctx, q)
@@ -139,8 +139,8 @@ func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, err
 
 // ExecBatch implements store.Batcher: the writes run in one transaction,
 // each as write runs it (the write, then its record; the procedure of a
-// create or an update by key sees the batch's transaction open and
-// records in it, without a commit of its own), then the batch's own event is recorded and the transaction
+// create, or of an update or delete by key, sees the batch's transaction
+// open and records in it, without a commit of its own), then the batch's own event is recorded and the transaction
 // commits once. A write that
 // fails rolls back the batch; a batch whose event was recorded before is
 // answered from the records of its writes.

@@ -11,29 +11,30 @@
 // Calling convention: each procedure takes the parameters
 // [template.Template.Params] lists for its operation, by default the
 // writable fields for create, the key then the writable fields for update,
-// and the key for delete. A create procedure takes the request's event ID
-// before them (beds_event), inserts the row and records the event with its
-// key through BEDS's procedure beds_record (deploy/mariadb/000_beds.sql),
-// all in a transaction it begins and commits itself, unless a caller's
-// transaction holds the call (a batch's: then in that one); a NULL event
-// records nothing. It may return the new key as the first column of a
-// result set. An update procedure takes the event ID and then beds_set,
-// the names of the fields the request sets, comma-separated, before its
-// parameters, which are NULL where the request sets nothing; it locks the
-// row of the key, changes the columns beds_set names (the merge is the
-// procedure's: IF(FIND_IN_SET(...))), records the event with the rows it
-// matched, in its own transaction or its caller's like a create, and
-// returns that count as the first column of a result set; none is
-// not_found. So a create, and an update whose filter is the key's
-// equality, is one statement, CALL, one round trip; the procedures hold
-// no other COMMIT or ROLLBACK (idempotency.go says why).
-// An update by another filter, and a delete, select the matching rows
-// through the view FOR UPDATE (an update their keys, a delete its
-// procedure's parameters), then call the procedure once per row, an
-// update's with a NULL event, and BEDS records the event, all in one
-// transaction; one that matches more than [store.Query.MaxAffected] rows
-// changes nothing and answers too_large. A SIGNAL SQLSTATE '45000'
-// in a procedure reaches the caller as bad_value with its message.
+// and the key for delete, after the request's event ID (beds_event), and
+// an update's after the names of the fields the request sets too
+// (beds_set, comma-separated; the parameters of the others are NULL).
+// Each writes, and records the event through BEDS's procedure beds_record
+// (deploy/mariadb/000_beds.sql), all in a transaction it begins and
+// commits itself, unless a caller's transaction holds the call (BEDS's or
+// a batch's: then in that one); a NULL event records nothing. A create
+// inserts the row, records the event with its key and may return the
+// key as the first column of a result set. An update locks the row of the
+// key and changes the columns beds_set names (the merge is the
+// procedure's: IF(FIND_IN_SET(...))); a delete deletes the row of the
+// key; each records the event with the rows it matched and returns that
+// count as the first column of a result set, none being not_found. So a
+// create, and an update or delete whose filter is the key's equality, is
+// one statement, CALL, one round trip; the procedures hold no other
+// COMMIT or ROLLBACK (idempotency.go says why).
+// An update or delete by another filter (and a delete whose procedure
+// takes more than the key) selects the matching rows through the view
+// FOR UPDATE (an update their keys, a delete its procedure's parameters),
+// then calls the procedure once per row with a NULL event, and BEDS
+// records the event, all in one transaction; one that matches more than
+// [store.Query.MaxAffected] rows changes nothing and answers too_large. A
+// SIGNAL SQLSTATE '45000' in a procedure reaches the caller as bad_value
+// with its message.
 //
 // Every statement carries the request's deadline to the server (SET
 // STATEMENT max_statement_time ... FOR), so MariaDB stops what the node
@@ -294,23 +295,29 @@ func (s *Store) count(ctx context.Context, q *store.Query) (*store.Result, error
 	return &store.Result{Count: n}, nil
 }
 
-// call runs the one CALL of a create or of an update by key (byKey), the
-// event ID first: the procedure writes and records the event itself
-// (calling convention, package doc). A create's procedure may return the
-// new key as the first column of a result set; an update's returns the
-// rows it matched, and none is not_found (it recorded nothing).
+// call runs the one CALL of a create, or of an update or delete by key
+// (byKey), the event ID first: the procedure writes and records the event
+// itself (calling convention, package doc). A create's procedure may
+// return the new key as the first column of a result set; an update's or
+// delete's returns the rows it matched, and none is not_found (it
+// recorded nothing).
 func (w *session) call(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	params := t.Params(q.Op)
 	proc, lead := t.Objects.Create, 1
-	if q.Op == wire.OpUpdate {
+	switch q.Op {
+	case wire.OpUpdate:
 		proc, lead = t.Objects.Update, 2
+	case wire.OpDelete:
+		proc = t.Objects.Delete
 	}
 	args := make([]any, lead+len(params)) // fields the request leaves out are NULL
 	args[0] = q.Event
 	if q.Op == wire.OpUpdate {
 		args[1] = setList(params, q.Data)
-		args[2] = bindValue(t.Key, q.Filter.Cond.Value) // params[0] is the key (package template)
+	}
+	if q.Op != wire.OpCreate {
+		args[lead] = bindValue(t.Key, q.Filter.Cond.Value) // params[0] is the key (package template)
 	}
 	bindData(args[lead:], params, q.Data)
 	rows, err := w.query(ctx, withLimit(ctx, callSQL(proc, len(args))), args...)
@@ -330,7 +337,7 @@ func (w *session) call(ctx context.Context, q *store.Query) (*store.Result, erro
 	}
 	n, ok := countValue(v)
 	if !ok {
-		return nil, fmt.Errorf("update via %s: the procedure answered %v, not the count of rows it matched: it predates the calling convention that passes beds_event and beds_set first (regenerate it with bedsctl schema gen; see docs/templates.md)", proc, v)
+		return nil, fmt.Errorf("%s via %s: the procedure answered %v, not the count of rows it matched: it predates the calling convention that passes beds_event first (regenerate it with bedsctl schema gen; see docs/templates.md)", q.Op, proc, v)
 	}
 	if n == 0 {
 		return nil, wire.Errorf(wire.CodeNotFound, "no %s record matches the filter", t.Name)
@@ -338,11 +345,25 @@ func (w *session) call(ctx context.Context, q *store.Query) (*store.Result, erro
 	return &store.Result{Affected: n}, nil
 }
 
-// byKey reports whether q is an update whose filter is its key's equality,
-// which its procedure runs by itself in one CALL (call).
+// byKey reports whether q is an update or delete whose filter is its
+// key's equality, which its procedure runs by itself in one CALL (call):
+// a delete only where the procedure takes the key alone, since the
+// others of its parameters are the stored values (change).
 func byKey(q *store.Query) bool {
+	switch q.Op {
+	case wire.OpUpdate:
+	case wire.OpDelete:
+		if len(q.Template.Params(wire.OpDelete)) != 1 {
+			return false
+		}
+	default:
+		return false
+	}
+	if q.Filter == nil {
+		return false
+	}
 	c := q.Filter.Cond
-	return q.Op == wire.OpUpdate && c != nil && c.Field == q.Template.Key && c.Op == store.OpEq && c.Value != nil
+	return c != nil && c.Field == q.Template.Key && c.Op == store.OpEq && c.Value != nil
 }
 
 // setList returns the names of the parameters among params the request's
@@ -379,16 +400,17 @@ func countValue(v any) (int64, bool) {
 
 // change runs an update or delete by filter: select the keys (a delete:
 // its parameters) of the matching rows through the view FOR UPDATE, then
-// queue the procedure's call once per row, in the session's transaction;
-// an update's passes no event (BEDS records it, apply) and the request's
-// data with beds_set. It reads at most q.MaxAffected+1 rows, and one row
-// more than q.MaxAffected fails the write with too_large before any call.
+// queue the procedure's call once per row, in the session's transaction,
+// with no event (BEDS records it, apply); an update's passes the
+// request's data with beds_set. It reads at most q.MaxAffected+1 rows, and
+// one row more than q.MaxAffected fails the write with too_large before
+// any call.
 func (w *session) change(ctx context.Context, q *store.Query) (*store.Result, error) {
 	t := q.Template
 	params := t.Params(q.Op)
-	proc, cols := t.Objects.Delete, params
+	proc, cols, lead := t.Objects.Delete, params, 1
 	if q.Op == wire.OpUpdate {
-		proc, cols = t.Objects.Update, params[:1] // the key (package template)
+		proc, cols, lead = t.Objects.Update, params[:1], 2 // the key (package template)
 	}
 	stmt, args := selectSQL(q, cols, true)
 	rows, err := w.query(ctx, withLimit(ctx, stmt), args...)
@@ -408,20 +430,19 @@ func (w *session) change(ctx context.Context, q *store.Query) (*store.Result, er
 		return nil, wire.Errorf(wire.CodeTooLarge, "%s matches more than %d %s records; narrow the filter",
 			q.Op, q.MaxAffected, t.Name)
 	}
-	if q.Op == wire.OpDelete {
-		call := withLimit(ctx, callSQL(proc, len(params)))
-		for _, vals := range matched {
-			w.queue(call, vals...)
-		}
-		return &store.Result{Affected: int64(len(matched))}, nil
+	call := withLimit(ctx, callSQL(proc, lead+len(params)))
+	var set string
+	if q.Op == wire.OpUpdate {
+		set = setList(params, q.Data)
 	}
-	call := withLimit(ctx, callSQL(proc, 2+len(params)))
-	set := setList(params, q.Data)
-	for _, key := range matched {
-		vals := make([]any, 2+len(params)) // no event: BEDS records it once
-		vals[1], vals[2] = set, key[0]
-		bindData(vals[2:], params, q.Data)
-		w.queue(call, vals...)
+	for _, vals := range matched {
+		args := make([]any, lead+len(params)) // args[0], the event, NULL: BEDS records it once
+		copy(args[lead:], vals)
+		if q.Op == wire.OpUpdate {
+			args[1] = set
+			bindData(args[lead:], params, q.Data)
+		}
+		w.queue(call, args...)
 	}
 	return &store.Result{Affected: int64(len(matched))}, nil
 }

@@ -35,8 +35,10 @@ var _ schema.Checker = (*Store)(nil)
 //     enough for the names of all the template's update parameters
 //     joined by commas (the fields the request sets, before the
 //     template's parameters), or whose body does not call beds_record;
+//   - a delete procedure whose first parameter is not beds_event (as a
+//     create's), or whose body does not call beds_record;
 //   - BEDS's procedure beds_record (deploy/mariadb/000_beds.sql) missing
-//     while a template creates or updates;
+//     while a template creates, updates or deletes;
 //   - a field of schema.Indexes without an index starting with its column
 //     (a unique one on the column alone, for the key and unique fields) on
 //     the table behind the read object;
@@ -46,12 +48,12 @@ var _ schema.Checker = (*Store)(nil)
 //
 // Only the objects of the operations a template allows are checked; what
 // the objects do (a procedure's body, a default) is the DBA's, but for a
-// create or update procedure's call of beds_record. A procedure's body
-// is read from information_schema.ROUTINES, which shows it to its definer
-// and accounts that may read mysql.proc only: a node's account (EXECUTE
-// alone) sees no body and no beds_record, so neither is checked there,
-// and bedsctl schema check as the DBA checks both. The table behind a
-// read object is found through the view's definition
+// write procedure's call of beds_record. A procedure's body is read from
+// information_schema.ROUTINES, which shows it to its definer and accounts
+// that may read mysql.proc only: a node's account (EXECUTE alone) sees no
+// body and no beds_record, so neither is checked there, and bedsctl
+// schema check as the DBA checks both. The table behind a read object is
+// found through the view's definition
 // (information_schema.VIEWS, which MariaDB writes with every column as
 // `db`.`table`.`column` AS `alias`, through views on views too): a column
 // the view computes (COALESCE(...) AS x), takes from another database, or
@@ -78,7 +80,7 @@ func (s *Store) CheckSchema(ctx context.Context, ts []*template.Template) ([]sch
 		}
 		if c.bodies && !c.routines[recordProc] {
 			diffs = append(diffs, schema.Difference{Template: t.Name, Object: "procedure " + recordProc,
-				Expected: "BEDS's procedure that records a create's or an update's event, which create and update procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which create, update and delete procedures call (apply deploy/mariadb/000_beds.sql to this database)",
 				Found:    "none"})
 		}
 		break
@@ -288,10 +290,10 @@ func readObject(t *template.Template) string {
 	return ""
 }
 
-// records reports whether a procedure of t calls beds_record: t creates
-// or updates.
+// records reports whether a procedure of t calls beds_record: t creates,
+// updates or deletes.
 func records(t *template.Template) bool {
-	return procObject(t, wire.OpCreate) != "" || procObject(t, wire.OpUpdate) != ""
+	return procObject(t, wire.OpCreate) != "" || procObject(t, wire.OpUpdate) != "" || procObject(t, wire.OpDelete) != ""
 }
 
 // procObject is the procedure of write op, or "" when t does not allow it.
@@ -528,7 +530,7 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 	names := make([]string, 0, len(want)+1)
 	first := 0 // the template's parameters start here
 	switch op {
-	case wire.OpCreate:
+	case wire.OpCreate, wire.OpDelete:
 		names, first = append(names, eventParam), 1
 	case wire.OpUpdate:
 		names, first = append(names, eventParam, setParam), 2
@@ -557,6 +559,8 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and record it with CALL beds_record; see deploy/mariadb/000_beds.sql)", len(names), list), found)
 		case op == wire.OpUpdate && old:
 			add(object, fmt.Sprintf("%d parameters (%s): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii and IN beds_set TEXT CHARACTER SET ascii before the others and the update skeleton it writes, which merges with FIND_IN_SET and records with CALL beds_record; see docs/templates.md and deploy/mariadb/000_beds.sql)", len(names), list), found)
+		case op == wire.OpDelete && old:
+			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and the delete skeleton it writes, which records with CALL beds_record and answers the rows it deleted; see docs/templates.md and deploy/mariadb/000_beds.sql)", len(names), list), found)
 		case op == wire.OpUpdate && len(got) == len(want)+1 && strings.EqualFold(got[0].name, eventParam) && (len(got) < 2 || !strings.EqualFold(got[1].name, setParam)):
 			add(object, fmt.Sprintf("%d parameters (%s): the names of the fields the request sets second (regenerate with bedsctl schema gen, or add IN beds_set TEXT CHARACTER SET ascii after beds_event and merge each column with IF(FIND_IN_SET('<field>', beds_set), p_<field>, <column>); see docs/templates.md)", len(names), list), found)
 		default:
@@ -565,7 +569,7 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 		return
 	}
 	switch op {
-	case wire.OpCreate:
+	case wire.OpCreate, wire.OpDelete:
 		c.checkEvent(proc, op, got[0], add)
 	case wire.OpUpdate:
 		c.checkEvent(proc, op, got[0], add)
@@ -586,16 +590,20 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 	}
 }
 
-// checkEvent checks the event ID a create or update (op) procedure takes
-// before the template's parameters, p, its first, and the call of
-// beds_record in its body when the account may read the body.
+// checkEvent checks the event ID a write procedure of op takes before the
+// template's parameters, p, its first, and the call of beds_record in its
+// body when the account may read the body.
 func (c *catalog) checkEvent(proc string, op wire.Op, p dbParam, add func(object, expected, found string)) {
 	object := "procedure " + proc
 	fix := "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see deploy/mariadb/000_beds.sql"
 	record := fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)", recordProc, eventParam)
-	if op == wire.OpUpdate {
+	switch op {
+	case wire.OpUpdate:
 		fix = "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before beds_set and the template's parameters; see docs/templates.md and deploy/mariadb/000_beds.sql"
 		record = fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the update, with the rows it matched, in its transaction (regenerate with bedsctl schema gen, or add the update skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)", recordProc, eventParam)
+	case wire.OpDelete:
+		fix = "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see docs/templates.md and deploy/mariadb/000_beds.sql"
+		record = fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the delete, with the rows it deleted, in its transaction (regenerate with bedsctl schema gen, or add the delete skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)", recordProc, eventParam)
 	}
 	str := slices.Contains(typeFamilies[template.TypeString], strings.ToLower(p.dataType))
 	long := !p.maxChars.Valid || p.maxChars.Int64 >= eventChars

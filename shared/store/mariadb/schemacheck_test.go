@@ -137,26 +137,44 @@ func TestCheckFindsDifferences(t *testing.T) {
 		{"hand-written update procedure of the convention passes",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(255) CHARACTER SET ascii, IN beds_set TINYTEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_user BIGINT, IN p_total DECIMAL(12,2), IN p_status VARCHAR(20)) BEGIN DECLARE n BIGINT; SELECT COUNT(*) INTO n FROM tbl_ord WHERE ord_id = p_id FOR UPDATE; UPDATE tbl_ord SET ord_total = IF(FIND_IN_SET('total', beds_set), p_total, ord_total) WHERE ord_id = p_id; IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'orders', 'update', n, NULL); END IF; SELECT n AS beds_affected; END"},
 			nil},
+		{"delete procedure of the previous convention",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN p_id BIGINT) BEGIN DELETE FROM tbl_itm WHERE itm_id = p_id; END"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete",
+				Expected: "2 parameters (beds_event, id): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and the delete skeleton it writes, which records with CALL beds_record and answers the rows it deleted; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "1 (p_id)"}}},
+		{"delete event ID too short",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event VARCHAR(199), IN p_id BIGINT) BEGIN CALL beds_record(beds_event, 'items', 'delete', 1, NULL); END"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete",
+				Expected: "parameter 1 IN beds_event, a string of at least 200 characters: the event ID (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "IN beds_event varchar(199)"}}},
+		{"delete procedure that does not record",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_id BIGINT) BEGIN DELETE FROM tbl_itm WHERE itm_id = p_id; SELECT ROW_COUNT() AS beds_affected; END"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete",
+				Expected: "a body that records its event: CALL beds_record(beds_event, ...) after the delete, with the rows it deleted, in its transaction (regenerate with bedsctl schema gen, or add the delete skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "a body without beds_record"}}},
+		{"hand-written delete procedure of the convention passes",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event TEXT CHARACTER SET ascii, IN p_id INT) BEGIN DECLARE n BIGINT; DELETE FROM tbl_itm WHERE itm_id = p_id; SET n = ROW_COUNT(); IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'items', 'delete', n, NULL); END IF; SELECT n AS beds_affected; END"},
+			nil},
 		{"beds_record missing",
 			[]string{"DROP PROCEDURE beds_record"},
 			[]schema.Difference{{Template: "example", Object: "procedure beds_record",
-				Expected: "BEDS's procedure that records a create's or an update's event, which create and update procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which create, update and delete procedures call (apply deploy/mariadb/000_beds.sql to this database)",
 				Found:    "none"}}},
 		{"procedure missing",
 			[]string{"DROP PROCEDURE sp_itm_delete"},
-			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "a procedure taking 1 parameters (id)", Found: "none"}}},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "a procedure taking 2 parameters (beds_event, id)", Found: "none"}}},
 		{"view missing",
 			[]string{"DROP VIEW vw_itm"},
 			[]schema.Difference{{Template: "items", Object: "view vw_itm", Expected: "a view with a column for each of the 5 fields", Found: "none"}}},
 		{"parameter of another type",
-			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN p_id DATETIME) BEGIN END"},
-			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "parameter 1 of an integer type (field id, int)", Found: "p_id datetime"}}},
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event VARCHAR(200), IN p_id DATETIME) BEGIN CALL beds_record(beds_event, 'items', 'delete', 1, NULL); END"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "parameter 2 of an integer type (field id, int)", Found: "p_id datetime"}}},
 		{"parameter OUT",
-			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(OUT p_id BIGINT) BEGIN END"},
-			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "parameter 1 (field id) IN", Found: "OUT p_id"}}},
+			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event VARCHAR(200), OUT p_id BIGINT) BEGIN CALL beds_record(beds_event, 'items', 'delete', 1, NULL); END"},
+			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "parameter 2 (field id) IN", Found: "OUT p_id"}}},
 		{"parameter too short for max",
-			[]string{"CREATE OR REPLACE PROCEDURE sp_exm_delete(IN p_code VARCHAR(10)) BEGIN END"},
-			[]schema.Difference{{Template: "example", Object: "procedure sp_exm_delete", Expected: "parameter 1 holding 32 characters (field code, max 32)", Found: "p_code varchar(10)"}}},
+			[]string{"CREATE OR REPLACE PROCEDURE sp_exm_delete(IN beds_event VARCHAR(200), IN p_code VARCHAR(10)) BEGIN CALL beds_record(beds_event, 'example', 'delete', 1, NULL); END"},
+			[]schema.Difference{{Template: "example", Object: "procedure sp_exm_delete", Expected: "parameter 2 holding 32 characters (field code, max 32)", Found: "p_code varchar(10)"}}},
 		{"column of another type",
 			[]string{"ALTER TABLE tbl_itm MODIFY itm_sku DATETIME NULL"},
 			[]schema.Difference{{Template: "items", Object: "view vw_itm", Expected: "column itm_sku of a string type (char, varchar, text) (field sku, string)", Found: "column itm_sku datetime"}}},
@@ -186,7 +204,7 @@ func TestCheckFindsDifferences(t *testing.T) {
 			[]schema.Difference{{Template: "example", Object: "table tbl_exm", Expected: "a transactional engine, InnoDB (BEDS applies each write once, in a transaction with its event record)", Found: "engine MyISAM"}}},
 		{"hand edits that keep the convention pass",
 			[]string{"ALTER TABLE tbl_exm MODIFY exm_price DECIMAL(12,2) NULL, MODIFY exm_qty INT NOT NULL DEFAULT 0",
-				"CREATE OR REPLACE PROCEDURE sp_exm_delete(IN p_code VARCHAR(64)) BEGIN IF p_code = 'keep' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kept'; END IF; DELETE FROM tbl_exm WHERE exm_code = p_code; END"},
+				"CREATE OR REPLACE PROCEDURE sp_exm_delete(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_code VARCHAR(64)) BEGIN IF p_code = 'keep' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'kept'; END IF; DELETE FROM tbl_exm WHERE exm_code = p_code; IF beds_event IS NOT NULL AND ROW_COUNT() > 0 THEN CALL beds_record(beds_event, 'example', 'delete', 1, NULL); END IF; SELECT 1 AS beds_affected; END"},
 			nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,36 +225,50 @@ func TestCheckFindsDifferences(t *testing.T) {
 	}
 }
 
-// A template that updates but does not create needs beds_record too: its
-// update procedure calls it.
-func TestCheckUpdateNeedsRecord(t *testing.T) {
-	src := testenv.TemplateFile(t, "orders_rec.toml")
-	for _, r := range [][2]string{
-		{`allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "update", "count"]`},
-		{`create = ["member"]`, ``},
+// A template that updates or deletes but does not create needs
+// beds_record too: its update or delete procedure calls it.
+func TestCheckNeedsRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replace [][2]string // in orders_rec.toml
+	}{
+		{"update only", [][2]string{
+			{`allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "update", "count"]`},
+			{`create = ["member"]`, ``},
+		}},
+		{"delete only", [][2]string{
+			{`allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "delete", "count"]`},
+			{`create = ["member"]`, ``},
+			{`update = ["member"]`, ``},
+		}},
 	} {
-		if !strings.Contains(src, r[0]) {
-			t.Fatalf("orders_rec.toml lacks %q", r[0])
-		}
-		src = strings.Replace(src, r[0], r[1], 1)
-	}
-	tpl, err := template.Parse("orders_rec.toml", []byte(src), map[string]string{"mariadb": template.StoreMariaDB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := []*template.Template{tpl}
-	s, db := generatedDB(t, ts)
-	if diffs := checkSchema(t, s, ts); len(diffs) != 0 {
-		t.Fatalf("generated objects: %v", diffs)
-	}
-	if _, err := db.Exec("DROP PROCEDURE beds_record"); err != nil {
-		t.Fatal(err)
-	}
-	want := []schema.Difference{{Template: "orders", Object: "procedure beds_record",
-		Expected: "BEDS's procedure that records a create's or an update's event, which create and update procedures call (apply deploy/mariadb/000_beds.sql to this database)",
-		Found:    "none"}}
-	if got := checkSchema(t, s, ts); !slices.Equal(got, want) {
-		t.Errorf("differences:\n%v\nwant:\n%v", got, want)
+		t.Run(tc.name, func(t *testing.T) {
+			src := testenv.TemplateFile(t, "orders_rec.toml")
+			for _, r := range tc.replace {
+				if !strings.Contains(src, r[0]) {
+					t.Fatalf("orders_rec.toml lacks %q", r[0])
+				}
+				src = strings.Replace(src, r[0], r[1], 1)
+			}
+			tpl, err := template.Parse("orders_rec.toml", []byte(src), map[string]string{"mariadb": template.StoreMariaDB})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := []*template.Template{tpl}
+			s, db := generatedDB(t, ts)
+			if diffs := checkSchema(t, s, ts); len(diffs) != 0 {
+				t.Fatalf("generated objects: %v", diffs)
+			}
+			if _, err := db.Exec("DROP PROCEDURE beds_record"); err != nil {
+				t.Fatal(err)
+			}
+			want := []schema.Difference{{Template: "orders", Object: "procedure beds_record",
+				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which create, update and delete procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+				Found:    "none"}}
+			if got := checkSchema(t, s, ts); !slices.Equal(got, want) {
+				t.Errorf("differences:\n%v\nwant:\n%v", got, want)
+			}
+		})
 	}
 }
 

@@ -37,17 +37,16 @@ import (
 // ix_<stored> (schema.Indexes).
 //
 // The procedures follow the calling convention (package doc): each takes
-// Template.Params of its operation in order, named p_<field>, create and
-// update the event ID (beds_event) before them, update then the fields the
-// request sets (beds_set); a readonly parameter is taken and ignored.
-// Create inserts the row, and update changes the columns beds_set names on
-// the row of the key, and each records its event (beds_record,
-// deploy/mariadb/000_beds.sql) in a transaction of its own, or in its
-// caller's when one holds the call (an update by filter, a batch), so a
-// create or an update by key is one statement (idempotency.go says why).
-// Delete deletes the row of its first parameter and does not commit: BEDS
-// runs its calls in its transaction with the event record. Either way a
-// redelivered write is applied once.
+// Template.Params of its operation in order, named p_<field>, after the
+// event ID (beds_event), and an update after the fields the request sets
+// (beds_set) too; a readonly parameter is taken and ignored. Create
+// inserts the row, update changes the columns beds_set names on the row
+// of the key, delete deletes the row of the key, and each records its
+// event (beds_record, deploy/mariadb/000_beds.sql) in a transaction of its
+// own, or in its caller's when one holds the call (a write by filter, a
+// batch), so a create, or an update or delete by key, is one statement
+// (idempotency.go says why). Either way a redelivered write is applied
+// once.
 
 // Type limits of the generated columns.
 const (
@@ -202,15 +201,13 @@ func q(ident string) string { return "`" + ident + "`" }
 const scriptNote = `--
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
--- convention: package mariadb). The procedures of create and update take
--- the event ID first and record it in beds_events (beds_record,
--- 000_beds.sql) in the same transaction as their write: their own, begun
--- and committed by their BEDS skeleton, or their caller's that holds the
--- call. BEDS runs each delete call in one transaction with its event
--- record. That applies a redelivered write once: keep the table
--- transactional (InnoDB), the skeletons as generated, and the procedures
--- otherwise free of COMMIT, ROLLBACK and statements that commit by
--- themselves (DDL).
+-- convention: package mariadb). Each takes the event ID first and records
+-- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- its write: its own, begun and committed by its BEDS skeleton, or its
+-- caller's that holds the call. That applies a redelivered write once:
+-- keep the table transactional (InnoDB), the skeletons as generated, and
+-- the procedures otherwise free of COMMIT, ROLLBACK and statements that
+-- commit by themselves (DDL).
 `
 
 func (g *schemaGen) script() []byte {
@@ -338,6 +335,9 @@ func (g *schemaGen) writeHead(b *bytes.Buffer, op wire.Op, name, what string) {
 	case wire.OpCreate:
 		list = "beds_event (the event ID, NULL records nothing), then " + list
 		decls = append(decls, q(eventParam)+" VARCHAR(200) CHARACTER SET ascii")
+	case wire.OpDelete:
+		list = "beds_event (the event ID, NULL records nothing), then " + list
+		decls = append(decls, q(eventParam)+" VARCHAR(200) CHARACTER SET ascii")
 	case wire.OpUpdate:
 		list = "beds_event (the event ID, NULL records nothing), beds_set (the names of the fields the request sets, comma-separated), then " + list
 		decls = append(decls, q(eventParam)+" VARCHAR(200) CHARACTER SET ascii", q(setParam)+" TEXT CHARACTER SET ascii")
@@ -448,14 +448,24 @@ func (g *schemaGen) writeUpdate(b *bytes.Buffer) {
 		}
 		fmt.Fprintf(b, "\n   WHERE %s;\n", key)
 	}
-	fmt.Fprintf(b, "  IF %s IS NOT NULL AND %s > 0 THEN\n    CALL %s(%s, '%s', 'update', %s, NULL);\n  END IF;\n",
-		q(eventParam), q("beds_rows"), q(recordProc), q(eventParam), t.Name, q("beds_rows"))
+	g.writeRecord(b, wire.OpUpdate)
+}
+
+// writeRecord writes the end of an update or delete procedure: the record
+// of its event with the rows it matched, when it has an event and matched
+// any, the commit of its own transaction, and the count as its answer.
+func (g *schemaGen) writeRecord(b *bytes.Buffer, op wire.Op) {
+	fmt.Fprintf(b, "  IF %s IS NOT NULL AND %s > 0 THEN\n    CALL %s(%s, '%s', '%s', %s, NULL);\n  END IF;\n",
+		q(eventParam), q("beds_rows"), q(recordProc), q(eventParam), g.t.Name, op, q("beds_rows"))
 	b.WriteString("  IF `beds_own` THEN COMMIT; END IF;\n")
 	fmt.Fprintf(b, "  SELECT %s AS %s;\nEND//\n", q("beds_rows"), q("beds_affected"))
 }
 
 func (g *schemaGen) writeDelete(b *bytes.Buffer) {
 	t := g.t
-	g.writeHead(b, wire.OpDelete, t.Objects.Delete, "deletes the row of the key")
-	fmt.Fprintf(b, "  DELETE FROM %s WHERE %s = %s;\nEND//\n", q(g.table), q(t.Key.Stored), q(paramName(t.Key)))
+	g.writeHead(b, wire.OpDelete, t.Objects.Delete, "deletes the row of the key and records the event with the rows it deleted, which it answers (none: not found, nothing recorded)")
+	g.writeSkeleton(b, "DECLARE "+q("beds_rows")+" BIGINT;")
+	fmt.Fprintf(b, "  DELETE FROM %s WHERE %s = %s;\n", q(g.table), q(t.Key.Stored), q(paramName(t.Key)))
+	fmt.Fprintf(b, "  SET %s = ROW_COUNT();\n", q("beds_rows"))
+	g.writeRecord(b, wire.OpDelete)
 }

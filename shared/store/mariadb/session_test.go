@@ -377,22 +377,22 @@ func TestCreateRecordsItself(t *testing.T) {
 	}
 }
 
-// TestUpdateRecordsItself: an update by key is one CALL whose procedure
-// merges the request's data into the row (beds_set) and records its event
-// in its own transaction, or in a batch's. Sent again it is answered
-// Replayed and changes nothing; a key that matches no row is not_found and
-// records nothing; an event another write recorded is a conflict and the
-// row keeps its values; a procedure that answers no row count (the former
-// convention) fails with what to do. Both ways a pool sends statements:
-// text with values bound client side, and prepared (the count arrives as
-// an int64 there, as text here).
-func TestUpdateRecordsItself(t *testing.T) {
+// TestChangeRecordsItself: an update or delete by key is one CALL whose
+// procedure writes (an update merges the request's data into the row,
+// beds_set) and records its event in its own transaction, or in a
+// batch's. Sent again it is answered Replayed and changes nothing; a key
+// that matches no row is not_found and records nothing; an event another
+// write recorded is a conflict and the row keeps its values; a procedure
+// that answers no row count (the former convention) fails with what to
+// do. Both ways a pool sends statements: text with values bound client
+// side, and prepared (the count arrives as an int64 there, as text here).
+func TestChangeRecordsItself(t *testing.T) {
 	for _, mode := range []struct{ name, param string }{{"joined", ""}, {"one by one", "?interpolateParams=false"}} {
-		t.Run(mode.name, func(t *testing.T) { updateRecordsItself(t, testenv.MariaDB(t)+mode.param) })
+		t.Run(mode.name, func(t *testing.T) { changeRecordsItself(t, testenv.MariaDB(t)+mode.param) })
 	}
 }
 
-func updateRecordsItself(t *testing.T, dsn string) {
+func changeRecordsItself(t *testing.T, dsn string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	reg, err := template.Load(filepath.Join(testenv.Root(t), "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
@@ -585,6 +585,33 @@ func updateRecordsItself(t *testing.T, dsn string) {
 	if got := row(id); got != "u1@example.com|by hand again|40" {
 		t.Errorf("after a call by hand the row is %s", got)
 	}
+
+	// Delete by key: under a used event a conflict, the row stays; then
+	// deleted and recorded once; sent again answered from the record; a
+	// key with no row is not_found and records nothing.
+	del := strings.Replace(body(`{}`), `"op":"update"`, `"op":"delete"`, 1)
+	del = strings.Replace(del, `,"data":{}`, ``, 1)
+	if _, err := exec("u-1", del); code(err) != wire.CodeConflict || scalar(t, db, "SELECT COUNT(*) FROM tbl_usr WHERE usr_id = ?", id) != 1 {
+		t.Errorf("delete under an update's event: %v, want conflict and the row kept", err)
+	}
+	outside(t, s)
+	for _, replayed := range []bool{false, true} {
+		res, err := exec("d-1", del)
+		if err != nil || res.Replayed != replayed || res.Affected != 1 {
+			t.Fatalf("delete (replayed %v): %+v, %v", replayed, res, err)
+		}
+		outside(t, s)
+	}
+	if n := scalar(t, db, "SELECT COUNT(*) FROM tbl_usr WHERE usr_id = ?", id); n != 0 {
+		t.Errorf("%d rows left by a delete", n)
+	}
+	if n := scalar(t, db, "SELECT COUNT(*) FROM beds_events WHERE evt_id = 'd-1' AND evt_op = 'delete' AND evt_affected = 1"); n != 1 {
+		t.Errorf("%d records of the delete, want 1", n)
+	}
+	if _, err := exec("d-2", del); code(err) != wire.CodeNotFound || scalar(t, db, "SELECT COUNT(*) FROM beds_events WHERE evt_id = 'd-2'") != 0 {
+		t.Errorf("delete of a gone key: %v, want not_found and no record", err)
+	}
+	outside(t, s)
 }
 
 // brokenTemplate's create procedure (brokenSQL) begins a transaction,
