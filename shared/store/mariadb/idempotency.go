@@ -29,11 +29,12 @@ const (
 // and of an update or delete by key, is its procedure's own: the
 // procedure takes the event ID first, begins, writes the row, records the
 // event (beds_record) and commits, so the write is one statement, CALL,
-// in one round trip (callOnce). The guarantee is the one of BEDS's transaction
-// around the CALL and the record, but MariaDB's cost of a write is mostly
-// per top-level statement (parsing, results): the one CALL costs it much
-// less than the four or five statements of BEDS's transaction (START
-// TRANSACTION, a locking read, CALL, INSERT, COMMIT, in two round trips).
+// in one round trip (callOnce). The guarantee is the one of BEDS's
+// transaction around the CALL and the record, but MariaDB's cost of a
+// write is mostly per top-level statement (parsing, results): the one
+// CALL costs it much less than the four or five statements of BEDS's
+// transaction (START TRANSACTION, a locking read, CALL, INSERT, COMMIT,
+// in two round trips).
 // BenchmarkCreateServer measures a create both ways; docs/performance.md
 // has the figures. The transaction of an update or delete by another
 // filter is BEDS's.
@@ -75,12 +76,12 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 
 // callOnce runs a create, or an update or delete by key, as one
 // statement, its procedure's CALL, which records the event in the
-// procedure's own transaction. On any error the
-// connection gets a ROLLBACK before it goes back to the pool (session.end):
-// a statement time limit or a killed query can end the procedure before
-// its handler rolls back. A create that failed is answered from its
-// event's record when one is committed: a redelivery fails beds_record's
-// insert with a duplicate key. An update or delete of a key with no row
+// procedure's own transaction. On any error the connection gets a
+// ROLLBACK before it goes back to the pool (session.end): a statement
+// time limit or a killed query can end the procedure before its handler
+// rolls back. A write that failed is answered from its event's record
+// when one is committed: a redelivery fails beds_record's insert with a
+// duplicate key. An update or delete of a key with no row
 // records nothing and is not_found, or is answered from the record of an
 // earlier delivery (which deleted the row, or after which it went).
 func (s *Store) callOnce(ctx context.Context, q *store.Query) (*store.Result, error) {
@@ -140,8 +141,8 @@ func (w *session) apply(ctx context.Context, q *store.Query) (*store.Result, err
 // ExecBatch implements store.Batcher: the writes run in one transaction,
 // each as write runs it (the write, then its record; the procedure of a
 // create, or of an update or delete by key, sees the batch's transaction
-// open and records in it, without a commit of its own), then the batch's own event is recorded and the transaction
-// commits once. A write that
+// open and records in it, without a commit of its own), then the batch's
+// own event is recorded and the transaction commits once. A write that
 // fails rolls back the batch; a batch whose event was recorded before is
 // answered from the records of its writes.
 func (s *Store) ExecBatch(ctx context.Context, event string, writes []*store.Query) (res []*store.Result, err error) {
