@@ -158,7 +158,7 @@ func TestParseBench(t *testing.T) {
 	}
 	errOut.Reset()
 	if code := run(context.Background(), []string{"bench", "-h"}, nil, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "--baseline") ||
-		!strings.Contains(errOut.String(), "-delete-seed") || !strings.Contains(errOut.String(), "4000 deletes/s") || strings.Contains(errOut.String(), "%!") {
+		!strings.Contains(errOut.String(), "-delete-seed") || !strings.Contains(errOut.String(), fmt.Sprintf("%d deletes/s", bench.DeleteRate)) || strings.Contains(errOut.String(), "%!") {
 		t.Errorf("bench -h exit %d: %s", code, errOut.String())
 	}
 }
