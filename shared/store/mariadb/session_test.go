@@ -614,6 +614,65 @@ func changeRecordsItself(t *testing.T, dsn string) {
 	outside(t, s)
 }
 
+// TestWriteIsOneStatement: a create, and an update or delete by key, is
+// one statement from the node to the server (its procedure's CALL), the
+// property their speed rests on (docs/performance.md, Writes). Counted by
+// the server: the Questions of the store's only connection.
+func TestWriteIsOneStatement(t *testing.T) {
+	dsn := testenv.MariaDB(t)
+	reg, err := template.Load(filepath.Join(testenv.Root(t), "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Config{DSN: dsn, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	questions := func() int64 {
+		t.Helper()
+		var name string
+		var n int64
+		if err := s.primary.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Questions'").Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var key any
+	for _, tc := range []struct{ name, event, body string }{
+		{"create", "one-1", `{"template":"users","op":"create","data":{"email":"one@example.com"}}`},
+		{"update by key", "one-2", `{"template":"users","op":"update","filter":{"id":KEY},"data":{"name":"x","age":3}}`},
+		{"delete by key", "one-3", `{"template":"users","op":"delete","filter":{"id":KEY}}`},
+	} {
+		body := tc.body
+		if key != nil {
+			b, _ := json.Marshal(key)
+			body = strings.Replace(body, "KEY", string(b), 1)
+		}
+		req, err := wire.DecodeRequest([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := store.Build(reg.Get("users"), tc.event, req, store.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := questions()
+		res, err := s.Exec(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n := questions() - before - 1; n != 1 { // the second SHOW counts itself
+			t.Errorf("%s: %d statements, want 1", tc.name, n)
+		}
+		if key == nil {
+			key = res.Key
+		}
+	}
+}
+
 // brokenTemplate's create procedure (brokenSQL) begins a transaction,
 // inserts and fails without rolling back; its update procedure answers no
 // count of rows.
