@@ -267,30 +267,12 @@ func TestCreateRecordsItself(t *testing.T) {
 	if err := testenv.ApplySQL(ctx, dsn, tokensSQL); err != nil {
 		t.Fatal(err)
 	}
-	broken, err := template.Parse("broken_rec.toml", []byte(brokenTemplate), map[string]string{"mariadb": template.StoreMariaDB})
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg, err := template.Load(filepath.Join(testenv.Root(t), "templates"), map[string]string{"mariadb": "mariadb", "mongo": "mongo"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	broken, s, db := openWithBroken(ctx, t, dsn)
 	tpls := map[string]*template.Template{"users": reg.Get("users"), "example": reg.Get("example"), "tokens": tokens, "broken": broken}
-	s, err := Open(Config{DSN: dsn, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, stmt := range brokenSQL {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
 	exec := func(ctx context.Context, event, body string) (*store.Result, error) {
 		t.Helper()
 		req, err := wire.DecodeRequest([]byte(body))
@@ -399,25 +381,7 @@ func changeRecordsItself(t *testing.T, dsn string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken, err := template.Parse("broken_rec.toml", []byte(brokenTemplate), map[string]string{"mariadb": template.StoreMariaDB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(Config{DSN: dsn, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, stmt := range brokenSQL {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
+	broken, s, db := openWithBroken(ctx, t, dsn)
 	build := func(event, body string) *store.Query {
 		t.Helper()
 		req, err := wire.DecodeRequest([]byte(body))
@@ -701,6 +665,33 @@ var brokenSQL = []string{
 		"BEGIN START TRANSACTION; INSERT INTO tbl_brk (brk_n) VALUES (p_n); SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'half done'; END",
 	"CREATE PROCEDURE sp_brk_update(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN beds_set TEXT, IN p_id BIGINT, IN p_n INT) " +
 		"BEGIN UPDATE tbl_brk SET brk_n = p_n WHERE brk_id = p_id; END",
+}
+
+// openWithBroken adds brokenSQL's objects to the database of dsn and
+// returns their template, a store on one connection and a pool for the
+// test's own statements, both closed when the test ends.
+func openWithBroken(ctx context.Context, t *testing.T, dsn string) (*template.Template, *Store, *sql.DB) {
+	t.Helper()
+	broken, err := template.Parse("broken_rec.toml", []byte(brokenTemplate), map[string]string{"mariadb": template.StoreMariaDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Config{DSN: dsn, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, stmt := range brokenSQL {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	return broken, s, db
 }
 
 // outside checks that the store's one connection holds no transaction.

@@ -37,26 +37,13 @@ func BenchmarkCreateServer(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs MariaDB")
 	}
-	dsn := testenv.MariaDB(b)
 	tpl := benchUsers(b)
-	s, err := Open(Config{DSN: dsn, MaxConns: 32})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	raw, err := sql.Open("mysql", dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	raw.SetMaxOpenConns(32)
-	raw.SetMaxIdleConns(32)
+	s, raw, pid := openWriteBench(b)
 	call, err := raw.Prepare(callSQL(tpl.Objects.Create, 1+len(tpl.Params(wire.OpCreate))))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer call.Close()
-	pid := serverPID(b, raw)
 	var n atomic.Int64
 	email := func() string { return fmt.Sprintf("w%d@bench.invalid", n.Add(1)) }
 
@@ -108,6 +95,26 @@ func BenchmarkCreateServer(b *testing.B) {
 	}
 }
 
+// openWriteBench returns, on a new database with the shipped objects, the
+// adapter's store and a raw pool, 32 connections each, closed when the
+// benchmark ends, and the server's pid (serverPID).
+func openWriteBench(b *testing.B) (*Store, *sql.DB, int) {
+	dsn := testenv.MariaDB(b)
+	s, err := Open(Config{DSN: dsn, MaxConns: 32})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	raw, err := sql.Open("mysql", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { raw.Close() })
+	raw.SetMaxOpenConns(32)
+	raw.SetMaxIdleConns(32)
+	return s, raw, serverPID(b, raw)
+}
+
 // serverPID returns the process ID of the MariaDB server db talks to, read
 // from its pid file, or 0 when it runs elsewhere or the file is not
 // readable (no CPU figure then). A name would not do: the replica pair
@@ -147,20 +154,8 @@ func BenchmarkUpdateServer(b *testing.B) {
 		b.Skip("needs MariaDB")
 	}
 	const records = 1000
-	dsn := testenv.MariaDB(b)
 	tpl := benchUsers(b)
-	s, err := Open(Config{DSN: dsn, MaxConns: 32})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	raw, err := sql.Open("mysql", dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	raw.SetMaxOpenConns(32)
-	raw.SetMaxIdleConns(32)
+	s, raw, pid := openWriteBench(b)
 	if _, err := raw.Exec("INSERT INTO tbl_usr (usr_id, usr_email) SELECT seq, CONCAT('u', seq, '@bench.invalid') FROM seq_1_to_" + strconv.Itoa(records)); err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +164,6 @@ func BenchmarkUpdateServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer call.Close()
-	pid := serverPID(b, raw)
 	var n atomic.Int64
 	next := func() (int64, int64) { i := n.Add(1); return i, 1 + i%records }
 	update := func(ctx context.Context, filter string, i int64) error {
