@@ -83,7 +83,7 @@ base_url=${BEDS_AMQP_URL%/*}
 go build -o "$work/appserver" ./services/appserver
 go build -o "$work/bedsctl" ./shared/cmd/bedsctl
 
-mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db"
+mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 for f in deploy/mariadb/*.sql; do mariadb -uroot -h127.0.0.1 "$db" <"$f"; done
 mkdir "$work/templates"
 for f in templates/*.toml; do

@@ -55,7 +55,7 @@ go build -o "$work/appserver" ./services/appserver
 go build -o "$work/bedsctl" ./shared/cmd/bedsctl
 [[ -n ${BENCH_ACCESS:-} ]] && go build -o "$work/tercero" ./services/tercero
 
-mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db"
+mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 for f in deploy/mariadb/*.sql; do mariadb -uroot -h127.0.0.1 "$db" <"$f"; done
 rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
 rabbitmqctl -q add_vhost "$vhost"
