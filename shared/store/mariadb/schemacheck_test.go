@@ -45,17 +45,23 @@ func generatedDB(t *testing.T, ts []*template.Template) (*Store, *sql.DB) {
 		}
 		files = append(files, f)
 	}
-	dsn := testenv.MariaDBWith(t, files...)
-	s, err := Open(Config{DSN: dsn, MaxConns: 4})
+	return openStore(t, testenv.MariaDBWith(t, files...), 4)
+}
+
+// openStore returns a store on dsn with conns connections and a pool for
+// the test's own statements, both closed when the test ends.
+func openStore(tb testing.TB, dsn string, conns int) (*Store, *sql.DB) {
+	tb.Helper()
+	s, err := Open(Config{DSN: dsn, MaxConns: conns})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() { s.Close() })
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	tb.Cleanup(func() { db.Close() })
 	return s, db
 }
 

@@ -669,23 +669,14 @@ var brokenSQL = []string{
 
 // openWithBroken adds brokenSQL's objects to the database of dsn and
 // returns their template, a store on one connection and a pool for the
-// test's own statements, both closed when the test ends.
+// test's own statements (openStore).
 func openWithBroken(ctx context.Context, t *testing.T, dsn string) (*template.Template, *Store, *sql.DB) {
 	t.Helper()
 	broken, err := template.Parse("broken_rec.toml", []byte(brokenTemplate), map[string]string{"mariadb": template.StoreMariaDB})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(Config{DSN: dsn, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	s, db := openStore(t, dsn, 1)
 	for _, stmt := range brokenSQL {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

@@ -99,17 +99,7 @@ func BenchmarkCreateServer(b *testing.B) {
 // adapter's store and a raw pool, 32 connections each, closed when the
 // benchmark ends, and the server's pid (serverPID).
 func openWriteBench(b *testing.B) (*Store, *sql.DB, int) {
-	dsn := testenv.MariaDB(b)
-	s, err := Open(Config{DSN: dsn, MaxConns: 32})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	raw, err := sql.Open("mysql", dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { raw.Close() })
+	s, raw := openStore(b, testenv.MariaDB(b), 32)
 	raw.SetMaxOpenConns(32)
 	raw.SetMaxIdleConns(32)
 	return s, raw, serverPID(b, raw)
