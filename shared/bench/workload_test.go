@@ -97,6 +97,18 @@ func TestBodiesAreRequests(t *testing.T) {
 				if id := string(b.Filter.ID); id != "7" && id != "8" && id != "9" {
 					t.Errorf("%s: id %s", op, id)
 				}
+				// An update writes a value of its own, the payload's
+				// length (or longer), so that it changes its row.
+				const uniq = "beds1.3-42-"
+				v := b.Data.Name
+				if size > 200 && b.Data.Prefs != nil {
+					var p struct{ Pad string }
+					json.Unmarshal(*b.Data.Prefs, &p)
+					v = &p.Pad
+				}
+				if op == Update && (v == nil || !strings.HasPrefix(*v, uniq) || len(*v) != max(size, len(uniq))) {
+					t.Errorf("update value %v: want %q then the payload, %d bytes: %s", v, uniq, max(size, len(uniq)), body)
+				}
 			case FilteredRead:
 				if b.Filter.Email.Like != "bench-ab12-%" || req.Limit != 10 {
 					t.Errorf("filtered read %s", body)
