@@ -110,6 +110,12 @@ type window struct {
 	next  uint64          // lowest tag not settled
 	done  map[uint64]bool // settled tags >= next
 	stall int
+	// unsent holds, in the order they were settled, the tags settled
+	// still to be acknowledged, and tags advance has since passed (a
+	// multiple ack covered them), which stalled skips and prune drops.
+	// It lets a stalled window find the tags to acknowledge one by one
+	// without going through done on every settlement.
+	unsent []uint64
 }
 
 func newWindow(stall int) window {
@@ -117,7 +123,12 @@ func newWindow(stall int) window {
 }
 
 // settle records that tag is settled; sent says it needs no ack.
-func (w *window) settle(tag uint64, sent bool) { w.done[tag] = sent }
+func (w *window) settle(tag uint64, sent bool) {
+	w.done[tag] = sent
+	if !sent {
+		w.unsent = append(w.unsent, tag)
+	}
+}
 
 // advance moves past every settled tag from the lowest unsettled one and
 // returns the tag to acknowledge with multiple=true, or 0 for none. It is
@@ -129,6 +140,7 @@ func (w *window) advance() uint64 {
 	for {
 		sent, ok := w.done[w.next]
 		if !ok {
+			w.prune()
 			return top
 		}
 		if !sent {
@@ -139,6 +151,22 @@ func (w *window) advance() uint64 {
 	}
 }
 
+// prune drops from unsent the tags advance has passed once they
+// outnumber the settled tags still waiting, so unsent stays within twice
+// the window at an amortised constant cost per settlement.
+func (w *window) prune() {
+	if len(w.unsent) <= 2*len(w.done)+w.stall {
+		return
+	}
+	w.unsent = slices.DeleteFunc(w.unsent, func(tag uint64) bool { return !w.waiting(tag) })
+}
+
+// waiting reports whether tag is settled and still to be acknowledged.
+func (w *window) waiting(tag uint64) bool {
+	sent, ok := w.done[tag]
+	return ok && !sent
+}
+
 // stalled returns the settled tags still to be acknowledged once more than
 // stall wait behind an unsettled delivery, in order, and marks them sent.
 func (w *window) stalled() []uint64 {
@@ -146,12 +174,13 @@ func (w *window) stalled() []uint64 {
 		return nil
 	}
 	var tags []uint64
-	for tag, sent := range w.done {
-		if !sent {
+	for _, tag := range w.unsent {
+		if w.waiting(tag) {
 			tags = append(tags, tag)
 			w.done[tag] = true
 		}
 	}
+	w.unsent = w.unsent[:0]
 	slices.Sort(tags)
 	return tags
 }
