@@ -373,12 +373,12 @@ func (w *Workload) appendPointRead(b []byte, r *rand.Rand) []byte {
 
 // appendPayload appends the payload as the name field, or as prefs
 // {"pad": ...} when it is longer than name's 200 bytes, with its head
-// replaced by uniq (longer than the payload, uniq alone). An update
-// passes a uniq of its own (its client's tag and number), so that every
-// update changes its row: one that stores what the row already holds
-// changes nothing, and MariaDB commits it without writing or syncing its
-// log, which would make the baseline's updates no-ops beside BEDS's,
-// whose event record is always a write.
+// replaced by uniq (uniq alone when it is longer than the payload). An
+// update passes a uniq of its own (its client's tag and number), so that
+// every update changes its row: one that stores what the row already
+// holds changes nothing, and MariaDB commits it without writing or
+// syncing its log, which would make the baseline's updates no-ops beside
+// BEDS's, whose event record is always a write.
 func (w *Workload) appendPayload(b []byte, comma bool, uniq string) []byte {
 	if comma {
 		b = append(b, ',')

@@ -103,7 +103,9 @@ func TestBodiesAreRequests(t *testing.T) {
 				v := b.Data.Name
 				if size > 200 && b.Data.Prefs != nil {
 					var p struct{ Pad string }
-					json.Unmarshal(*b.Data.Prefs, &p)
+					if err := json.Unmarshal(*b.Data.Prefs, &p); err != nil {
+						t.Fatalf("update prefs %s: %v", *b.Data.Prefs, err)
+					}
 					v = &p.Pad
 				}
 				if op == Update && (v == nil || !strings.HasPrefix(*v, uniq) || len(*v) != max(size, len(uniq))) {
