@@ -5,7 +5,9 @@
 -- second time, and gets the first delivery's result back. One primary-key
 -- insert per write; rows older than RabbitMQ's redelivery horizon may be
 -- purged by the DBA (see docs/guarantees.md). Every write procedure
--- (create, update, delete) inserts its record, through beds_record below.
+-- (create, update, delete) inserts its record: the generated ones with
+-- their own INSERT, others may CALL beds_record below, which inserts the
+-- same row (the nested CALL costs more than the insert; package mariadb).
 -- A write by another filter than its key's equality, and a delete whose
 -- template passes its procedure more than the key, pass their procedure
 -- no event: BEDS inserts the record after the calls.
@@ -21,15 +23,14 @@ CREATE TABLE IF NOT EXISTS beds_events (
   KEY ix_evt_at (evt_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
--- beds_record inserts the record of an applied write: every write
--- procedure (create, update, delete) calls it after its write, in the
--- same transaction (calling convention: package mariadb,
--- shared/store/mariadb). It fails with a duplicate key (1062) when the
--- event was recorded before, which rolls the write back; BEDS then answers
--- the first delivery's result. It runs as its definer, inside a procedure
--- that runs as its own: the nodes' accounts need no grant on it
--- (accounts/accounts.sh gives none). Applied before the templates' scripts
--- (001_...sql on), whose write procedures call it.
+-- beds_record inserts the record of an applied write: a write procedure
+-- (create, update, delete) that does not insert it itself calls it after
+-- its write, in the same transaction (calling convention: package
+-- mariadb, shared/store/mariadb). Either way the insert fails with a
+-- duplicate key (1062) when the event was recorded before, which rolls
+-- the write back; BEDS then answers the first delivery's result. It runs
+-- as its definer, inside a procedure that runs as its own: the nodes'
+-- accounts need no grant on it (accounts/accounts.sh gives none).
 -- (Comments here and in the templates' scripts avoid the words that
 -- declare a view or procedure: accounts.sh reads grants from them.)
 

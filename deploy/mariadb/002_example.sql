@@ -7,7 +7,7 @@
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
 -- convention: package mariadb). Each takes the event ID first and records
--- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- it in beds_events (000_beds.sql) in the same transaction as
 -- its write: its own, begun and committed by its BEDS skeleton, or its
 -- caller's that holds the call. That applies a redelivered write once:
 -- keep the table transactional (InnoDB), the skeletons as generated, and
@@ -67,7 +67,7 @@ BEGIN
   VALUES (`p_code`, `p_title`, COALESCE(`p_qty`, 0), `p_price`, `p_meta`);  -- DBA: qty
   SET `v_key` = `p_code`;
   IF `beds_event` IS NOT NULL THEN
-    CALL `beds_record`(`beds_event`, 'example', 'create', 1, JSON_QUOTE(`v_key`));
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'example', 'create', 1, JSON_QUOTE(`v_key`));
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `v_key` AS `exm_code`;
@@ -103,7 +103,7 @@ BEGIN
          `exm_meta` = IF(FIND_IN_SET('meta', `beds_set`), `p_meta`, `exm_meta`)
    WHERE `exm_code` = `p_code`;
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'example', 'update', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'example', 'update', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;
@@ -124,7 +124,7 @@ BEGIN
   DELETE FROM `tbl_exm` WHERE `exm_code` = `p_code`;
   SET `beds_rows` = ROW_COUNT();
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'example', 'delete', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'example', 'delete', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;

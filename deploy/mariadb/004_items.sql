@@ -7,7 +7,7 @@
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
 -- convention: package mariadb). Each takes the event ID first and records
--- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- it in beds_events (000_beds.sql) in the same transaction as
 -- its write: its own, begun and committed by its BEDS skeleton, or its
 -- caller's that holds the call. That applies a redelivered write once:
 -- keep the table transactional (InnoDB), the skeletons as generated, and
@@ -61,7 +61,7 @@ BEGIN
   VALUES (`p_order`, `p_sku`, `p_qty`, `p_price`);
   SET `v_key` = LAST_INSERT_ID();
   IF `beds_event` IS NOT NULL THEN
-    CALL `beds_record`(`beds_event`, 'items', 'create', 1, CAST(`v_key` AS CHAR));
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'items', 'create', 1, CAST(`v_key` AS CHAR));
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `v_key` AS `itm_id`;
@@ -94,7 +94,7 @@ BEGIN
          `itm_price` = IF(FIND_IN_SET('price', `beds_set`), `p_price`, `itm_price`)
    WHERE `itm_id` = `p_id`;
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'items', 'update', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'items', 'update', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;
@@ -115,7 +115,7 @@ BEGIN
   DELETE FROM `tbl_itm` WHERE `itm_id` = `p_id`;
   SET `beds_rows` = ROW_COUNT();
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'items', 'delete', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'items', 'delete', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;

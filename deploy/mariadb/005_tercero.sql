@@ -19,7 +19,7 @@
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
 -- convention: package mariadb). Each takes the event ID first and records
--- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- it in beds_events (000_beds.sql) in the same transaction as
 -- its write: its own, begun and committed by its BEDS skeleton, or its
 -- caller's that holds the call. That applies a redelivered write once:
 -- keep the table transactional (InnoDB), the skeletons as generated, and
@@ -73,7 +73,7 @@ BEGIN
   VALUES (`p_name`, `p_hash`, `p_roles`, `p_disabled`, `p_changed`);
   SET `v_key` = LAST_INSERT_ID();
   IF `beds_event` IS NOT NULL THEN
-    CALL `beds_record`(`beds_event`, 'accounts', 'create', 1, CAST(`v_key` AS CHAR));
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'accounts', 'create', 1, CAST(`v_key` AS CHAR));
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `v_key` AS `acc_id`;
@@ -108,7 +108,7 @@ BEGIN
          `acc_changed` = IF(FIND_IN_SET('changed', `beds_set`), `p_changed`, `acc_changed`)
    WHERE `acc_id` = `p_id`;
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'accounts', 'update', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'accounts', 'update', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;
@@ -125,7 +125,7 @@ DELIMITER ;
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
 -- convention: package mariadb). Each takes the event ID first and records
--- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- it in beds_events (000_beds.sql) in the same transaction as
 -- its write: its own, begun and committed by its BEDS skeleton, or its
 -- caller's that holds the call. That applies a redelivered write once:
 -- keep the table transactional (InnoDB), the skeletons as generated, and
@@ -176,7 +176,7 @@ BEGIN
   VALUES (`p_id`, `p_user`, `p_created`, `p_seen`, `p_expires`);
   SET `v_key` = `p_id`;
   IF `beds_event` IS NOT NULL THEN
-    CALL `beds_record`(`beds_event`, 'sessions', 'create', 1, JSON_QUOTE(`v_key`));
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'sessions', 'create', 1, JSON_QUOTE(`v_key`));
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `v_key` AS `ses_id`;
@@ -209,7 +209,7 @@ BEGIN
          `ses_expires` = IF(FIND_IN_SET('expires', `beds_set`), `p_expires`, `ses_expires`)
    WHERE `ses_id` = `p_id`;
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'sessions', 'update', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'sessions', 'update', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;
@@ -230,7 +230,7 @@ BEGIN
   DELETE FROM `tbl_ses` WHERE `ses_id` = `p_id`;
   SET `beds_rows` = ROW_COUNT();
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'sessions', 'delete', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'sessions', 'delete', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;
@@ -247,7 +247,7 @@ DELIMITER ;
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
 -- convention: package mariadb). Each takes the event ID first and records
--- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- it in beds_events (000_beds.sql) in the same transaction as
 -- its write: its own, begun and committed by its BEDS skeleton, or its
 -- caller's that holds the call. That applies a redelivered write once:
 -- keep the table transactional (InnoDB), the skeletons as generated, and
@@ -290,7 +290,7 @@ BEGIN
   VALUES (`p_subject`);
   SET `v_key` = LAST_INSERT_ID();
   IF `beds_event` IS NOT NULL THEN
-    CALL `beds_record`(`beds_event`, 'failures', 'create', 1, CAST(`v_key` AS CHAR));
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'failures', 'create', 1, CAST(`v_key` AS CHAR));
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `v_key` AS `flr_id`;
@@ -311,7 +311,7 @@ BEGIN
   DELETE FROM `tbl_flr` WHERE `flr_id` = `p_id`;
   SET `beds_rows` = ROW_COUNT();
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'failures', 'delete', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'failures', 'delete', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;

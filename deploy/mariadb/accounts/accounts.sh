@@ -83,7 +83,7 @@ account() { # user password tercero(yes|no)
 	while read -r kind name; do
 		[ -n "$name" ] || continue
 		# BEDS's own procedures (beds_record, 000_beds.sql) run inside the
-		# create procedures, as their definer: no node calls them itself.
+		# write procedures that call them, as their definer: no node calls them.
 		case $name in beds_*) continue ;; esac
 		if tercero "$name"; then [ "$3" = yes ] || continue; else [ "$3" = no ] || continue; fi
 		case $kind in

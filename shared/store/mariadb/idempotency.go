@@ -15,7 +15,7 @@ import (
 // BEDS's own objects of deploy/mariadb/000_beds.sql.
 const (
 	eventsTable = "beds_events" // records applied write events
-	recordProc  = "beds_record" // inserts the record of a write, called by its procedure
+	recordProc  = "beds_record" // inserts the record of a write, for a procedure that calls it
 	eventParam  = "beds_event"  // a write procedure's first parameter: the event ID
 	setParam    = "beds_set"    // an update procedure's second parameter: the fields the request sets
 	eventChars  = 200           // characters of an event ID beds_events holds
@@ -28,8 +28,8 @@ const (
 // its record commit together or not at all. The transaction of a create,
 // and of an update or delete by key, is its procedure's own: the
 // procedure takes the event ID first, begins, writes the row, records the
-// event (beds_record) and commits, so the write is one statement, CALL,
-// in one round trip (callOnce). The guarantee is the one of BEDS's
+// event (its insert into beds_events) and commits, so the write is one
+// statement, CALL, in one round trip (callOnce). The guarantee is the one of BEDS's
 // transaction around the CALL and the record, but MariaDB's cost of a
 // write is mostly per top-level statement (parsing, results): the one
 // CALL costs it much less than the four or five statements of BEDS's
@@ -80,7 +80,7 @@ func (s *Store) write(ctx context.Context, q *store.Query) (res *store.Result, e
 // ROLLBACK before it goes back to the pool (session.end): a statement
 // time limit or a killed query can end the procedure before its handler
 // rolls back. A write that failed is answered from its event's record
-// when one is committed: a redelivery fails beds_record's insert with a
+// when one is committed: a redelivery fails the record's insert with a
 // duplicate key. An update or delete of a key with no row
 // records nothing and is not_found, or is answered from the record of an
 // earlier delivery (which deleted the row, or after which it went).

@@ -14,8 +14,9 @@
 // and the key for delete, after the request's event ID (beds_event), and
 // an update's after the names of the fields the request sets too
 // (beds_set, comma-separated; the parameters of the others are NULL).
-// Each writes, and records the event through BEDS's procedure beds_record
-// (deploy/mariadb/000_beds.sql), all in a transaction it begins and
+// Each writes, and records the event with its own insert into beds_events
+// (or through BEDS's procedure beds_record, which inserts the same row:
+// deploy/mariadb/000_beds.sql), all in a transaction it begins and
 // commits itself, unless a caller's transaction holds the call (BEDS's or
 // a batch's: then in that one); a NULL event records nothing. A create
 // inserts the row, records the event with its key and may return the

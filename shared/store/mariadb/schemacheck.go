@@ -28,17 +28,18 @@ var _ schema.Checker = (*Store)(nil)
 //     whose type cannot hold its field's values;
 //   - a create procedure whose first parameter is not beds_event, IN, a
 //     string of at least 200 characters (the event ID, before the
-//     template's parameters), or whose body does not call beds_record (it
-//     records its event itself: the calling convention, package doc);
+//     template's parameters), or whose body does not record its event
+//     (an INSERT into beds_events or a CALL of beds_record: the calling
+//     convention, package doc);
 //   - an update procedure whose first parameter is not beds_event (as a
 //     create's), or whose second is not beds_set, IN, a string type long
 //     enough for the names of all the template's update parameters
 //     joined by commas (the fields the request sets, before the
-//     template's parameters), or whose body does not call beds_record;
+//     template's parameters), or whose body does not record its event;
 //   - a delete procedure whose first parameter is not beds_event (as a
-//     create's), or whose body does not call beds_record;
+//     create's), or whose body does not record its event;
 //   - BEDS's procedure beds_record (deploy/mariadb/000_beds.sql) missing
-//     while a template creates, updates or deletes;
+//     while a write procedure's body calls it;
 //   - a field of schema.Indexes without an index starting with its column
 //     (a unique one on the column alone, for the key and unique fields) on
 //     the table behind the read object;
@@ -48,7 +49,8 @@ var _ schema.Checker = (*Store)(nil)
 //
 // Only the objects of the operations a template allows are checked; what
 // the objects do (a procedure's body, a default) is the DBA's, but for a
-// write procedure's call of beds_record. A procedure's body is read from
+// write procedure's record of its event, found by the name beds_events or
+// beds_record in its body. A procedure's body is read from
 // information_schema.ROUTINES, which shows it to its definer and accounts
 // that may read mysql.proc only: a node's account (EXECUTE alone) sees no
 // body and no beds_record, so neither is checked there, and bedsctl
@@ -74,16 +76,15 @@ func (s *Store) CheckSchema(ctx context.Context, ts []*template.Template) ([]sch
 	for _, t := range mine {
 		diffs = append(diffs, c.check(t)...)
 	}
-	for _, t := range mine {
-		if !records(t) {
-			continue
+	if c.bodies && !c.routines[recordProc] {
+		for _, t := range mine {
+			if caller := c.callsRecord(t); caller != "" {
+				diffs = append(diffs, schema.Difference{Template: t.Name, Object: "procedure " + recordProc,
+					Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which " + caller + " calls (apply deploy/mariadb/000_beds.sql to this database)",
+					Found:    "none"})
+				break
+			}
 		}
-		if c.bodies && !c.routines[recordProc] {
-			diffs = append(diffs, schema.Difference{Template: t.Name, Object: "procedure " + recordProc,
-				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which create, update and delete procedures call (apply deploy/mariadb/000_beds.sql to this database)",
-				Found:    "none"})
-		}
-		break
 	}
 	schema.Sort(diffs)
 	return diffs, nil
@@ -290,8 +291,8 @@ func readObject(t *template.Template) string {
 	return ""
 }
 
-// records reports whether a procedure of t calls beds_record: t creates,
-// updates or deletes.
+// records reports whether t has a procedure that records its event: t
+// creates, updates or deletes.
 func records(t *template.Template) bool {
 	return procObject(t, wire.OpCreate) != "" || procObject(t, wire.OpUpdate) != "" || procObject(t, wire.OpDelete) != ""
 }
@@ -556,11 +557,11 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 		old := len(got) == len(want) && (len(got) == 0 || !strings.EqualFold(got[0].name, eventParam))
 		switch {
 		case op == wire.OpCreate && old:
-			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and record it with CALL beds_record; see deploy/mariadb/000_beds.sql)", len(names), list), found)
+			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and record it with an INSERT into beds_events, as the create skeleton it writes does; see deploy/mariadb/000_beds.sql)", len(names), list), found)
 		case op == wire.OpUpdate && old:
-			add(object, fmt.Sprintf("%d parameters (%s): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii and IN beds_set TEXT CHARACTER SET ascii before the others and the update skeleton it writes, which merges with FIND_IN_SET and records with CALL beds_record; see docs/templates.md and deploy/mariadb/000_beds.sql)", len(names), list), found)
+			add(object, fmt.Sprintf("%d parameters (%s): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii and IN beds_set TEXT CHARACTER SET ascii before the others and the update skeleton it writes, which merges with FIND_IN_SET and records the event in beds_events; see docs/templates.md and deploy/mariadb/000_beds.sql)", len(names), list), found)
 		case op == wire.OpDelete && old:
-			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and the delete skeleton it writes, which records with CALL beds_record and answers the rows it deleted; see docs/templates.md and deploy/mariadb/000_beds.sql)", len(names), list), found)
+			add(object, fmt.Sprintf("%d parameters (%s): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and the delete skeleton it writes, which records the event in beds_events and answers the rows it deleted; see docs/templates.md and deploy/mariadb/000_beds.sql)", len(names), list), found)
 		case op == wire.OpUpdate && len(got) == len(want)+1 && strings.EqualFold(got[0].name, eventParam) && (len(got) < 2 || !strings.EqualFold(got[1].name, setParam)):
 			add(object, fmt.Sprintf("%d parameters (%s): the names of the fields the request sets second (regenerate with bedsctl schema gen, or add IN beds_set TEXT CHARACTER SET ascii after beds_event and merge each column with IF(FIND_IN_SET('<field>', beds_set), p_<field>, <column>); see docs/templates.md)", len(names), list), found)
 		default:
@@ -591,19 +592,19 @@ func (c *catalog) checkProc(t *template.Template, op wire.Op, proc string, add f
 }
 
 // checkEvent checks the event ID a write procedure of op takes before the
-// template's parameters, p, its first, and the call of beds_record in its
+// template's parameters, p, its first, and the record of the event in its
 // body when the account may read the body.
 func (c *catalog) checkEvent(proc string, op wire.Op, p dbParam, add func(object, expected, found string)) {
 	object := "procedure " + proc
 	fix := "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see deploy/mariadb/000_beds.sql"
-	record := fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)", recordProc, eventParam)
+	record := fmt.Sprintf("a body that records its event: INSERT INTO %s (evt_id, ...) VALUES (%s, ...), or CALL %s(%s, ...), after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)", eventsTable, eventParam, recordProc, eventParam)
 	switch op {
 	case wire.OpUpdate:
 		fix = "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before beds_set and the template's parameters; see docs/templates.md and deploy/mariadb/000_beds.sql"
-		record = fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the update, with the rows it matched, in its transaction (regenerate with bedsctl schema gen, or add the update skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)", recordProc, eventParam)
+		record = fmt.Sprintf("a body that records its event: INSERT INTO %s (evt_id, ...) VALUES (%s, ...), or CALL %s(%s, ...), after the update, with the rows it matched, in its transaction (regenerate with bedsctl schema gen, or add the update skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)", eventsTable, eventParam, recordProc, eventParam)
 	case wire.OpDelete:
 		fix = "regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the template's parameters; see docs/templates.md and deploy/mariadb/000_beds.sql"
-		record = fmt.Sprintf("a body that records its event: CALL %s(%s, ...) after the delete, with the rows it deleted, in its transaction (regenerate with bedsctl schema gen, or add the delete skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)", recordProc, eventParam)
+		record = fmt.Sprintf("a body that records its event: INSERT INTO %s (evt_id, ...) VALUES (%s, ...), or CALL %s(%s, ...), after the delete, with the rows it deleted, in its transaction (regenerate with bedsctl schema gen, or add the delete skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)", eventsTable, eventParam, recordProc, eventParam)
 	}
 	str := slices.Contains(typeFamilies[template.TypeString], strings.ToLower(p.dataType))
 	long := !p.maxChars.Valid || p.maxChars.Int64 >= eventChars
@@ -611,9 +612,32 @@ func (c *catalog) checkEvent(proc string, op wire.Op, p dbParam, add func(object
 		add(object, fmt.Sprintf("parameter 1 IN %s, a string of at least %d characters: the event ID (%s)", eventParam, eventChars, fix),
 			fmt.Sprintf("%s %s %s", p.mode, p.name, p.dtd))
 	}
-	if def := c.body[strings.ToLower(proc)]; def.Valid && !strings.Contains(strings.ToLower(def.String), recordProc) {
-		add(object, record, "a body without "+recordProc)
+	if def := c.body[strings.ToLower(proc)]; def.Valid && !recordsEvent(def.String) {
+		add(object, record, "a body that names neither "+eventsTable+" nor "+recordProc)
 	}
+}
+
+// recordsEvent reports whether a procedure's body records its event: it
+// names beds_events (its own insert) or beds_record (BEDS's procedure
+// that inserts the same row).
+func recordsEvent(body string) bool {
+	body = strings.ToLower(body)
+	return strings.Contains(body, eventsTable) || strings.Contains(body, recordProc)
+}
+
+// callsRecord returns the write procedure of t whose body (when the
+// account may read it) calls beds_record, or "".
+func (c *catalog) callsRecord(t *template.Template) string {
+	for _, op := range []wire.Op{wire.OpCreate, wire.OpUpdate, wire.OpDelete} {
+		p := procObject(t, op)
+		if p == "" {
+			continue
+		}
+		if def := c.body[strings.ToLower(p)]; def.Valid && strings.Contains(strings.ToLower(def.String), recordProc) {
+			return "procedure " + p
+		}
+	}
+	return ""
 }
 
 // setTypes lists the DATA_TYPE values of a beds_set parameter: the

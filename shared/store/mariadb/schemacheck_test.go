@@ -98,7 +98,7 @@ func TestCheckFindsDifferences(t *testing.T) {
 		{"create procedure without the event ID",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_create(IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN INSERT INTO tbl_ord (ord_user, ord_total, ord_status) VALUES (p_user, p_total, p_status); SELECT LAST_INSERT_ID(); END"},
 			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_create",
-				Expected: "4 parameters (beds_event, user, total, status): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and record it with CALL beds_record; see deploy/mariadb/000_beds.sql)",
+				Expected: "4 parameters (beds_event, user, total, status): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and record it with an INSERT into beds_events, as the create skeleton it writes does; see deploy/mariadb/000_beds.sql)",
 				Found:    "3 (p_user, p_total, p_status)"}}},
 		{"event ID too short",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_create(IN beds_event VARCHAR(100), IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN CALL beds_record(beds_event, 'orders', 'create', 1, NULL); END"},
@@ -108,12 +108,12 @@ func TestCheckFindsDifferences(t *testing.T) {
 		{"create procedure that does not record",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_create(IN beds_event VARCHAR(200), IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN INSERT INTO tbl_ord (ord_user, ord_total, ord_status) VALUES (p_user, p_total, p_status); SELECT LAST_INSERT_ID(); END"},
 			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_create",
-				Expected: "a body that records its event: CALL beds_record(beds_event, ...) after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)",
-				Found:    "a body without beds_record"}}},
+				Expected: "a body that records its event: INSERT INTO beds_events (evt_id, ...) VALUES (beds_event, ...), or CALL beds_record(beds_event, ...), after the insert, in its transaction (regenerate with bedsctl schema gen, or add the create skeleton it writes; see deploy/mariadb/000_beds.sql)",
+				Found:    "a body that names neither beds_events nor beds_record"}}},
 		{"update procedure of the previous convention",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN UPDATE tbl_ord SET ord_user = p_user, ord_total = p_total, ord_status = p_status WHERE ord_id = p_id; END"},
 			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
-				Expected: "6 parameters (beds_event, beds_set, id, user, total, status): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii and IN beds_set TEXT CHARACTER SET ascii before the others and the update skeleton it writes, which merges with FIND_IN_SET and records with CALL beds_record; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Expected: "6 parameters (beds_event, beds_set, id, user, total, status): the event ID and the names of the fields the request sets first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii and IN beds_set TEXT CHARACTER SET ascii before the others and the update skeleton it writes, which merges with FIND_IN_SET and records the event in beds_events; see docs/templates.md and deploy/mariadb/000_beds.sql)",
 				Found:    "4 (p_id, p_user, p_total, p_status)"}}},
 		{"update procedure without beds_set",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200), IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN CALL beds_record(beds_event, 'orders', 'update', 1, NULL); END"},
@@ -138,15 +138,15 @@ func TestCheckFindsDifferences(t *testing.T) {
 		{"update procedure that does not record",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN beds_set TEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN UPDATE tbl_ord SET ord_status = IF(FIND_IN_SET('status', beds_set), p_status, ord_status) WHERE ord_id = p_id; SELECT ROW_COUNT() AS beds_affected; END"},
 			[]schema.Difference{{Template: "orders", Object: "procedure sp_ord_update",
-				Expected: "a body that records its event: CALL beds_record(beds_event, ...) after the update, with the rows it matched, in its transaction (regenerate with bedsctl schema gen, or add the update skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)",
-				Found:    "a body without beds_record"}}},
+				Expected: "a body that records its event: INSERT INTO beds_events (evt_id, ...) VALUES (beds_event, ...), or CALL beds_record(beds_event, ...), after the update, with the rows it matched, in its transaction (regenerate with bedsctl schema gen, or add the update skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "a body that names neither beds_events nor beds_record"}}},
 		{"hand-written update procedure of the convention passes",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(255) CHARACTER SET ascii, IN beds_set TINYTEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_user BIGINT, IN p_total DECIMAL(12,2), IN p_status VARCHAR(20)) BEGIN DECLARE n BIGINT; SELECT COUNT(*) INTO n FROM tbl_ord WHERE ord_id = p_id FOR UPDATE; UPDATE tbl_ord SET ord_total = IF(FIND_IN_SET('total', beds_set), p_total, ord_total) WHERE ord_id = p_id; IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'orders', 'update', n, NULL); END IF; SELECT n AS beds_affected; END"},
 			nil},
 		{"delete procedure of the previous convention",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN p_id BIGINT) BEGIN DELETE FROM tbl_itm WHERE itm_id = p_id; END"},
 			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete",
-				Expected: "2 parameters (beds_event, id): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and the delete skeleton it writes, which records with CALL beds_record and answers the rows it deleted; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Expected: "2 parameters (beds_event, id): the event ID first (regenerate with bedsctl schema gen, or add IN beds_event VARCHAR(200) CHARACTER SET ascii before the others and the delete skeleton it writes, which records the event in beds_events and answers the rows it deleted; see docs/templates.md and deploy/mariadb/000_beds.sql)",
 				Found:    "1 (p_id)"}}},
 		{"delete event ID too short",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event VARCHAR(199), IN p_id BIGINT) BEGIN CALL beds_record(beds_event, 'items', 'delete', 1, NULL); END"},
@@ -156,16 +156,23 @@ func TestCheckFindsDifferences(t *testing.T) {
 		{"delete procedure that does not record",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_id BIGINT) BEGIN DELETE FROM tbl_itm WHERE itm_id = p_id; SELECT ROW_COUNT() AS beds_affected; END"},
 			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete",
-				Expected: "a body that records its event: CALL beds_record(beds_event, ...) after the delete, with the rows it deleted, in its transaction (regenerate with bedsctl schema gen, or add the delete skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)",
-				Found:    "a body without beds_record"}}},
+				Expected: "a body that records its event: INSERT INTO beds_events (evt_id, ...) VALUES (beds_event, ...), or CALL beds_record(beds_event, ...), after the delete, with the rows it deleted, in its transaction (regenerate with bedsctl schema gen, or add the delete skeleton it writes; see docs/templates.md and deploy/mariadb/000_beds.sql)",
+				Found:    "a body that names neither beds_events nor beds_record"}}},
 		{"hand-written delete procedure of the convention passes",
 			[]string{"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event TEXT CHARACTER SET ascii, IN p_id INT) BEGIN DECLARE n BIGINT; DELETE FROM tbl_itm WHERE itm_id = p_id; SET n = ROW_COUNT(); IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'items', 'delete', n, NULL); END IF; SELECT n AS beds_affected; END"},
 			nil},
-		{"beds_record missing",
+		{"beds_record missing, no procedure calls it",
 			[]string{"DROP PROCEDURE beds_record"},
-			[]schema.Difference{{Template: "example", Object: "procedure beds_record",
-				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which create, update and delete procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+			nil},
+		{"beds_record missing, a procedure calls it",
+			[]string{"DROP PROCEDURE beds_record",
+				"CREATE OR REPLACE PROCEDURE sp_itm_delete(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_id BIGINT) BEGIN DECLARE n BIGINT; DELETE FROM tbl_itm WHERE itm_id = p_id; SET n = ROW_COUNT(); IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'items', 'delete', n, NULL); END IF; SELECT n AS beds_affected; END"},
+			[]schema.Difference{{Template: "items", Object: "procedure beds_record",
+				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which procedure sp_itm_delete calls (apply deploy/mariadb/000_beds.sql to this database)",
 				Found:    "none"}}},
+		{"hand-written update procedure that inserts its record passes",
+			[]string{"CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN beds_set TEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN DECLARE n BIGINT; SELECT COUNT(*) INTO n FROM tbl_ord WHERE ord_id = p_id FOR UPDATE; UPDATE tbl_ord SET ord_total = IF(FIND_IN_SET('total', beds_set), p_total, ord_total) WHERE ord_id = p_id; IF beds_event IS NOT NULL AND n > 0 THEN INSERT INTO beds_events (evt_id, evt_template, evt_op, evt_affected) VALUES (beds_event, 'orders', 'update', n); END IF; SELECT n AS beds_affected; END"},
+			nil},
 		{"procedure missing",
 			[]string{"DROP PROCEDURE sp_itm_delete"},
 			[]schema.Difference{{Template: "items", Object: "procedure sp_itm_delete", Expected: "a procedure taking 2 parameters (beds_event, id)", Found: "none"}}},
@@ -231,22 +238,27 @@ func TestCheckFindsDifferences(t *testing.T) {
 	}
 }
 
-// A template that updates or deletes but does not create needs
-// beds_record too: its update or delete procedure calls it.
+// A template that updates or deletes but does not create records its
+// events too: its generated procedure inserts the record itself and needs
+// no beds_record, and one that calls beds_record needs it.
 func TestCheckNeedsRecord(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		replace [][2]string // in orders_rec.toml
+		calls   string      // a procedure of the convention that calls beds_record
+		proc    string
 	}{
 		{"update only", [][2]string{
 			{`allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "update", "count"]`},
 			{`create = ["member"]`, ``},
-		}},
+		}, "CREATE OR REPLACE PROCEDURE sp_ord_update(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN beds_set TEXT CHARACTER SET ascii, IN p_id BIGINT, IN p_user BIGINT, IN p_total DOUBLE, IN p_status VARCHAR(20)) BEGIN DECLARE n BIGINT; SELECT COUNT(*) INTO n FROM tbl_ord WHERE ord_id = p_id FOR UPDATE; UPDATE tbl_ord SET ord_total = IF(FIND_IN_SET('total', beds_set), p_total, ord_total) WHERE ord_id = p_id; IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'orders', 'update', n, NULL); END IF; SELECT n AS beds_affected; END",
+			"sp_ord_update"},
 		{"delete only", [][2]string{
 			{`allow = ["create", "read", "update", "delete", "count"]`, `allow = ["read", "delete", "count"]`},
 			{`create = ["member"]`, ``},
 			{`update = ["member"]`, ``},
-		}},
+		}, "CREATE OR REPLACE PROCEDURE sp_ord_delete(IN beds_event VARCHAR(200) CHARACTER SET ascii, IN p_id BIGINT) BEGIN DECLARE n BIGINT; DELETE FROM tbl_ord WHERE ord_id = p_id; SET n = ROW_COUNT(); IF beds_event IS NOT NULL AND n > 0 THEN CALL beds_record(beds_event, 'orders', 'delete', n, NULL); END IF; SELECT n AS beds_affected; END",
+			"sp_ord_delete"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := testenv.TemplateFile(t, "orders_rec.toml")
@@ -268,8 +280,14 @@ func TestCheckNeedsRecord(t *testing.T) {
 			if _, err := db.Exec("DROP PROCEDURE beds_record"); err != nil {
 				t.Fatal(err)
 			}
+			if diffs := checkSchema(t, s, ts); len(diffs) != 0 {
+				t.Fatalf("generated objects without beds_record: %v", diffs)
+			}
+			if _, err := db.Exec(tc.calls); err != nil {
+				t.Fatal(err)
+			}
 			want := []schema.Difference{{Template: "orders", Object: "procedure beds_record",
-				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which create, update and delete procedures call (apply deploy/mariadb/000_beds.sql to this database)",
+				Expected: "BEDS's procedure that records a create's, an update's or a delete's event, which procedure " + tc.proc + " calls (apply deploy/mariadb/000_beds.sql to this database)",
 				Found:    "none"}}
 			if got := checkSchema(t, s, ts); !slices.Equal(got, want) {
 				t.Errorf("differences:\n%v\nwant:\n%v", got, want)

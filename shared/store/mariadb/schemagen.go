@@ -42,11 +42,14 @@ import (
 // (beds_set) too; a readonly parameter is taken and ignored. Create
 // inserts the row, update changes the columns beds_set names on the row
 // of the key, delete deletes the row of the key, and each records its
-// event (beds_record, deploy/mariadb/000_beds.sql) in a transaction of its
-// own, or in its caller's when one holds the call (a write by filter, a
-// batch), so a create, or an update or delete by key, is one statement
-// (idempotency.go says why). Either way a redelivered write is applied
-// once.
+// event (its INSERT into beds_events, deploy/mariadb/000_beds.sql) in a
+// transaction of its own, or in its caller's when one holds the call (a
+// write by filter, a batch), so a create, or an update or delete by key,
+// is one statement (idempotency.go says why). Either way a redelivered
+// write is applied once. The record is inserted where the procedure
+// writes, not through CALL beds_record, which does the same: a nested
+// CALL costs MariaDB about as much again as the record's insert
+// (docs/performance.md, step 5).
 
 // Type limits of the generated columns.
 const (
@@ -202,7 +205,7 @@ const scriptNote = `--
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
 -- convention: package mariadb). Each takes the event ID first and records
--- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- it in beds_events (000_beds.sql) in the same transaction as
 -- its write: its own, begun and committed by its BEDS skeleton, or its
 -- caller's that holds the call. That applies a redelivered write once:
 -- keep the table transactional (InnoDB), the skeletons as generated, and
@@ -404,8 +407,8 @@ func (g *schemaGen) writeCreate(b *bytes.Buffer) {
 	case keyCaller:
 		fmt.Fprintf(b, "  SET %s = %s;\n", q("v_key"), q(paramName(key)))
 	}
-	fmt.Fprintf(b, "  IF %s IS NOT NULL THEN\n    CALL %s(%s, '%s', 'create', 1, %s);\n  END IF;\n",
-		q(eventParam), q(recordProc), q(eventParam), t.Name, keyJSON(key, q("v_key")))
+	fmt.Fprintf(b, "  IF %s IS NOT NULL THEN\n    %s;\n  END IF;\n",
+		q(eventParam), recordSQL(t.Name, wire.OpCreate, "1", keyJSON(key, q("v_key"))))
 	b.WriteString("  IF `beds_own` THEN COMMIT; END IF;\n")
 	fmt.Fprintf(b, "  SELECT %s AS %s;\n", q("v_key"), q(key.Stored))
 	b.WriteString("END//\n")
@@ -421,6 +424,15 @@ func (g *schemaGen) writeSkeleton(b *bytes.Buffer, decl string) {
 	b.WriteString("  " + decl + "\n")
 	b.WriteString("  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN IF `beds_own` THEN ROLLBACK; END IF; RESIGNAL; END;\n")
 	b.WriteString("  IF `beds_own` THEN START TRANSACTION; END IF;\n")
+}
+
+// recordSQL returns a procedure's insert of its event's record into
+// beds_events: the event ID, template tmpl, op, and the SQL expressions of
+// the rows it affected and of its key, the row session.record inserts for
+// a write by filter and beds_record for the procedures that call it.
+func recordSQL(tmpl string, op wire.Op, affected, key string) string {
+	return fmt.Sprintf("INSERT INTO %s (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (%s, '%s', '%s', %s, %s)",
+		q(eventsTable), q(eventParam), tmpl, op, affected, key)
 }
 
 // keyJSON returns the SQL expression of the key in v as the adapter
@@ -455,8 +467,8 @@ func (g *schemaGen) writeUpdate(b *bytes.Buffer) {
 // of its event with the rows it matched, when it has an event and matched
 // any, the commit of its own transaction, and the count as its answer.
 func (g *schemaGen) writeRecord(b *bytes.Buffer, op wire.Op) {
-	fmt.Fprintf(b, "  IF %s IS NOT NULL AND %s > 0 THEN\n    CALL %s(%s, '%s', '%s', %s, NULL);\n  END IF;\n",
-		q(eventParam), q("beds_rows"), q(recordProc), q(eventParam), g.t.Name, op, q("beds_rows"))
+	fmt.Fprintf(b, "  IF %s IS NOT NULL AND %s > 0 THEN\n    %s;\n  END IF;\n",
+		q(eventParam), q("beds_rows"), recordSQL(g.t.Name, op, q("beds_rows"), "NULL"))
 	b.WriteString("  IF `beds_own` THEN COMMIT; END IF;\n")
 	fmt.Fprintf(b, "  SELECT %s AS %s;\nEND//\n", q("beds_rows"), q("beds_affected"))
 }

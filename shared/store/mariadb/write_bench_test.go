@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,4 +194,126 @@ func BenchmarkUpdateServer(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) { testenv.BenchParallel(b, pid, "mariadb-µs/op", tc.update) })
 	}
+}
+
+// BenchmarkRecord measures what recording an update's event costs
+// MariaDB, on 1,000 shipped users records, each update setting the name
+// of one, by a prepared CALL of:
+//
+//   - bare: the shipped update procedure with a NULL event ID, which
+//     records nothing (the raw baseline's update);
+//   - inserted: the same procedure with an event ID, which inserts its
+//     record into beds_events (the procedures bedsctl schema gen writes);
+//   - beds_record: a copy of it that records by CALL beds_record instead,
+//     as the generated procedures did until step 5 (docs/performance.md).
+//
+// A run of one after the other would not compare them: MariaDB's CPU per
+// update grows through a run as the pages the earlier updates dirtied are
+// flushed. So the three take turns, recordSlices times each, 32
+// goroutines for recordSlice at a time, and each reports the median of
+// its slices in MariaDB's CPU per update (bare-µs/op and so on). A call
+// takes about 40 s, so the default -benchtime makes one:
+//
+//	go test -run '^$' -bench BenchmarkRecord ./shared/store/mariadb
+func BenchmarkRecord(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs MariaDB")
+	}
+	const (
+		records      = 1000
+		recordSlices = 9
+		recordSlice  = 1500 * time.Millisecond
+	)
+	tpl := benchUsers(b)
+	_, raw, pid := openWriteBench(b)
+	if pid == 0 {
+		b.Skip("MariaDB runs elsewhere: its CPU cannot be read")
+	}
+	if _, err := raw.Exec("INSERT INTO tbl_usr (usr_id, usr_email) SELECT seq, CONCAT('u', seq, '@bench.invalid') FROM seq_1_to_" + strconv.Itoa(records)); err != nil {
+		b.Fatal(err)
+	}
+	n := 2 + len(tpl.Params(wire.OpUpdate))
+	prepare := func(proc string) *sql.Stmt {
+		st, err := raw.Prepare(callSQL(proc, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	}
+	shipped := prepare(tpl.Objects.Update)
+	byCall := prepare(recordByCall(b, raw, tpl.Objects.Update, recordSQL(tpl.Name, wire.OpUpdate, q("beds_rows"), "NULL")))
+	var seq atomic.Int64
+	update := func(st *sql.Stmt, event bool) func(context.Context) error {
+		return func(ctx context.Context) error {
+			i := seq.Add(1)
+			var ev any
+			if event {
+				ev = fmt.Sprintf("ev-r%d", i)
+			}
+			rows, err := st.QueryContext(ctx, ev, "name", 1+i%records, nil, fmt.Sprintf("n%d", i), nil, nil, nil, nil)
+			if err != nil {
+				return err
+			}
+			_, err = firstValue(rows)
+			return err
+		}
+	}
+	variants := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"bare", update(shipped, false)},
+		{"inserted", update(shipped, true)},
+		{"beds_record", update(byCall, true)},
+	}
+	cpu := make([][]float64, len(variants))
+	for range recordSlices {
+		for v, variant := range variants {
+			before := testenv.ProcessCPU(pid)
+			var ops atomic.Int64
+			ctx, cancel := context.WithTimeout(context.Background(), recordSlice)
+			var wg sync.WaitGroup
+			for range 32 {
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						if err := variant.run(context.Background()); err != nil {
+							b.Error(err)
+							return
+						}
+						ops.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			cancel()
+			cpu[v] = append(cpu[v], float64((testenv.ProcessCPU(pid)-before).Microseconds())/float64(max(ops.Load(), 1)))
+		}
+	}
+	for v, variant := range variants {
+		slices.Sort(cpu[v])
+		b.ReportMetric(cpu[v][len(cpu[v])/2], variant.name+"-µs/op")
+	}
+}
+
+// recordByCall creates a copy of procedure proc that records its event by
+// CALL beds_record instead of its own insert, record (recordSQL's text,
+// which the procedure must hold), and returns the copy's name.
+func recordByCall(b *testing.B, db *sql.DB, proc, record string) string {
+	b.Helper()
+	var name, mode, text string
+	if err := db.QueryRow("SHOW CREATE PROCEDURE "+q(proc)).Scan(&name, &mode, &text, new(any), new(any), new(any)); err != nil {
+		b.Fatal(err)
+	}
+	copyName := proc + "_by_call"
+	body := strings.Replace(text, q(proc), q(copyName), 1)
+	args := strings.TrimSuffix(strings.SplitN(record, "VALUES (", 2)[1], ")")
+	called := strings.Replace(body, record, "CALL "+q(recordProc)+"("+args+")", 1)
+	if called == body {
+		b.Fatalf("procedure %s does not hold %s", proc, record)
+	}
+	if _, err := db.Exec(called); err != nil {
+		b.Fatal(err)
+	}
+	return copyName
 }

@@ -7,7 +7,7 @@
 -- Callers read and count through the view and write through the
 -- procedures, which take the template's parameter lists in order (calling
 -- convention: package mariadb). Each takes the event ID first and records
--- it in beds_events (beds_record, 000_beds.sql) in the same transaction as
+-- it in beds_events (000_beds.sql) in the same transaction as
 -- its write: its own, begun and committed by its BEDS skeleton, or its
 -- caller's that holds the call. That applies a redelivered write once:
 -- keep the table transactional (InnoDB), the skeletons as generated, and
@@ -67,7 +67,7 @@ BEGIN
   VALUES (`p_email`, `p_name`, `p_age`, `p_score`, `p_active`, `p_prefs`);
   SET `v_key` = LAST_INSERT_ID();
   IF `beds_event` IS NOT NULL THEN
-    CALL `beds_record`(`beds_event`, 'users', 'create', 1, CAST(`v_key` AS CHAR));
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'users', 'create', 1, CAST(`v_key` AS CHAR));
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `v_key` AS `usr_id`;
@@ -104,7 +104,7 @@ BEGIN
          `usr_prefs` = IF(FIND_IN_SET('prefs', `beds_set`), `p_prefs`, `usr_prefs`)
    WHERE `usr_id` = `p_id`;
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'users', 'update', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'users', 'update', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;
@@ -125,7 +125,7 @@ BEGIN
   DELETE FROM `tbl_usr` WHERE `usr_id` = `p_id`;
   SET `beds_rows` = ROW_COUNT();
   IF `beds_event` IS NOT NULL AND `beds_rows` > 0 THEN
-    CALL `beds_record`(`beds_event`, 'users', 'delete', `beds_rows`, NULL);
+    INSERT INTO `beds_events` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (`beds_event`, 'users', 'delete', `beds_rows`, NULL);
   END IF;
   IF `beds_own` THEN COMMIT; END IF;
   SELECT `beds_rows` AS `beds_affected`;
