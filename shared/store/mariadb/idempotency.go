@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/beds-project/beds/shared/store"
 	"github.com/beds-project/beds/shared/template"
@@ -20,6 +21,18 @@ const (
 	setParam    = "beds_set"    // an update procedure's second parameter: the fields the request sets
 	eventChars  = 200           // characters of an event ID beds_events holds
 )
+
+// insertRecord returns the insert of an event's record into beds_events,
+// from the SQL expressions of its event ID, template, op, rows affected
+// and key: the one row every write records, whether the node inserts it
+// (boundRecord), a generated procedure (recordSQL) or beds_record.
+func insertRecord(event, tmpl, op, affected, key string) string {
+	return "INSERT INTO `" + eventsTable + "` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (" +
+		strings.Join([]string{event, tmpl, op, affected, key}, ", ") + ")"
+}
+
+// boundRecord is the node's own insert of a record, its values bound.
+var boundRecord = insertRecord("?", "?", "?", "?", "?")
 
 // write runs a create, update or delete exactly once per event ID.
 //

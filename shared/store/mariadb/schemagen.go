@@ -426,13 +426,11 @@ func (g *schemaGen) writeSkeleton(b *bytes.Buffer, decl string) {
 	b.WriteString("  IF `beds_own` THEN START TRANSACTION; END IF;\n")
 }
 
-// recordSQL returns a procedure's insert of its event's record into
-// beds_events: the event ID, template tmpl, op, and the SQL expressions of
-// the rows it affected and of its key, the row session.record inserts for
-// a write by filter and beds_record for the procedures that call it.
+// recordSQL returns a generated procedure's insert of its event's record:
+// its event ID parameter, template tmpl and op, and the SQL expressions of
+// the rows it affected and of its key.
 func recordSQL(tmpl string, op wire.Op, affected, key string) string {
-	return fmt.Sprintf("INSERT INTO %s (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (%s, '%s', '%s', %s, %s)",
-		q(eventsTable), q(eventParam), tmpl, op, affected, key)
+	return insertRecord(q(eventParam), "'"+tmpl+"'", "'"+string(op)+"'", affected, key)
 }
 
 // keyJSON returns the SQL expression of the key in v as the adapter

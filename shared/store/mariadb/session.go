@@ -140,8 +140,7 @@ func firstSet(rows *sql.Rows) error {
 // record queues the insert of event, with its result, into beds_events:
 // it fails with a duplicate key when the event was recorded before.
 func (w *session) record(ctx context.Context, event, tmpl, op string, affected int64, key any) {
-	w.queue(withLimit(ctx, "INSERT INTO `"+eventsTable+"` (evt_id, evt_template, evt_op, evt_affected, evt_key) VALUES (?, ?, ?, ?, ?)"),
-		event, tmpl, op, affected, key)
+	w.queue(withLimit(ctx, boundRecord), event, tmpl, op, affected, key)
 }
 
 // commit queues COMMIT and sends everything queued.
