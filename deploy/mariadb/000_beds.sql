@@ -7,7 +7,7 @@
 -- purged by the DBA (see docs/guarantees.md). Every write procedure
 -- (create, update, delete) inserts its record: the generated ones with
 -- their own INSERT, others may CALL beds_record below, which inserts the
--- same row (the nested CALL adds to the insert's cost; package mariadb).
+-- same row, one nested CALL deeper (docs/performance.md, step 5).
 -- A write by another filter than its key's equality, and a delete whose
 -- template passes its procedure more than the key, pass their procedure
 -- no event: BEDS inserts the record after the calls.

@@ -47,9 +47,8 @@ import (
 // write by filter, a batch), so a create, or an update or delete by key,
 // is one statement (idempotency.go says why). Either way a redelivered
 // write is applied once. The record is inserted where the procedure
-// writes, not through CALL beds_record, which does the same: the nested
-// CALL adds a third to a half to the record's cost to MariaDB
-// (docs/performance.md, step 5).
+// writes, not through CALL beds_record, which does the same with one
+// nested CALL more (docs/performance.md, step 5, has the figures).
 
 // Type limits of the generated columns.
 const (
